@@ -1,0 +1,35 @@
+# The README's two set-up commands: `make demo` and `make test`.
+# Both create .venv on a fresh machine; torch is pinned through $(CONSTRAINTS).
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+CONSTRAINTS ?= constraints.txt
+VENV := .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip install --disable-pip-version-check -q -c $(CONSTRAINTS)
+
+.PHONY: demo test lint venv clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# Re-install only when the package metadata or the constraints change.
+$(VENV)/.demo-installed: pyproject.toml $(CONSTRAINTS) | $(BIN)/python
+	$(PIP) -e ".[demo]"
+	touch $@
+
+$(VENV)/.dev-installed: pyproject.toml $(CONSTRAINTS) | $(BIN)/python
+	$(PIP) -e ".[dev]"
+	touch $@ $(VENV)/.demo-installed
+
+venv: $(VENV)/.dev-installed
+
+demo: $(VENV)/.demo-installed
+	$(BIN)/actionlab demo $(DEMO_ARGS)
+
+lint: $(VENV)/.dev-installed
+	$(BIN)/ruff check src tests benchmarks
+
+test: lint
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .ruff_cache

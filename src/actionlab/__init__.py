@@ -1,0 +1,10 @@
+"""actionlab: video action recognition with TSN, TSM, TEFE, ATR, ART and TFE."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from .config import Config, load_config
+from .models.registry import create_model, list_models, model_info
+
+__all__ = ["Config", "load_config", "create_model", "list_models", "model_info", "__version__"]

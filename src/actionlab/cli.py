@@ -1,0 +1,61 @@
+"""The one entry point: `actionlab <command> ...`.
+
+Each command lives in `actionlab/commands/<name>.py` and exposes
+`add_arguments(parser)` and `run(args) -> int`.  User errors (`ActionlabError`)
+print one line and exit with the error's code (2 for bad input); a command
+that is not built yet says so and exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from . import __version__
+from .errors import ActionlabError
+
+COMMANDS: dict[str, str] = {
+    "train": "train a model from a config",
+    "test": "test a checkpoint with the papers' protocols (clips x crops)",
+    "predict": "predict the actions in video files",
+    "demo": "the built-in demo: generated videos, methods vs baselines",
+    "flops": "GMACs, parameters, activation memory and CPU latency of a model",
+    "bench": "benchmarks that print their figures (data, model, accuracy)",
+    "explain": "show where a model looked (Grad-CAM, actionness, tracklets, attention)",
+    "data": "dataset tools: synth (built-in benchmark), check (scan a dataset)",
+    "export": "export a checkpoint to ONNX or torch.export",
+    "report": "tables and plots for finished runs",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="actionlab", description="Video action recognition toolkit.")
+    parser.add_argument("--version", action="version", version=f"actionlab {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, help_text in COMMANDS.items():
+        module = importlib.import_module(f"actionlab.commands.{name}")
+        p = sub.add_parser(name, help=help_text, description=(module.__doc__ or help_text).strip())
+        module.add_arguments(p)
+        p.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args._run(args) or 0)
+    except ActionlabError as e:
+        print(f"actionlab {args.command}: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print(f"actionlab {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,285 @@
+"""Typed run configuration: dataclasses loaded from YAML with dotted overrides.
+
+A config resolves to one `Config` object; `to_dict` gives the plain form that is
+saved with every run and checkpoint.  Errors (unknown key, wrong type, missing
+file, bad override) raise `ConfigError` with a one-line message naming the key
+or file and the expected type.
+
+YAML files may start from other files with `_base_: other.yaml` (a path
+relative to the file, or a list of them); later keys override earlier ones.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from .errors import ConfigError
+
+
+@dataclass
+class DataConfig:
+    """Where the videos are and how clips are sampled and transformed."""
+
+    format: str = "generic"  # annotation format: generic, ucf101, hmdb51, kinetics, sthv1, sthv2, ...
+    root: str = ""  # directory the annotation paths are relative to
+    train_list: str = ""  # annotation file (or split name) for training
+    val_list: str = ""  # annotation file for validation during training
+    test_list: str = ""  # annotation file for `actionlab test`
+    class_names: str = ""  # optional file with one class name per line
+    split: int = 1  # official split number where the dataset has several
+    sampler: Literal["segment", "dense", "uniform"] = "segment"
+    num_segments: int = 8  # T: frames per clip
+    frame_interval: int = 1  # stride of the dense sampler
+    twice_sample: bool = False  # TSN test option: also take the segment starts
+    input_size: int = 224  # crop size fed to the model
+    scale_size: int = 256  # short side before cropping at test time
+    train_crop: Literal["multiscale", "random_resized", "center"] = "multiscale"
+    flip: bool = True  # horizontal flip in training (off for SSv1/SSv2/Jester)
+    flip_label_map: dict[str, str] = field(default_factory=dict)  # class swaps under flip (SSv2)
+    backend: Literal["auto", "pyav", "torchcodec"] = "auto"
+    batch_size: int = 8
+    num_workers: int = 2
+    on_error: Literal["raise", "skip"] = "raise"  # bad video / annotation line policy
+    options: dict[str, Any] = field(default_factory=dict)  # format-specific options
+
+
+@dataclass
+class ModelConfig:
+    """Which registered model to build (see `actionlab.list_models()`)."""
+
+    name: str = "tsn_r50"
+    num_classes: int = 0  # 0: taken from the dataset
+    pretrained: str | None = None  # 'imagenet', a URL, a local file, or null
+    kwargs: dict[str, Any] = field(default_factory=dict)  # model-specific overrides
+
+
+@dataclass
+class OptimConfig:
+    """Optimizer and learning-rate schedule (per-epoch milestones)."""
+
+    name: Literal["sgd", "adamw"] = "sgd"
+    lr: float = 0.01
+    momentum: float = 0.9
+    nesterov: bool = False
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    weight_decay: float = 5e-4
+    schedule: Literal["step", "cosine", "constant"] = "step"
+    milestones: list[int] = field(default_factory=list)  # step schedule: epochs where lr *= gamma
+    step_size: int = 0  # step schedule: decay every `step_size` epochs when no milestones
+    gamma: float = 0.1
+    warmup_epochs: float = 0.0  # linear warm-up
+    min_lr: float = 0.0  # cosine floor
+    clip_grad: float | None = None  # max gradient norm
+    no_bn_decay: bool = True  # no weight decay on BN parameters
+    no_bias_decay: bool = False
+    bias_lr_mult: float = 1.0  # TSN/TSM use 2 for biases
+    scale_lr_with_batch: bool = False  # linear scaling: lr * total_batch / base_batch_size
+    base_batch_size: int = 64
+
+
+@dataclass
+class TrainConfig:
+    """The training loop."""
+
+    epochs: int = 50
+    strategy: str = "standard"  # training strategy (standard, tfe_two_phase, art_bank_ema, ...)
+    strategy_kwargs: dict[str, Any] = field(default_factory=dict)
+    amp: Literal["auto", "off", "bf16", "fp16"] = "auto"  # auto: bf16 on GPU, off on CPU
+    channels_last: bool = False
+    compile: bool = False
+    accumulate: int = 1  # gradient accumulation steps
+    seed: int = 0
+    deterministic: bool = False
+    eval_every: int = 1  # epochs between validations (0: never)
+    checkpoint_every: int = 1  # epochs between checkpoints
+    work_dir: str = "runs"
+    log_every: int = 20  # steps between log lines
+    partial_bn: bool = False  # freeze all BN layers but the first (TSN)
+    device: str = "auto"  # auto, cpu, cuda, cuda:1
+
+
+@dataclass
+class TestConfig:
+    """The test protocol: views = clips x crops, score averaging."""
+
+    views: str = "1x1"  # "clips x crops": 1x1, 2x3, 10x3
+    average: Literal["prob", "logit"] = "prob"
+    max_views_per_forward: int = 8  # bounds memory in multi-view testing
+    batch_size: int = 1
+    ensemble_checkpoint: str | None = None  # a second model whose scores are averaged in
+
+
+@dataclass
+class Config:
+    """One resolved experiment: saved with every run and every checkpoint."""
+
+    name: str = ""
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    test: TestConfig = field(default_factory=TestConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return " | ".join(repr(a) for a in typing.get_args(tp))
+    if origin in (typing.Union, types.UnionType):
+        return " | ".join(_type_name(a) for a in typing.get_args(tp))
+    if origin is not None:
+        args = ", ".join(_type_name(a) for a in typing.get_args(tp))
+        return f"{origin.__name__}[{args}]"
+    return "null" if tp is type(None) else getattr(tp, "__name__", str(tp))
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    """Check `value` against the type hint `tp`; return it (ints widen to floats)."""
+    origin = typing.get_origin(tp)
+    if tp is Any:
+        return value
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(f"config key '{key}' expects a mapping, got {type(value).__name__}")
+        return _build(tp, value, key + ".")
+    if origin in (typing.Union, types.UnionType):
+        errors = []
+        for arg in typing.get_args(tp):
+            try:
+                return _coerce(value, arg, key)
+            except ConfigError as e:
+                errors.append(e)
+        raise ConfigError(f"config key '{key}' expects {_type_name(tp)}, got {value!r}")
+    if origin is Literal:
+        if value not in typing.get_args(tp):
+            raise ConfigError(f"config key '{key}' expects one of {_type_name(tp)}, got {value!r}")
+        return value
+    if origin is list:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"config key '{key}' expects {_type_name(tp)}, got {value!r}")
+        (item_tp,) = typing.get_args(tp)
+        return [_coerce(v, item_tp, f"{key}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"config key '{key}' expects {_type_name(tp)}, got {value!r}")
+        _, val_tp = typing.get_args(tp)
+        return {str(k): _coerce(v, val_tp, f"{key}.{k}") for k, v in value.items()}
+    if tp is type(None):
+        if value is not None:
+            raise ConfigError(f"config key '{key}' expects null, got {value!r}")
+        return None
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp in (int, float) and isinstance(value, bool):
+        raise ConfigError(f"config key '{key}' expects {tp.__name__}, got bool {value!r}")
+    if not isinstance(value, tp):
+        raise ConfigError(
+            f"config key '{key}' expects {_type_name(tp)}, got {type(value).__name__} {value!r}"
+        )
+    return value
+
+
+def _build(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for k, v in data.items():
+        if k not in names:
+            close = difflib.get_close_matches(str(k), names, n=1)
+            hint = f" (did you mean '{prefix}{close[0]}'?)" if close else ""
+            raise ConfigError(f"unknown config key '{prefix}{k}'{hint}")
+        kwargs[k] = _coerce(v, hints[k], prefix + k)
+    return cls(**kwargs)
+
+
+def _deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in update.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _deep_merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def read_yaml(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """Read a YAML config (with `_base_` inheritance) into a plain dict."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    if path.resolve() in _seen:
+        raise ConfigError(f"config file {path} includes itself through _base_")
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = yaml.safe_load(f) or {}
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"config file {path}{where} is not valid YAML: {getattr(e, 'problem', e)}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping at the top level")
+    bases = data.pop("_base_", [])
+    merged: dict[str, Any] = {}
+    for base in [bases] if isinstance(bases, str) else bases:
+        merged = _deep_merge(merged, read_yaml(path.parent / base, _seen + (path.resolve(),)))
+    return _deep_merge(merged, data)
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """`optim.lr=0.01` -> (['optim', 'lr'], 0.01); values are parsed as YAML scalars/lists."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key or any(not part for part in key.split(".")):
+        raise ConfigError(f"bad override {text!r}: expected dotted.key=value, e.g. optim.lr=0.01")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key.split("."), value
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    data = _deep_merge({}, data)
+    for text in overrides:
+        path, value = parse_override(text)
+        node = data
+        for part in path[:-1]:
+            nxt = node.setdefault(part, {})
+            if not isinstance(nxt, dict):
+                raise ConfigError(f"bad override {text!r}: '{part}' is not a section")
+            node = nxt
+        node[path[-1]] = value
+    return data
+
+
+def from_dict(data: dict[str, Any]) -> Config:
+    return _build(Config, data)
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
+    """Load a YAML file (or the defaults when `path` is None) and apply `--set` overrides."""
+    data = read_yaml(path) if path is not None else {}
+    data = apply_overrides(data, overrides or [])
+    cfg = from_dict(data)
+    if not cfg.name and path is not None:
+        cfg.name = Path(path).stem
+    return cfg
+
+
+def save_config(cfg: Config, path: str | Path) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        yaml.safe_dump(cfg.to_dict(), f, sort_keys=False)

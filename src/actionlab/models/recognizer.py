@@ -1,0 +1,78 @@
+"""The one forward contract every method answers.
+
+    clip [N, C, T, H, W] (float, normalised) --model--> Output(logits [N, K], extras)
+    model.loss(output, target) -> {"loss": total, other named terms ...}
+
+`extras` holds what a method wants to show or regularise: attention masks,
+actionness maps, tracklets, auxiliary losses.  Conventions for its keys:
+  "attention"  [N, T]            temporal attention over segments (TFE)
+  "actionness" [N, T, 1, h, w]   frame-wise actionness maps (ATR; a list per block allowed)
+  "regions"    [N, T, K, h, w]   tracklet region responses (ART)
+  "aux_losses" dict[str, Tensor] terms `loss` adds to the total
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+@dataclass
+class Output:
+    logits: torch.Tensor
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+def classification_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Cross entropy for class indices; BCE with logits for multi-hot targets (Charades)."""
+    if target.dtype.is_floating_point and target.dim() == logits.dim():
+        return F.binary_cross_entropy_with_logits(logits, target)
+    return F.cross_entropy(logits, target)
+
+
+class Recognizer(nn.Module):
+    """Base class: subclasses implement `forward(clip) -> Output`.
+
+    `num_segments` is the number of frames T the model was built for (temporal
+    modules need it); `num_classes` the size of the classifier.
+    """
+
+    num_segments: int
+    num_classes: int
+
+    def forward(self, clip: torch.Tensor) -> Output:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def loss(self, output: Output, target: torch.Tensor) -> dict[str, torch.Tensor]:
+        terms = {"cls": classification_loss(output.logits, target)}
+        for name, value in output.extras.get("aux_losses", {}).items():
+            terms[name] = value
+        terms["loss"] = sum(terms.values())
+        return terms
+
+    def param_groups(self, weight_decay: float, no_bn_decay: bool = True, no_bias_decay: bool = False,
+                     bias_lr_mult: float = 1.0) -> list[dict[str, Any]]:
+        """Parameter groups as TSN/TSM use them: BN (and optionally bias) without decay, bias lr x mult."""
+        decay, no_decay, bias = [], [], []
+        norm_types = (nn.modules.batchnorm._BatchNorm, nn.GroupNorm, nn.LayerNorm)
+        norm_params = {id(p) for m in self.modules() if isinstance(m, norm_types) for p in m.parameters()}
+        for name, p in self.named_parameters():
+            if not p.requires_grad:
+                continue
+            if id(p) in norm_params:
+                (no_decay if no_bn_decay else decay).append(p)
+            elif name.endswith(".bias") or p.ndim == 1:
+                bias.append(p)
+            else:
+                decay.append(p)
+        groups = [{"params": decay, "weight_decay": weight_decay, "name": "decay"}]
+        if no_decay:
+            groups.append({"params": no_decay, "weight_decay": 0.0, "name": "norm"})
+        if bias:
+            groups.append({"params": bias, "weight_decay": 0.0 if no_bias_decay else weight_decay,
+                           "lr_mult": bias_lr_mult, "name": "bias"})
+        return groups

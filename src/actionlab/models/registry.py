@@ -1,0 +1,114 @@
+"""Model registry in the style of timm: one way to build any model.
+
+    @register_model(ModelInfo(num_frames=8, weights="imagenet"))
+    def tsn_r50(num_classes: int, pretrained: str | None = None, **kwargs) -> Recognizer: ...
+
+    model = create_model("tsn_r50", num_classes=174, pretrained="imagenet")
+
+Each module under `actionlab.models` registers its models when imported;
+`create_model` and `list_models` import them all on first use.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import importlib
+import pkgutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch.nn as nn
+
+from ..errors import ModelError
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """The default configuration beside a registered model."""
+
+    num_frames: int = 8
+    input_size: int = 224
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    weights: str | None = None  # default weight source for pretrained=True ('imagenet', URL, hub id)
+    paper: str = ""  # citation key of the paper the model comes from
+    description: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Entry:
+    name: str
+    builder: Callable[..., nn.Module]
+    info: ModelInfo
+
+
+_REGISTRY: dict[str, _Entry] = {}
+_LOADED = False
+
+
+def register_model(info: ModelInfo | None = None, name: str | None = None) -> Callable:
+    """Decorator: register a builder `fn(num_classes, pretrained=None, **kwargs) -> nn.Module`."""
+
+    def wrap(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        key = name or fn.__name__
+        if key in _REGISTRY and _REGISTRY[key].builder is not fn:
+            raise ValueError(f"model '{key}' is registered twice")
+        _REGISTRY[key] = _Entry(key, fn, info or ModelInfo())
+        return fn
+
+    return wrap
+
+
+def _import_all() -> None:
+    """Import every module under actionlab.models so that their models register."""
+    global _LOADED
+    if _LOADED:
+        return
+    _LOADED = True
+    import actionlab.models as pkg
+
+    for mod in pkgutil.walk_packages(pkg.__path__, prefix=pkg.__name__ + "."):
+        importlib.import_module(mod.name)
+
+
+def list_models(pattern: str = "*") -> list[str]:
+    _import_all()
+    return sorted(n for n in _REGISTRY if fnmatch.fnmatch(n, pattern))
+
+
+def model_info(name: str) -> ModelInfo:
+    return _entry(name).info
+
+
+def _entry(name: str) -> _Entry:
+    _import_all()
+    if name not in _REGISTRY:
+        close = difflib.get_close_matches(name, list(_REGISTRY), n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else "; see `actionlab.list_models()`"
+        raise ModelError(f"unknown model '{name}'{hint}")
+    return _REGISTRY[name]
+
+
+def create_model(name: str, num_classes: int, pretrained: str | bool | None = None, **kwargs: Any) -> nn.Module:
+    """Build a registered model.
+
+    pretrained: None/False for random init, True for the model's default weights,
+    or a weight source ('imagenet', a URL, a local .pth/.pt/.safetensors file).
+    """
+    entry = _entry(name)
+    if pretrained is True:
+        pretrained = entry.info.weights
+    elif pretrained is False:
+        pretrained = None
+    model = entry.builder(num_classes=num_classes, pretrained=pretrained, **kwargs)
+    model.model_name = name  # type: ignore[attr-defined]
+    model.model_info = entry.info  # type: ignore[attr-defined]
+    return model
