@@ -56,23 +56,28 @@ class Recognizer(nn.Module):
 
     def param_groups(self, weight_decay: float, no_bn_decay: bool = True, no_bias_decay: bool = False,
                      bias_lr_mult: float = 1.0) -> list[dict[str, Any]]:
-        """Parameter groups as TSN/TSM use them: BN (and optionally bias) without decay, bias lr x mult."""
-        decay, no_decay, bias = [], [], []
-        norm_types = (nn.modules.batchnorm._BatchNorm, nn.GroupNorm, nn.LayerNorm)
-        norm_params = {id(p) for m in self.modules() if isinstance(m, norm_types) for p in m.parameters()}
-        for name, p in self.named_parameters():
-            if not p.requires_grad:
-                continue
-            if id(p) in norm_params:
-                (no_decay if no_bn_decay else decay).append(p)
-            elif name.endswith(".bias") or p.ndim == 1:
-                bias.append(p)
-            else:
-                decay.append(p)
-        groups = [{"params": decay, "weight_decay": weight_decay, "name": "decay"}]
-        if no_decay:
-            groups.append({"params": no_decay, "weight_decay": 0.0, "name": "norm"})
-        if bias:
-            groups.append({"params": bias, "weight_decay": 0.0 if no_bias_decay else weight_decay,
-                           "lr_mult": bias_lr_mult, "name": "bias"})
-        return groups
+        return param_groups(self, weight_decay, no_bn_decay, no_bias_decay, bias_lr_mult)
+
+
+def param_groups(module: nn.Module, weight_decay: float, no_bn_decay: bool = True, no_bias_decay: bool = False,
+                 bias_lr_mult: float = 1.0) -> list[dict[str, Any]]:
+    """Parameter groups as TSN/TSM use them: BN (and optionally bias) without decay, bias lr x mult."""
+    decay, no_decay, bias = [], [], []
+    norm_types = (nn.modules.batchnorm._BatchNorm, nn.GroupNorm, nn.LayerNorm)
+    norm_params = {id(p) for m in module.modules() if isinstance(m, norm_types) for p in m.parameters()}
+    for name, p in module.named_parameters():
+        if not p.requires_grad:
+            continue
+        if id(p) in norm_params:
+            (no_decay if no_bn_decay else decay).append(p)
+        elif name.endswith(".bias") or p.ndim == 1:
+            bias.append(p)
+        else:
+            decay.append(p)
+    groups = [{"params": decay, "weight_decay": weight_decay, "name": "decay"}]
+    if no_decay:
+        groups.append({"params": no_decay, "weight_decay": 0.0, "name": "norm"})
+    if bias:
+        groups.append({"params": bias, "weight_decay": 0.0 if no_bias_decay else weight_decay,
+                       "lr_mult": bias_lr_mult, "name": "bias"})
+    return groups

@@ -1,0 +1,59 @@
+"""TSN recognizer: a 2D backbone on N*T frames, dropout, fc, segment consensus.
+
+    clip [N, C, T, H, W] -> frames [N*T, C, H, W] -> backbone -> pooled [N*T, D]
+    -> dropout -> fc -> [N, T, K] -> consensus over T -> logits [N, K]
+
+TSM, TEFE and ATR are this recognizer with temporal modules in the backbone's
+block slots (see `backbones/resnet.py`); the backbone needs only
+`forward_features(frames) -> [N*T, D, h, w]` and `num_features`.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+import torch.nn as nn
+
+from .recognizer import Output, Recognizer
+
+
+class TSN(Recognizer):
+    def __init__(self, backbone: nn.Module, num_classes: int, num_segments: int, dropout: float = 0.5,
+                 consensus: Literal["avg", "max", "weighted"] = "avg", init_std: float = 0.001):
+        super().__init__()
+        self.backbone = backbone
+        self.num_classes = num_classes
+        self.num_segments = num_segments
+        self.consensus = consensus
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.fc = nn.Linear(backbone.num_features, num_classes)
+        nn.init.normal_(self.fc.weight, 0.0, init_std)
+        nn.init.zeros_(self.fc.bias)
+        if consensus == "weighted":  # learned per-segment weights, softmax-normalised
+            self.segment_weights = nn.Parameter(torch.zeros(num_segments))
+        elif consensus not in ("avg", "max"):
+            raise ValueError(f"unknown consensus '{consensus}', expected avg, max or weighted")
+
+    def frame_features(self, clip: torch.Tensor) -> torch.Tensor:
+        """[N, C, T, H, W] -> per-frame feature maps [N*T, D, h, w]."""
+        n, c, t, h, w = clip.shape
+        if t != self.num_segments:
+            raise ValueError(f"model built for {self.num_segments} frames got a clip of {t}")
+        frames = clip.transpose(1, 2).reshape(n * t, c, h, w)
+        return self.backbone.forward_features(frames)
+
+    def head(self, features: torch.Tensor, n: int) -> torch.Tensor:
+        """Pooled per-frame features [N*T, D] -> consensus logits [N, K]."""
+        scores = self.fc(self.dropout(features)).view(n, self.num_segments, -1)
+        if self.consensus == "avg":
+            return scores.mean(1)
+        if self.consensus == "max":
+            return scores.amax(1)
+        weights = self.segment_weights.softmax(0).view(1, -1, 1)
+        return (scores * weights).sum(1)
+
+    def forward(self, clip: torch.Tensor) -> Output:
+        maps = self.frame_features(clip)
+        pooled = maps.mean((2, 3))
+        return Output(self.head(pooled, clip.shape[0]), {"feature_maps": maps})
