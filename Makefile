@@ -26,7 +26,7 @@ demo: $(VENV)/.demo-installed
 	$(BIN)/actionlab demo $(DEMO_ARGS)
 
 lint: $(VENV)/.dev-installed
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check .
 
 test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
