@@ -10,7 +10,13 @@ differently registers a strategy:
         def after_optimizer_step(self, model): ...                # e.g. an EMA update
 
 The standard strategy does one forward, one backward (with gradient
-accumulation) and one step of the single optimizer 'main'.
+accumulation) and one step of the single optimizer 'main'.  A strategy that
+optimises several parameter sets in phases (TFE: approximators, then the
+disentangler) builds one optimizer per set and calls `backward_and_step`
+once per phase, freezing the other set with `frozen(...)` so its gradients
+are neither computed nor all-reduced; under DDP it sets
+`ddp_find_unused_parameters = True`.  State a strategy keeps outside the model
+goes in `state_dict()` so that checkpoints carry it.
 """
 
 from __future__ import annotations
@@ -23,7 +29,13 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from ..errors import ConfigError
+from ..errors import ActionlabError, ConfigError
+
+
+class NonFiniteLossError(ActionlabError):
+    """The loss became NaN or infinite: training stops before the bad step is applied."""
+
+    exit_code = 1
 
 
 @dataclass
@@ -39,6 +51,7 @@ class StepContext:
     clip_grad: float | None = None
     step: int = 0  # optimizer steps done so far
     state: dict[str, Any] = field(default_factory=dict)
+    batch: dict[str, Any] = field(default_factory=dict)  # the whole batch (action_mask, boxes, ...) on the device
 
 
 def unwrap(model: nn.Module) -> nn.Module:
@@ -52,9 +65,41 @@ def unwrap(model: nn.Module) -> nn.Module:
             return model
 
 
+@contextlib.contextmanager
+def frozen(*modules: nn.Module):
+    """Parameters of `modules` get no gradient inside the block (restored afterwards).
+
+    For phased strategies: the forward of a phase runs with the other phase's parameters frozen.
+    """
+    params = [p for m in modules for p in m.parameters() if p.requires_grad]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)
+
+
+def check_finite(loss: torch.Tensor, what: str = "loss") -> None:
+    """Raise `NonFiniteLossError` when `loss` is NaN/inf on any rank (all ranks stop together)."""
+    from . import distributed
+
+    finite = bool(torch.isfinite(loss.detach()).all())
+    if not distributed.all_true(finite, loss.device):
+        value = float(loss.detach().float().sum()) if not finite else "finite here, not on another rank"
+        raise NonFiniteLossError(f"{what} is {value}")
+
+
 def backward_and_step(ctx: StepContext, loss: torch.Tensor, optimizer_names: list[str],
                       params: list[torch.nn.Parameter] | None = None) -> None:
-    """Backward of loss/accumulate; at the window's end clip, step and zero the named optimizers."""
+    """Backward of loss/accumulate; at the window's end clip, step and zero the named optimizers.
+
+    A NaN/inf loss raises `NonFiniteLossError` before anything is applied, so the weights stay those
+    of the last good step.  `params`: the parameters whose gradient norm is clipped (default: the
+    named optimizers' own).
+    """
+    check_finite(loss)
     scaled = loss / ctx.accumulate
     (ctx.scaler.scale(scaled) if ctx.scaler is not None else scaled).backward()
     if not ctx.should_step:
@@ -78,6 +123,8 @@ def backward_and_step(ctx: StepContext, loss: torch.Tensor, optimizer_names: lis
 class TrainStrategy:
     """The standard strategy: one backward, one optimizer."""
 
+    ddp_find_unused_parameters = False  # phased strategies leave parameters out of some backward passes
+
     def __init__(self, **kwargs: Any):
         if kwargs:
             raise ConfigError(f"strategy '{type(self).__name__}' takes no options, got {sorted(kwargs)}")
@@ -98,6 +145,13 @@ class TrainStrategy:
 
     def after_optimizer_step(self, model: nn.Module) -> None:
         """Called after each optimizer step (not after every micro-batch)."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """Strategy state kept outside the model (saved in checkpoints); buffers belong in the model."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what `state_dict` returned."""
 
 
 _STRATEGIES: dict[str, type[TrainStrategy]] = {"standard": TrainStrategy}

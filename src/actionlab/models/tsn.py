@@ -6,6 +6,13 @@
 TSM, TEFE and ATR are this recognizer with temporal modules in the backbone's
 block slots (see `backbones/resnet.py`); the backbone needs only
 `forward_features(frames) -> [N*T, D, h, w]` and `num_features`.
+
+Partial BN (TSN paper Sec. 3.2, "cross modality pre-training ... partial BN"):
+with `partial_bn=True` every BatchNorm of the backbone but the first is frozen
+in training: running statistics stay those of the pretrained net (the layer is
+kept in eval mode) and its affine parameters get no gradient.  Only the first BN
+adapts to the new input distribution.  The engine switches it with
+`model.set_partial_bn(cfg.train.partial_bn)`.
 """
 
 from __future__ import annotations
@@ -20,7 +27,8 @@ from .recognizer import Output, Recognizer
 
 class TSN(Recognizer):
     def __init__(self, backbone: nn.Module, num_classes: int, num_segments: int, dropout: float = 0.5,
-                 consensus: Literal["avg", "max", "weighted"] = "avg", init_std: float = 0.001):
+                 consensus: Literal["avg", "max", "weighted"] = "avg", init_std: float = 0.001,
+                 partial_bn: bool = False):
         super().__init__()
         self.backbone = backbone
         self.num_classes = num_classes
@@ -34,6 +42,28 @@ class TSN(Recognizer):
             self.segment_weights = nn.Parameter(torch.zeros(num_segments))
         elif consensus not in ("avg", "max"):
             raise ValueError(f"unknown consensus '{consensus}', expected avg, max or weighted")
+        self.partial_bn = False
+        self.set_partial_bn(partial_bn)
+
+    def frozen_norms(self) -> list[nn.modules.batchnorm._BatchNorm]:
+        """The BN layers partial BN freezes: all of the backbone's but the first."""
+        norms = [m for m in self.backbone.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        return norms[1:]
+
+    def set_partial_bn(self, enabled: bool) -> None:
+        """Freeze (or release) every backbone BN but the first: eval-mode statistics, no affine gradients."""
+        self.partial_bn = bool(enabled)
+        for bn in self.frozen_norms():
+            for p in bn.parameters():
+                p.requires_grad_(not self.partial_bn)
+        self.train(self.training)
+
+    def train(self, mode: bool = True) -> TSN:
+        super().train(mode)
+        if mode and getattr(self, "partial_bn", False):
+            for bn in self.frozen_norms():
+                bn.eval()
+        return self
 
     def frame_features(self, clip: torch.Tensor) -> torch.Tensor:
         """[N, C, T, H, W] -> per-frame feature maps [N*T, D, h, w]."""
@@ -57,3 +87,10 @@ class TSN(Recognizer):
         maps = self.frame_features(clip)
         pooled = maps.mean((2, 3))
         return Output(self.head(pooled, clip.shape[0]), {"feature_maps": maps})
+
+
+def build_tsn(backbone: nn.Module, num_classes: int, num_segments: int = 8, dropout: float = 0.5,
+              consensus: Literal["avg", "max", "weighted"] = "avg", init_std: float = 0.001,
+              partial_bn: bool = False) -> TSN:
+    """TSN around any backbone with `forward_features` and `num_features` (temporal modules already in place)."""
+    return TSN(backbone, num_classes, num_segments, dropout, consensus, init_std, partial_bn)

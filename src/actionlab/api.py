@@ -1,0 +1,302 @@
+"""The Python API for inference: a checkpoint in, class names and scores out.
+
+    import actionlab
+
+    predictor = actionlab.load("runs/tsm/best.pt")          # model + its preprocessing, eval mode
+    result = predictor.predict("video.mp4", topk=5)          # or frames: uint8 [F, H, W, 3]
+    for name, score in result:
+        print(f"{name}: {score:.3f}")
+
+The preprocessing is the test-time pipeline the checkpoint was trained for, read
+from its resolved config and the model's `ModelInfo`, and run by the data
+package's own sampler, transform and reader, so `predict` sees what `actionlab
+test` sees:
+
+    video --test sampler (data.sampler, num_segments, frame_interval, twice_sample)--> T frame indices
+      --reader (only those frames are decoded)--> uint8 [T, H, W, 3]
+      --short side to data.scale_size, crop data.input_size (views: clips x crops)--> uint8 [V, 3, T, S, S]
+      --(x / 255 - mean) / std (ModelInfo.mean / std)--> model --> logits [V, K]
+
+Scores are softmax probabilities (sigmoid for multi-label checkpoints), averaged
+over the views like `actionlab test` (`test.average`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from .config import Config
+from .errors import ConfigError, DataError, ModelError
+
+VideoInput = str | Path | np.ndarray | torch.Tensor
+
+
+# --------------------------------------------------------------------------- preprocessing
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """A checkpoint's test-time pipeline, run by the data package's sampler, transform and reader.
+
+    Picklable, so DataLoader workers can run it (see `batch_predict`).
+    """
+
+    num_frames: int  # T frames per clip
+    input_size: int  # crop side S
+    scale_size: int  # short side before cropping
+    sampler: str = "segment"  # segment | dense | uniform (data.sampler)
+    frame_interval: int = 1  # dense sampler stride
+    twice_sample: bool = False  # TSN/TSM test option: one more clip of the segment starts
+    mean: tuple[float, ...] = (0.485, 0.456, 0.406)
+    std: tuple[float, ...] = (0.229, 0.224, 0.225)
+    backend: str = "auto"  # video reader backend (data.backend)
+
+    @classmethod
+    def from_config(cls, cfg: Config, model: nn.Module | None = None) -> Preprocess:
+        from .engine.runtime import model_mean_std
+
+        if model is not None:
+            mean, std = model_mean_std(model)
+        else:
+            from .models.registry import model_info
+
+            info = model_info(cfg.model.name)
+            mean, std = info.mean, info.std
+        num_frames = int(getattr(model, "num_segments", 0) or cfg.data.num_segments)
+        return cls(num_frames=num_frames, input_size=cfg.data.input_size, scale_size=cfg.data.scale_size,
+                   sampler=cfg.data.sampler, frame_interval=cfg.data.frame_interval,
+                   twice_sample=cfg.data.twice_sample, mean=tuple(mean), std=tuple(std), backend=cfg.data.backend)
+
+    def sample(self, length: int, num_clips: int = 1) -> np.ndarray:
+        """Test-time frame indices [clips, T] for a video of `length` frames (the data package's sampler)."""
+        from .data.sampling import build_sampler
+
+        if length < 1:
+            raise DataError("cannot sample frames from a video with no frames")
+        sampler = build_sampler(self.sampler, self.num_frames, self.frame_interval, self.twice_sample)
+        return sampler(length, np.random.default_rng(0), train=False, num_clips=num_clips)
+
+    def clips(self, frames: torch.Tensor, num_clips: int = 1, num_crops: int = 1) -> torch.Tensor:
+        """Sampled frames uint8 [clips * T, H, W, 3] -> uint8 views [clips * crops, 3, T, S, S]."""
+        from .data.transforms import TestTransform
+
+        return TestTransform(self.input_size, self.scale_size, num_crops)(frames, num_clips)[0]
+
+    def normalise(self, clip: torch.Tensor) -> torch.Tensor:
+        """uint8 [..., 3, T, H, W] -> float (x / 255 - mean) / std, on the clip's device."""
+        from .data.transforms import normalize
+
+        return normalize(clip, self.mean, self.std)
+
+
+def parse_views(views: str) -> tuple[int, int]:
+    """'2x3' -> (2 clips, 3 crops), as `test.views`."""
+    from .data.sampling import parse_views as parse
+
+    return parse(views)
+
+
+def as_frames(frames: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """Decoded frames as uint8 [F, H, W, 3] (NumPy or torch, any F >= 1)."""
+    t = torch.from_numpy(np.ascontiguousarray(frames)) if isinstance(frames, np.ndarray) else frames
+    if t.dim() != 4 or t.shape[-1] != 3 or t.shape[0] < 1:
+        raise DataError(f"frames must be [F, H, W, 3] with F >= 1, got shape {tuple(t.shape)}")
+    if t.dtype != torch.uint8:
+        raise DataError(f"frames must be uint8 RGB, got {t.dtype}")
+    return t.cpu()
+
+
+def clips_from_frames(frames: np.ndarray | torch.Tensor, preprocess: Preprocess, views: str = "1x1"
+                      ) -> torch.Tensor:
+    """All decoded frames [F, H, W, 3] -> uint8 views [V, 3, T, S, S]."""
+    frames = as_frames(frames)
+    num_clips, num_crops = parse_views(views)
+    idx = preprocess.sample(frames.shape[0], num_clips)
+    return preprocess.clips(frames[torch.from_numpy(idx.reshape(-1))], idx.shape[0], num_crops)
+
+
+def load_clips(path: str | Path, preprocess: Preprocess, views: str = "1x1") -> torch.Tensor:
+    """A video file (or frame folder) -> uint8 views [V, 3, T, S, S]; only the sampled frames are decoded.
+
+    Needs no model, so DataLoader workers call it (see `batch_predict`).
+    """
+    from .data.readers import open_video
+
+    num_clips, num_crops = parse_views(views)
+    with open_video(path, preprocess.backend) as video:  # its scan gives the exact frame count
+        if video.num_frames < 1:
+            raise DataError(f"{path} holds no decodable frames")
+        idx = preprocess.sample(video.num_frames, num_clips)
+        frames = video.read(idx.reshape(-1))
+    return preprocess.clips(frames, idx.shape[0], num_crops)
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass
+class Prediction:
+    """Top-k classes of one video: iterate for (class name, score) pairs, best first."""
+
+    labels: list[str]
+    scores: list[float]
+    probabilities: torch.Tensor = field(repr=False)  # [K] scores of every class, in class order
+
+    def __iter__(self) -> Iterator[tuple[str, float]]:
+        return iter(zip(self.labels, self.scores))
+
+    def __getitem__(self, i: int) -> tuple[str, float]:
+        return self.labels[i], self.scores[i]
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def label(self) -> str:
+        """The top-1 class name."""
+        return self.labels[0]
+
+    @property
+    def score(self) -> float:
+        return self.scores[0]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"top": [{"label": n, "score": round(s, 6)} for n, s in self]}
+
+
+def top_classes(scores: torch.Tensor, class_names: Sequence[str], topk: int) -> Prediction:
+    """[K] scores -> Prediction with the `topk` best classes."""
+    k = max(1, min(int(topk), scores.numel()))
+    values, idx = scores.float().topk(k)
+    return Prediction([class_names[i] for i in idx.tolist()], [float(v) for v in values], scores.float().cpu())
+
+
+# --------------------------------------------------------------------------- the predictor
+
+
+class Predictor:
+    """A model in eval mode with its preprocessing and class names."""
+
+    def __init__(self, model: nn.Module, class_names: Sequence[str], preprocess: Preprocess, *,
+                 device: torch.device | str = "cpu", multi_label: bool = False, average: str = "prob",
+                 max_views_per_forward: int = 8, cfg: Config | None = None, checkpoint: str | None = None):
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval()
+        self.class_names = list(class_names)
+        self.preprocess = preprocess
+        self.multi_label = multi_label
+        self.average = average
+        self.max_views_per_forward = max(1, max_views_per_forward)
+        self.cfg = cfg
+        self.checkpoint = checkpoint
+        num_classes = getattr(model, "num_classes", len(self.class_names))
+        if num_classes != len(self.class_names):
+            raise ModelError(f"model has {num_classes} classes but {len(self.class_names)} class names were given")
+
+    @property
+    def num_frames(self) -> int:
+        return self.preprocess.num_frames
+
+    @property
+    def input_size(self) -> int:
+        return self.preprocess.input_size
+
+    @property
+    def model_name(self) -> str:
+        return str(getattr(self.model, "model_name", type(self.model).__name__))
+
+    @torch.inference_mode()
+    def logits(self, clips: torch.Tensor) -> torch.Tensor:
+        """uint8 (or already normalised float) clips [N, 3, T, S, S] -> logits [N, K] on the CPU."""
+        outs = []
+        for part in clips.split(self.max_views_per_forward):
+            part = part.to(self.device, non_blocking=True)
+            x = self.preprocess.normalise(part) if part.dtype == torch.uint8 else part.float()
+            outs.append(self.model(x).logits.float().cpu())
+        return torch.cat(outs)
+
+    def scores(self, logits: torch.Tensor) -> torch.Tensor:
+        """Logits [..., K] -> probabilities (softmax, or sigmoid for multi-label)."""
+        return logits.sigmoid() if self.multi_label else logits.softmax(-1)
+
+    def video_scores(self, clips: torch.Tensor) -> torch.Tensor:
+        """Views of one video [V, 3, T, S, S] -> scores [K], averaged as probabilities (or as logits)."""
+        return self.batch_scores(clips[None])[0]
+
+    def batch_scores(self, clips: torch.Tensor) -> torch.Tensor:
+        """Views of several videos [B, V, 3, T, S, S] -> averaged scores [B, K]."""
+        b, v = clips.shape[:2]
+        logits = self.logits(clips.flatten(0, 1)).view(b, v, -1)
+        if self.average == "logit":
+            return self.scores(logits.mean(1))
+        return self.scores(logits).mean(1)
+
+    def clips_from_frames(self, frames: np.ndarray | torch.Tensor, views: str = "1x1") -> torch.Tensor:
+        """All decoded frames [F, H, W, 3] -> uint8 views [V, 3, T, S, S]."""
+        return clips_from_frames(frames, self.preprocess, views)
+
+    def clips_from_video(self, path: str | Path, views: str = "1x1") -> torch.Tensor:
+        """A video file -> uint8 views [V, 3, T, S, S]; only the sampled frames are decoded."""
+        return load_clips(path, self.preprocess, views)
+
+    def predict(self, video: VideoInput, topk: int = 5, views: str = "1x1") -> Prediction:
+        """Top-`topk` classes of a video file or of decoded frames uint8 [F, H, W, 3].
+
+        views: "clips x crops" as in `actionlab test` (e.g. "2x3"); scores are averaged over them.
+        """
+        if isinstance(video, (str, Path)):
+            clips = self.clips_from_video(video, views)
+        else:
+            clips = self.clips_from_frames(video, views)
+        return top_classes(self.video_scores(clips), self.class_names, topk)
+
+    def __call__(self, video: VideoInput, topk: int = 5, views: str = "1x1") -> Prediction:
+        return self.predict(video, topk, views)
+
+    def __repr__(self) -> str:
+        p = self.preprocess
+        return (f"Predictor({self.model_name}, {len(self.class_names)} classes, {p.num_frames}x{p.input_size}, "
+                f"sampler={p.sampler}, device={self.device})")
+
+
+def _read_checkpoint(path: str | Path, device: torch.device) -> tuple[nn.Module, Config, list[str], dict[str, Any]]:
+    """(model with weights in eval mode, resolved config, class names, raw checkpoint) via the engine."""
+    from .engine.build import load_for_inference
+
+    loaded = load_for_inference(path, device=device)
+    return loaded.model, loaded.cfg, loaded.class_names, loaded.checkpoint
+
+
+def resolve_device(name: str | torch.device) -> torch.device:
+    if str(name) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"unknown device {name!r} (expected auto, cpu, cuda, cuda:1)") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {name!r} asked for, but no CUDA device is available")
+    return device
+
+
+def load(checkpoint: str | Path, device: str | torch.device = "auto", multi_label: bool | None = None,
+         average: str | None = None) -> Predictor:
+    """A ready `Predictor` from a training checkpoint (`runs/<name>/best.pt` or `last.pt`).
+
+    multi_label: sigmoid scores instead of softmax; by default the checkpoint says (Charades-style runs).
+    """
+    dev = resolve_device(device)
+    model, cfg, class_names, ckpt = _read_checkpoint(checkpoint, dev)
+    if multi_label is None:
+        multi_label = bool(ckpt.get("multi_label", False))
+    return Predictor(model, class_names, Preprocess.from_config(cfg, model), device=dev, multi_label=multi_label,
+                     average=average or cfg.test.average, max_views_per_forward=cfg.test.max_views_per_forward,
+                     cfg=cfg, checkpoint=str(checkpoint))
+

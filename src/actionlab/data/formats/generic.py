@@ -1,0 +1,103 @@
+"""Generic lists for custom data (and the built-in benchmark).
+
+One video per line, paths relative to `data.root`:
+    path label                 single label
+    path label1,label2,...     multi-label (the dataset becomes multi-label)
+    path num_frames label(s)   MMAction2's raw-frame lists (a frame folder with a known count)
+Class names: `data.class_names` (one per line), else `options.classes` (a list), else
+"0".."K-1" with K = the largest label + 1.
+Frame folders: `options.frame_template` ("{:05d}.jpg") and `options.frame_start` (1).
+Per-video annotations (the built-in benchmark writes them): `options.annotations`, a JSON file
+{"videos": {path: {"action_frames": [[s, e]], "distractor_frames": [[s, e]], "boxes": [[x1, y1, x2, y2]
+or null per frame]}}}; by default `annotations.json` next to the list file is used when present.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ...config import DataConfig
+from ...errors import DataError
+from .base import Annotations, LineErrors, VideoRecord, class_list, list_file, option, read_json, resolve, text_lines
+
+
+def _labels(text: str) -> tuple[int, ...] | None:
+    parts = text.split(",")
+    out = []
+    for p in parts:
+        p = p.strip()
+        if not p.lstrip("-").isdigit():
+            return None
+        out.append(int(p))
+    return tuple(out)
+
+
+def load(cfg: DataConfig, split: str, errors: LineErrors) -> Annotations:
+    path = list_file(cfg, split)
+    names: list[str] | None = None
+    if cfg.class_names:
+        names = class_list(resolve(cfg, cfg.class_names))
+    elif option(cfg, "classes", None):
+        names = [str(c) for c in cfg.options["classes"]]
+    records: list[VideoRecord] = []
+    multi = bool(option(cfg, "multi_label", False))
+    for line_no, text in text_lines(path):
+        tokens = text.split()
+        if len(tokens) < 2:
+            errors(path, line_no, f"expected 'path label', got {text!r}")
+            continue
+        num_frames = None
+        if len(tokens) >= 3 and tokens[-2].isdigit():
+            num_frames = int(tokens[-2])
+            video = " ".join(tokens[:-2])
+        else:
+            video = " ".join(tokens[:-1])
+        labels = _labels(tokens[-1])
+        if labels is None or any(c < 0 for c in labels):
+            errors(path, line_no, f"bad label {tokens[-1]!r} (expected a class index or a comma-separated list)")
+            continue
+        if names is not None and any(c >= len(names) for c in labels):
+            where = cfg.class_names or "options.classes"
+            errors(path, line_no, f"label {max(labels)} out of range ({len(names)} classes in {where})")
+            continue
+        multi = multi or len(labels) > 1 or "," in tokens[-1]
+        records.append(VideoRecord(str(resolve(cfg, video)), labels if len(labels) > 1 else labels[0], video,
+                                   f"{path}:{line_no}", num_frames))
+    if multi:
+        for r in records:
+            if isinstance(r.label, int):
+                r.label = (r.label,)
+    if names is None:
+        top = max((max(r.label) if isinstance(r.label, tuple) else r.label for r in records), default=-1)
+        names = [str(i) for i in range(top + 1)]
+    _attach_annotations(cfg, path, records)
+    return Annotations(records, names, multi_label=multi,
+                       frame_template=option(cfg, "frame_template", "{:05d}.jpg"),
+                       frame_start=option(cfg, "frame_start", 1))
+
+
+def _attach_annotations(cfg: DataConfig, list_path, records: list[VideoRecord]) -> None:
+    given = option(cfg, "annotations", None)
+    ann_path = resolve(cfg, given) if given else list_path.parent / "annotations.json"
+    if not ann_path.is_file():
+        if given:
+            raise DataError(f"annotation file not found: {ann_path} (data.options.annotations)")
+        return
+    data = read_json(ann_path)
+    videos = data.get("videos") if isinstance(data, dict) else None
+    if not isinstance(videos, dict):
+        raise DataError(f"{ann_path}: expected a JSON object with a 'videos' mapping")
+    for r in records:
+        entry = videos.get(r.video_id)
+        if entry is None:
+            continue
+        try:
+            r.action_frames = tuple((int(s), int(e)) for s, e in entry.get("action_frames", []))
+            r.distractor_frames = tuple((int(s), int(e)) for s, e in entry.get("distractor_frames", []))
+            boxes = entry.get("boxes")
+            if boxes is not None:
+                r.boxes = np.array([b if b is not None else [np.nan] * 4 for b in boxes], dtype=np.float32)
+                if r.boxes.ndim != 2 or r.boxes.shape[1] != 4:
+                    raise ValueError("boxes must be [x1, y1, x2, y2] or null per frame")
+        except (TypeError, ValueError) as e:
+            raise DataError(f"{ann_path}: bad entry for {r.video_id!r}: {e}") from None

@@ -1,0 +1,146 @@
+"""Checkpoints: written atomically, loaded with `weights_only=True`.
+
+A training checkpoint is a dict of plain types and tensors only (so the safe
+unpickler reads it):
+
+    format          "actionlab-checkpoint/1"
+    model_name      registered model name (or the class name of an unregistered model)
+    num_classes     size of the classifier
+    class_names     list[str]
+    config          the resolved config (`Config.to_dict()`)
+    model           state dict of the unwrapped model
+    optimizers      {name: state dict}          schedulers {name: state dict}
+    scaler          GradScaler state or None    strategy    the strategy's own state
+    epoch           epoch being trained (0-based)
+    batch_in_epoch  micro-batches of that epoch already consumed (0 at an epoch start)
+    step            optimizer steps done in total
+    rng             Python / NumPy / torch (CPU and CUDA) generator states
+    best            best validation metric so far; metrics: the last epoch's metrics
+
+The file is written to a temporary name in the same directory, flushed to
+disk and renamed over the target, so a crash never leaves a half-written
+`last.pt`.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import random
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import ModelError
+
+FORMAT = "actionlab-checkpoint/1"
+
+
+def save_checkpoint(payload: dict[str, Any], path: str | Path) -> Path:
+    """Write `payload` to `path` atomically (temp file + fsync + rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Read a checkpoint on the CPU with the safe unpickler; a plain state dict is wrapped as {'model': ...}."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"checkpoint not found: {path}")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as e:
+        first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ModelError(f"cannot read checkpoint {path}: {first_line}") from None
+    if not isinstance(data, dict):
+        raise ModelError(f"checkpoint {path} holds a {type(data).__name__}, expected a dict")
+    if data.get("format") == FORMAT:
+        return data
+    state = data.get("state_dict", data.get("model", data))
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ModelError(f"checkpoint {path} is neither an actionlab checkpoint nor a state dict")
+    return {"model": state}
+
+
+# --------------------------------------------------------------------------- RNG states
+
+
+def capture_rng_state() -> dict[str, Any]:
+    """Every generator the loop draws from, in a form `weights_only` loading accepts."""
+    np_state = np.random.get_state(legacy=False)
+    state: dict[str, Any] = {
+        "python": random.getstate(),
+        "numpy": {
+            "bit_generator": np_state["bit_generator"],
+            "key": torch.from_numpy(np.asarray(np_state["state"]["key"], dtype=np.int64)),
+            "pos": int(np_state["state"]["pos"]),
+            "has_gauss": int(np_state["has_gauss"]),
+            "gauss": float(np_state["gauss"]),
+        },
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng_state(state: dict[str, Any]) -> None:
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    np_state = state["numpy"]
+    np.random.set_state({
+        "bit_generator": np_state["bit_generator"],
+        "state": {"key": np_state["key"].numpy().astype(np.uint32), "pos": np_state["pos"]},
+        "has_gauss": np_state["has_gauss"],
+        "gauss": np_state["gauss"],
+    })
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+# --------------------------------------------------------------------------- model weights
+
+
+def load_model_state(model: torch.nn.Module, checkpoint: dict[str, Any], source: str | Path,
+                     expected_model: str | None = None) -> None:
+    """Load a checkpoint's weights into `model`, with one-line errors for the usual mistakes.
+
+    expected_model: the model name the caller builds; a checkpoint saved from another model is refused
+    by name before any tensor is compared.
+    """
+    saved_name = checkpoint.get("model_name")
+    if expected_model and saved_name and saved_name != expected_model:
+        raise ModelError(f"checkpoint {source} was saved from model '{saved_name}', not '{expected_model}'")
+    state = checkpoint["model"]
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    if missing or unexpected:
+        parts = []
+        if missing:
+            parts.append(f"missing {len(missing)} keys (e.g. {', '.join(missing[:3])})")
+        if unexpected:
+            parts.append(f"unexpected {len(unexpected)} keys (e.g. {', '.join(unexpected[:3])})")
+        raise ModelError(f"checkpoint {source} does not fit model '{expected_model or type(model).__name__}': "
+                         + "; ".join(parts))
+    wrong = [(k, tuple(state[k].shape), tuple(v.shape)) for k, v in own.items() if state[k].shape != v.shape]
+    if wrong:
+        k, got, want = wrong[0]
+        raise ModelError(f"checkpoint {source} does not fit the model: '{k}' has shape {got}, the model "
+                         f"expects {want} ({len(wrong)} mismatched tensors)")
+    model.load_state_dict(state)

@@ -1,0 +1,110 @@
+"""Multi-view testing: clips x crops per video, scores averaged, a cap on views per forward pass.
+
+    batch clip uint8 [B, V, C, T, H, W]  (V = clips x crops, from `build_dataset(cfg, split, views)`)
+      -> [B*V, C, T, H, W] in chunks of at most `max_views_per_forward`
+      -> logits -> softmax (or sigmoid for multi-label) when averaging probabilities
+      -> mean over the V views -> video scores [B, K]
+
+Under torchrun each rank scores its share of the videos (no padding) and the
+scores are gathered back in dataset order, so the metrics are those of a
+single-process run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn as nn
+from torch.utils.data import DataLoader
+
+from ..errors import ConfigError
+from ..metrics import compute_metrics
+from . import distributed
+from .runtime import prepare_clip
+
+_VIEWS = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*$")
+
+
+def parse_views(text: str, key: str = "--views") -> tuple[int, int]:
+    """'2x3' -> (2 clips, 3 crops); ConfigError for anything else."""
+    m = _VIEWS.match(str(text))
+    if not m or int(m.group(1)) < 1 or int(m.group(2)) < 1:
+        raise ConfigError(f"{key} expects CLIPSxCROPS with positive integers (e.g. 1x1, 2x3, 10x3), got {text!r}")
+    return int(m.group(1)), int(m.group(2))
+
+
+@dataclass
+class EvalResult:
+    scores: torch.Tensor  # [N, K] video scores (averaged probabilities or logits)
+    labels: torch.Tensor  # [N] class indices or [N, K] multi-hot
+    indices: torch.Tensor  # [N] dataset indices, sorted
+    metrics: dict[str, float] = field(default_factory=dict)
+    skipped: int = 0  # videos the dataset skipped (data.on_error=skip)
+
+
+def video_scores(model: nn.Module, clip: torch.Tensor, *, average: str = "prob", multi_label: bool = False,
+                 max_views_per_forward: int = 8,
+                 autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext
+                 ) -> torch.Tensor:
+    """Normalised clips [B, V, C, T, H, W] (or [B, C, T, H, W]) -> averaged scores [B, K] (float32)."""
+    if clip.dim() == 5:
+        clip = clip.unsqueeze(1)
+    b, v = clip.shape[:2]
+    flat = clip.flatten(0, 1)
+    chunk = max(1, max_views_per_forward)
+    outs = []
+    for part in flat.split(chunk):
+        with autocast():
+            logits = model(part).logits
+        logits = logits.float()
+        if average == "prob":
+            logits = logits.sigmoid() if multi_label else logits.softmax(-1)
+        outs.append(logits)
+    return torch.cat(outs).view(b, v, -1).mean(1)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, loader: DataLoader, device: torch.device, mean: Sequence[float],
+             std: Sequence[float], *, average: str = "prob", max_views_per_forward: int = 8,
+             autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
+             multi_label: bool = False) -> EvalResult:
+    """Score every video of `loader` (sharded by `EvalSampler` under torchrun) and compute the metrics.
+
+    The loader's items follow the dataset contract: "clip" uint8 [V, C, T, H, W], "label", "index".
+    """
+    was_training = model.training
+    model.eval()
+    scores, labels, indices = [], [], []
+    try:
+        for batch in loader:
+            if batch is None or len(batch["index"]) == 0:
+                continue
+            clip = prepare_clip(batch["clip"], device, mean, std)
+            scores.append(video_scores(model, clip, average=average, multi_label=multi_label,
+                                       max_views_per_forward=max_views_per_forward, autocast=autocast).cpu())
+            labels.append(batch["label"].cpu())
+            indices.append(torch.as_tensor(batch["index"]).cpu())
+    finally:
+        model.train(was_training)
+    num_classes = _num_classes(model)
+    local_scores = torch.cat(scores) if scores else torch.zeros(0, num_classes)
+    local_labels = torch.cat(labels) if labels else torch.zeros(0, dtype=torch.long)
+    local_indices = torch.cat(indices) if indices else torch.zeros(0, dtype=torch.long)
+    gathered = distributed.gather_by_index(local_indices, {"scores": local_scores, "labels": local_labels})
+    total = len(loader.dataset)  # type: ignore[arg-type]
+    result = EvalResult(gathered["scores"], gathered["labels"], gathered["indices"],
+                        skipped=total - len(gathered["indices"]))
+    if len(result.indices) == 0:
+        raise ConfigError("evaluation found no video to score (the dataset is empty or every video was skipped)")
+    result.metrics = compute_metrics(result.scores, result.labels)
+    return result
+
+
+def _num_classes(model: nn.Module) -> int:
+    from .strategies import unwrap
+
+    return int(getattr(unwrap(model), "num_classes", 0))

@@ -1,0 +1,96 @@
+"""DataLoaders for training and evaluation, with randomness that depends only on (seed, epoch, index).
+
+Augmentation draws from the global Python / NumPy / torch generators.  If those
+were simply seeded once per worker, which worker loads a video - and so its
+crop and flip - would depend on the number of workers and on where a resumed
+run restarted.  `SeededDataset` instead seeds the generators from (seed, epoch,
+index) around each `__getitem__`, so a video's augmentation is the same in an
+uninterrupted run, in a resumed one, and with any number of workers.  In the
+main process (num_workers=0) the generators' previous states are restored
+afterwards, so the model's own randomness (dropout) is not disturbed.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, get_worker_info
+
+from .distributed import EvalSampler, TrainSampler
+
+
+def sample_seed(seed: int, epoch: int, index: int) -> int:
+    """A 63-bit seed from (seed, epoch, index), mixed so that nearby triples give unrelated seeds."""
+    x = (seed * 0x9E3779B97F4A7C15 + epoch * 0xBF58476D1CE4E5B9 + index * 0x94D049BB133111EB) & (2**64 - 1)
+    x ^= x >> 31
+    x = (x * 0xD6E8FEB86659FD93) & (2**64 - 1)
+    return (x ^ (x >> 32)) & (2**63 - 1)
+
+
+class SeededDataset(Dataset):
+    """Wraps a dataset so that item i of epoch e is drawn with the generators seeded from (seed, e, i)."""
+
+    def __init__(self, dataset: Dataset, seed: int):
+        self.dataset = dataset
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, index: int) -> Any:
+        s = sample_seed(self.seed, self.epoch, index)
+        in_worker = get_worker_info() is not None
+        saved = None if in_worker else (random.getstate(), np.random.get_state(), torch.get_rng_state())
+        random.seed(s)
+        np.random.seed(s % 2**32)
+        torch.default_generator.manual_seed(s)  # CPU only: never touch the CUDA generators
+        try:
+            return self.dataset[index]
+        finally:
+            if saved is not None:
+                random.setstate(saved[0])
+                np.random.set_state(saved[1])
+                torch.set_rng_state(saved[2])
+
+    def __getattr__(self, name: str) -> Any:  # class_names, multi_label, ... of the wrapped dataset
+        if name in ("dataset", "seed", "epoch"):
+            raise AttributeError(name)
+        return getattr(self.dataset, name)
+
+
+def collate_fn():
+    from ..data import collate
+
+    return collate
+
+
+def train_loader(dataset: Dataset, batch_size: int, num_workers: int, seed: int, rank: int = 0,
+                 world_size: int = 1) -> tuple[DataLoader, TrainSampler, SeededDataset]:
+    """Shuffled, sharded, seeded; drops the last incomplete batch (BN needs more than one clip)."""
+    seeded = SeededDataset(dataset, seed)
+    sampler = TrainSampler(len(seeded), rank, world_size, shuffle=True, seed=seed)
+    generator = torch.Generator()
+    generator.manual_seed(seed)  # the loader's worker base seed: kept off the global generator
+    drop_last = sampler.per_rank >= batch_size
+    loader = DataLoader(seeded, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
+                        collate_fn=collate_fn(), drop_last=drop_last, generator=generator,
+                        pin_memory=torch.cuda.is_available(), persistent_workers=False)
+    return loader, sampler, seeded
+
+
+def eval_loader(dataset: Dataset, batch_size: int, num_workers: int, seed: int = 0, rank: int = 0,
+                world_size: int = 1) -> DataLoader:
+    """Every video once over all ranks, in index order, no padding."""
+    seeded = SeededDataset(dataset, seed)
+    generator = torch.Generator()
+    generator.manual_seed(seed)
+    return DataLoader(seeded, batch_size=batch_size, sampler=EvalSampler(len(seeded), rank, world_size),
+                      num_workers=num_workers, collate_fn=collate_fn(), generator=generator,
+                      pin_memory=torch.cuda.is_available())

@@ -1,0 +1,82 @@
+"""Where and how tensors run: device choice, seeding, determinism, autocast, input preparation."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+
+from ..errors import ConfigError
+
+
+def select_device(name: str, local_rank: int = 0) -> torch.device:
+    """'auto' -> the local rank's GPU when there is one, else the CPU; 'cuda:1', 'cpu' as given."""
+    if name == "auto":
+        return torch.device("cuda", local_rank) if torch.cuda.is_available() else torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"config key 'train.device' got an unknown device {name!r}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"config key 'train.device' asks for {name!r} but no CUDA device is available")
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", local_rank)
+    return device
+
+
+def seed_everything(seed: int, deterministic: bool = False) -> None:
+    """One seed drives Python, NumPy and torch; `deterministic` also pins the algorithms.
+
+    Data workers are seeded per sample from the same seed (see `loader.SeededDataset`).
+    """
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if deterministic:
+        # cuBLAS needs a fixed workspace to be deterministic; set before the first CUDA matmul.
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.deterministic = True
+    else:
+        torch.backends.cudnn.benchmark = True
+
+
+def autocast_factory(amp: str, device: torch.device) -> tuple[Callable[[], contextlib.AbstractContextManager], bool]:
+    """(autocast context factory, needs a GradScaler) for the `train.amp` setting.
+
+    auto: bf16 on GPU, full precision on CPU (CPU bf16 is slower than fp32 on most CPUs).
+    """
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(amp)
+    if amp == "auto":
+        dtype = torch.bfloat16 if device.type == "cuda" else None
+    if dtype is None:
+        return contextlib.nullcontext, False
+    if dtype is torch.float16 and device.type != "cuda":
+        raise ConfigError("config key 'train.amp': fp16 needs a CUDA device; use bf16 or off on the CPU")
+    return (lambda: torch.autocast(device.type, dtype=dtype)), dtype is torch.float16
+
+
+def prepare_clip(clip: torch.Tensor, device: torch.device, mean: Sequence[float], std: Sequence[float]
+                 ) -> torch.Tensor:
+    """uint8 clips [..., C, T, H, W] from the loader -> normalised float on `device`.
+
+    The copy to the device is done on uint8 (4x less traffic) and normalised there.
+    """
+    from ..data.transforms import normalize
+
+    return normalize(clip.to(device, non_blocking=True), mean, std)
+
+
+def model_mean_std(model: torch.nn.Module) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """The normalisation a registered model was built for (ImageNet for unregistered ones)."""
+    from ..models.registry import IMAGENET_MEAN, IMAGENET_STD, ModelInfo
+
+    info = getattr(model, "model_info", None)
+    if isinstance(info, ModelInfo):
+        return tuple(info.mean), tuple(info.std)
+    return IMAGENET_MEAN, IMAGENET_STD

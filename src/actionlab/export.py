@@ -1,0 +1,314 @@
+"""Export a trained model to ONNX or torch.export: clip in, logits out.
+
+    actionlab export runs/tsm/best.pt --format onnx model.onnx
+    actionlab export runs/tsm/best.pt --format torch-export model.pt2 --input float --size 256
+
+The exported graph takes a clip of fixed T frames and S x S pixels (the
+checkpoint's, or --frames / --size) and a free batch size N:
+
+    --input uint8 (default)  raw RGB pixels [N, 3, T, S, S] (or [N, T, S, S, 3] with --layout nthwc);
+                             the model's normalisation (x / 255 - mean) / std runs inside the graph
+    --input float            the normalised float clip the PyTorch model takes
+
+and returns logits [N, K].  Sampling, resizing and cropping stay outside (see
+`actionlab.api.Preprocess`); the class names, mean/std, T and S travel with the
+file (ONNX metadata_props / the .pt2's extra file "actionlab.json").
+
+Every export is checked: the file is loaded back (onnxruntime for ONNX), run on a
+random clip of a batch size other than the one traced, and compared with the
+PyTorch model; the max abs difference is printed and must stay under tolerance.
+A model whose ops cannot be exported fails with a message naming the op.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import re
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from .errors import ConfigError, ModelError
+
+Format = Literal["onnx", "torch-export"]
+InputType = Literal["uint8", "float"]
+Layout = Literal["ncthw", "nthwc"]
+FORMATS: tuple[str, ...] = ("onnx", "torch-export")
+METADATA_KEY = "actionlab"
+
+
+class ExportableClassifier(nn.Module):
+    """The recognizer as a plain `clip -> logits` graph, with the input normalisation folded in.
+
+    For uint8 input, (x / 255 - mean) / std is computed as x * (1 / (255 std)) - mean / std:
+    one multiply-add per pixel inside the graph.
+    """
+
+    def __init__(self, model: nn.Module, mean: Sequence[float], std: Sequence[float],
+                 input_dtype: InputType = "uint8", layout: Layout = "ncthw"):
+        super().__init__()
+        if input_dtype not in ("uint8", "float"):
+            raise ConfigError(f"--input expects uint8 or float, got {input_dtype!r}")
+        if layout not in ("ncthw", "nthwc"):
+            raise ConfigError(f"--layout expects ncthw or nthwc, got {layout!r}")
+        self.model = model
+        self.input_dtype = input_dtype
+        self.layout = layout
+        std_t = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1, 1)
+        mean_t = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1, 1)
+        self.register_buffer("scale", 1.0 / (255.0 * std_t), persistent=False)
+        self.register_buffer("shift", mean_t / std_t, persistent=False)
+
+    def forward(self, clip: torch.Tensor) -> torch.Tensor:
+        if self.layout == "nthwc":
+            clip = clip.permute(0, 4, 1, 2, 3)
+        x = clip.float()
+        if self.input_dtype == "uint8":
+            x = x * self.scale - self.shift
+        return self.model(x).logits
+
+
+@dataclass
+class ExportResult:
+    path: Path
+    format: str
+    input_shape: list[int | str]  # e.g. ["batch", 3, 8, 224, 224]
+    input_dtype: str
+    max_abs_diff: float | None  # exported vs PyTorch logits on a random clip (None: not verified)
+    tolerance: float | None
+    metadata: dict[str, Any]
+
+
+def input_shape(num_frames: int, size: int, layout: Layout, batch: int | str = "batch") -> list[int | str]:
+    return [batch, 3, num_frames, size, size] if layout == "ncthw" else [batch, num_frames, size, size, 3]
+
+
+def example_clip(num_frames: int, size: int, input_dtype: InputType, layout: Layout, batch: int,
+                 seed: int = 0) -> torch.Tensor:
+    """A random clip of the exported input's dtype and layout (uint8 pixels, or normalised-like floats)."""
+    g = torch.Generator().manual_seed(seed)
+    shape = input_shape(num_frames, size, layout, batch)
+    if input_dtype == "uint8":
+        return torch.randint(0, 256, shape, generator=g, dtype=torch.uint8)  # type: ignore[arg-type]
+    return torch.randn(shape, generator=g)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- errors that name the op
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+
+
+_OP_PATTERNS = (
+    re.compile(r"OpOverload\(op='([\w.:]+)'"),  # dynamo ONNX: "No ONNX function found for <OpOverload(op='aten.x'"
+    re.compile(r"target=torch\.ops\.([\w.]+?)(?:\.default)?\]"),  # "Error when translating node ... target=..."
+    re.compile(r"[Uu]nsupported: ONNX export of (?:operator )?([\w:.]+)"),  # TorchScript exporter
+    re.compile(r"(?:operator|op) '?((?:aten|prim|onnx)::\w+)'?"),
+    re.compile(r"No (?:decomposition|kernel) for (?:aten\.)?([\w.]+)"),
+)
+_CALL_SITE = re.compile(r'File "([^"]+)", line (\d+), in \w+\n\s+(.+)')
+
+
+def blocking_op(exc: BaseException) -> str:
+    """A one-line reason an export failed, naming the operator (or the line of model code) that blocks it."""
+    chain = list(_causes(exc))
+    text = "\n".join(str(e) for e in chain)
+    for pattern in _OP_PATTERNS:
+        m = pattern.search(text)
+        if m:
+            op = m.group(1).replace("::", ".")
+            return f"operator '{op}' has no conversion"
+    if any("data-dependent" in str(e) or "GuardOnDataDependent" in type(e).__name__ for e in chain):
+        site = _CALL_SITE.search(text)
+        where = f" at {Path(site.group(1)).name}:{site.group(2)} (`{site.group(3).strip()}`)" if site else ""
+        return f"data-dependent control flow{where} cannot be captured in a static graph"
+    innermost = chain[-1]
+    first = next((line.strip() for line in str(innermost).splitlines() if line.strip()), type(innermost).__name__)
+    return f"{type(innermost).__name__}: {first[:300]}"
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """The exporters print progress and graph dumps; keep the CLI's output to our own lines."""
+    loggers = [logging.getLogger(n) for n in ("torch.onnx", "torch.export", "torch._export",
+                                               "torch.fx.experimental.symbolic_shapes", "torch._dynamo")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
+
+
+# --------------------------------------------------------------------------- export + verification
+
+
+def _dynamic_batch() -> tuple[dict[int, Any]]:
+    return ({0: torch.export.Dim("batch", min=1, max=4096)},)
+
+
+def _export_onnx(wrapper: ExportableClassifier, example: torch.Tensor, out: Path, metadata: dict[str, Any],
+                 opset: int | None, exporter: str) -> None:
+    if exporter == "dynamo":
+        program = torch.onnx.export(wrapper, (example,), None, dynamo=True, dynamic_shapes=_dynamic_batch(),
+                                    input_names=["clip"], output_names=["logits"], opset_version=opset,
+                                    verbose=False)
+        program.model.metadata_props[METADATA_KEY] = json.dumps(metadata)
+        program.save(str(out))
+        return
+    if exporter != "torchscript":
+        raise ConfigError(f"--exporter expects dynamo or torchscript, got {exporter!r}")
+    torch.onnx.export(wrapper, (example,), str(out), dynamo=False, input_names=["clip"], output_names=["logits"],
+                      dynamic_axes={"clip": {0: "batch"}, "logits": {0: "batch"}}, opset_version=opset or 17)
+    import onnx
+
+    proto = onnx.load(str(out))
+    proto.metadata_props.add(key=METADATA_KEY, value=json.dumps(metadata))
+    onnx.save(proto, str(out))
+
+
+def _export_program(wrapper: ExportableClassifier, example: torch.Tensor, out: Path, metadata: dict[str, Any]
+                    ) -> None:
+    program = torch.export.export(wrapper, (example,), dynamic_shapes=_dynamic_batch())
+    torch.export.save(program, str(out), extra_files={f"{METADATA_KEY}.json": json.dumps(metadata)})
+
+
+class ExportedModel:
+    """An exported file loaded back for inference: `model(clip) -> logits` as NumPy, plus its metadata."""
+
+    def __init__(self, path: str | Path, threads: int | None = None):
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise ModelError(f"exported model not found: {self.path}")
+        if self.path.suffix == ".onnx":
+            self.format = "onnx"
+            import onnxruntime as ort
+
+            options = ort.SessionOptions()
+            if threads:
+                options.intra_op_num_threads = threads
+            self._session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+            meta = self._session.get_modelmeta().custom_metadata_map.get(METADATA_KEY, "{}")
+            self._input = self._session.get_inputs()[0].name
+        else:
+            self.format = "torch-export"
+            extra = {f"{METADATA_KEY}.json": ""}
+            program = torch.export.load(str(self.path), extra_files=extra)
+            self._module = program.module()
+            meta = extra[f"{METADATA_KEY}.json"] or "{}"
+        self.metadata: dict[str, Any] = json.loads(meta)
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.metadata.get("class_names", []))
+
+    def __call__(self, clip: np.ndarray | torch.Tensor) -> np.ndarray:
+        if self.format == "onnx":
+            array = clip.numpy() if isinstance(clip, torch.Tensor) else np.asarray(clip)
+            return self._session.run(None, {self._input: array})[0]
+        tensor = clip if isinstance(clip, torch.Tensor) else torch.from_numpy(np.asarray(clip))
+        with torch.inference_mode():
+            return self._module(tensor).numpy()
+
+
+def verify_export(path: Path, wrapper: ExportableClassifier, clip: torch.Tensor) -> tuple[float, float]:
+    """(max abs difference of the exported file's logits from PyTorch's on `clip`, tolerance)."""
+    with torch.inference_mode():
+        reference = wrapper(clip).float()
+    with _quiet():
+        exported = torch.from_numpy(np.asarray(ExportedModel(path)(clip), dtype=np.float32))
+    if exported.shape != reference.shape:
+        raise ModelError(f"exported model {path} returned shape {tuple(exported.shape)}, "
+                         f"PyTorch {tuple(reference.shape)}")
+    diff = float((exported - reference).abs().max())
+    # float32 rounding differs between runtimes; scale the bound with the logits' magnitude.
+    tolerance = 1e-4 + 1e-4 * float(reference.abs().max())
+    return diff, tolerance
+
+
+def export_model(model: nn.Module, out: str | Path, *, format: Format = "onnx", class_names: Sequence[str] = (),
+                 mean: Sequence[float] = (0.485, 0.456, 0.406), std: Sequence[float] = (0.229, 0.224, 0.225),
+                 num_frames: int, size: int, input_dtype: InputType = "uint8", layout: Layout = "ncthw",
+                 verify: bool = True, opset: int | None = None, exporter: str = "dynamo",
+                 extra_metadata: dict[str, Any] | None = None) -> ExportResult:
+    """Export `model` (an actionlab Recognizer, eval mode on the CPU) to `out`; verify it unless told not to."""
+    if format not in FORMATS:
+        raise ConfigError(f"--format expects one of {', '.join(FORMATS)}, got {format!r}")
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if format == "onnx" and out.suffix != ".onnx":
+        raise ConfigError(f"an ONNX export is written to a .onnx file, got {out}")
+    if format == "torch-export" and out.suffix != ".pt2":
+        raise ConfigError(f"a torch.export program is written to a .pt2 file, got {out}")
+    name = str(getattr(model, "model_name", type(model).__name__))
+    wrapper = ExportableClassifier(model.cpu().eval(), mean, std, input_dtype, layout).eval()
+    example = example_clip(num_frames, size, input_dtype, layout, batch=2)
+    try:
+        with torch.inference_mode():
+            logits = wrapper(example)
+    except Exception as e:  # noqa: BLE001 - any failure here is the model refusing this input shape
+        raise ModelError(f"model '{name}' does not accept clips of {num_frames} frames at {size}x{size}: "
+                         f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+    metadata = {"model": name, "class_names": list(class_names), "num_classes": int(logits.shape[-1]),
+                "num_frames": num_frames, "size": size, "input_dtype": input_dtype, "layout": layout,
+                "input_shape": input_shape(num_frames, size, layout), "mean": list(mean), "std": list(std),
+                **(extra_metadata or {})}
+    what = "ONNX" if format == "onnx" else "torch.export"
+    try:
+        with _quiet():
+            if format == "onnx":
+                _export_onnx(wrapper, example, out, metadata, opset, exporter)
+            else:
+                _export_program(wrapper, example, out, metadata)
+    except (ConfigError, ModelError):
+        raise
+    except Exception as e:  # noqa: BLE001 - exporter failures come in many types; name the blocking op
+        raise ModelError(f"cannot export model '{name}' to {what}: {blocking_op(e)}") from e
+    diff = tol = None
+    if verify:
+        diff, tol = verify_export(out, wrapper, example_clip(num_frames, size, input_dtype, layout, batch=3, seed=1))
+        if not diff <= tol:
+            raise ModelError(f"exported {what} model {out} differs from PyTorch: max abs logit difference "
+                             f"{diff:.3g} > tolerance {tol:.3g}")
+    return ExportResult(out, format, input_shape(num_frames, size, layout), input_dtype, diff, tol, metadata)
+
+
+def export_checkpoint(checkpoint: str | Path, out: str | Path, *, format: Format = "onnx",
+                      input_dtype: InputType = "uint8", layout: Layout = "ncthw", num_frames: int | None = None,
+                      size: int | None = None, verify: bool = True, opset: int | None = None,
+                      exporter: str = "dynamo") -> ExportResult:
+    """Export a training checkpoint; T and S default to the checkpoint's config."""
+    from .api import load
+
+    predictor = load(checkpoint, device="cpu")
+    pre = predictor.preprocess
+    return export_model(predictor.model, out, format=format, class_names=predictor.class_names, mean=pre.mean,
+                        std=pre.std, num_frames=num_frames or pre.num_frames, size=size or pre.input_size,
+                        input_dtype=input_dtype, layout=layout, verify=verify, opset=opset, exporter=exporter,
+                        extra_metadata={"checkpoint": Path(checkpoint).name, "sampler": pre.sampler,
+                                        "scale_size": pre.scale_size, "frame_interval": pre.frame_interval,
+                                        "multi_label": predictor.multi_label})
+
+
+def result_summary(result: ExportResult) -> dict[str, Any]:
+    d = asdict(result)
+    d["path"] = str(result.path)
+    return d

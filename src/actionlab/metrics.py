@@ -1,0 +1,114 @@
+"""Classification metrics as the papers report them.
+
+Every function takes video-level scores [N, K] (probabilities or logits; only
+their order matters) and either class indices [N] (single-label datasets) or
+multi-hot targets [N, K] (Charades):
+
+- top-k accuracy (top-1 / top-5); for multi-label targets a hit is any positive
+  class among the k best (hit@k);
+- mean class accuracy: per-class recall averaged over the classes that occur
+  (FineGym, Diving48 report it beside top-1);
+- mAP, Charades-style: per class, the non-interpolated average precision of the
+  videos ranked by score (mean of the precision at each positive), averaged over
+  the classes with at least one positive;
+- the confusion matrix (rows: true class, columns: predicted class);
+- within-pair accuracy for the built-in temporal benchmark: for classes that come
+  in pairs differing only in time order, whether the true class outscores its twin.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+
+def _is_multi_label(scores: torch.Tensor, labels: torch.Tensor) -> bool:
+    return labels.dim() == 2 and labels.shape == scores.shape
+
+
+def topk_accuracy(scores: torch.Tensor, labels: torch.Tensor, ks: Sequence[int] = (1, 5)) -> dict[str, float]:
+    """{'top1': ..., 'top5': ...} in [0, 1]; k larger than the class count is clipped to it."""
+    n, num_classes = scores.shape
+    out: dict[str, float] = {}
+    if n == 0:
+        return {f"top{k}": float("nan") for k in ks}
+    ranked = scores.argsort(dim=1, descending=True)
+    for k in ks:
+        top = ranked[:, : min(k, num_classes)]
+        if _is_multi_label(scores, labels):
+            hits = labels.gather(1, top).gt(0).any(1)
+        else:
+            hits = top.eq(labels.view(-1, 1)).any(1)
+        out[f"top{k}"] = hits.double().mean().item()
+    return out
+
+
+def confusion_matrix(predictions: torch.Tensor, labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """[K, K] int64 counts: entry (i, j) = videos of class i predicted as j."""
+    flat = labels.long() * num_classes + predictions.long()
+    return torch.bincount(flat, minlength=num_classes * num_classes).view(num_classes, num_classes)
+
+
+def mean_class_accuracy(scores: torch.Tensor, labels: torch.Tensor) -> float:
+    """Per-class top-1 recall averaged over the classes present in `labels`."""
+    cm = confusion_matrix(scores.argmax(1), labels, scores.shape[1]).double()
+    counts = cm.sum(1)
+    present = counts > 0
+    if not present.any():
+        return float("nan")
+    return (cm.diagonal()[present] / counts[present]).mean().item()
+
+
+def average_precision(scores: torch.Tensor, targets: torch.Tensor) -> float:
+    """Non-interpolated AP of one class: mean precision at the rank of each positive.
+
+    Ties are broken by the original order (a stable sort), as the Charades
+    evaluation script does.  NaN when there is no positive.
+    """
+    positives = targets.gt(0)
+    num_pos = int(positives.sum())
+    if num_pos == 0:
+        return float("nan")
+    order = torch.sort(scores, descending=True, stable=True).indices
+    hits = positives[order].double()
+    precision_at_rank = hits.cumsum(0) / torch.arange(1, len(hits) + 1, dtype=torch.float64)
+    return (precision_at_rank * hits).sum().item() / num_pos
+
+
+def mean_average_precision(scores: torch.Tensor, targets: torch.Tensor) -> float:
+    """Charades mAP: per-class AP averaged over the classes with at least one positive."""
+    if targets.dim() == 1:  # single-label: one-hot
+        targets = torch.nn.functional.one_hot(targets.long(), scores.shape[1])
+    aps = [average_precision(scores[:, c], targets[:, c]) for c in range(scores.shape[1])]
+    valid = [a for a in aps if a == a]
+    return sum(valid) / len(valid) if valid else float("nan")
+
+
+def pair_accuracy(scores: torch.Tensor, labels: torch.Tensor, pairs: Sequence[tuple[int, int]]) -> float:
+    """Within-pair accuracy: over the videos whose class belongs to a pair, how often the true
+    class scores higher than its twin.  Chance is 0.5 whatever the overall accuracy."""
+    twin: dict[int, int] = {}
+    for a, b in pairs:
+        twin[a], twin[b] = b, a
+    rows = [(i, int(y), twin[int(y)]) for i, y in enumerate(labels.tolist()) if int(y) in twin]
+    if not rows:
+        return float("nan")
+    idx = torch.tensor([r[0] for r in rows])
+    own = scores[idx, torch.tensor([r[1] for r in rows])]
+    other = scores[idx, torch.tensor([r[2] for r in rows])]
+    return own.gt(other).double().mean().item()
+
+
+def compute_metrics(scores: torch.Tensor, labels: torch.Tensor, ks: Sequence[int] = (1, 5)) -> dict[str, float]:
+    """The metric set `actionlab test` reports: top-k, mean class accuracy and mAP.
+
+    Mean class accuracy is left out for multi-label targets, where it is not defined.
+    """
+    scores = scores.detach().double().cpu()
+    labels = labels.detach().cpu()
+    metrics = topk_accuracy(scores, labels, ks)
+    if not _is_multi_label(scores, labels):
+        metrics["mean_class_accuracy"] = mean_class_accuracy(scores, labels)
+    metrics["mAP"] = mean_average_precision(scores, labels)
+    return metrics

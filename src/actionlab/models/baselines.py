@@ -1,0 +1,206 @@
+"""The baselines every paper compares against, registered: TSN, TSM and SlowOnly.
+
+    tsn_r18 / r34 / r50 / r101     TSN (Wang et al., ECCV 2016) on ImageNet ResNets
+    tsm_r18 / r34 / r50 / r101     TSM (Lin et al., ICCV 2019): TSN + residual shift in every block
+    slowonly_r50                   SlowOnly (Feichtenhofer et al., ICCV 2019): 3x1x1 first convs in stages 4-5
+    tsn_lite0 / tsm_lite0          the same on EfficientNet-Lite0 with its shipped ImageNet weights
+    *_tiny                         random-init versions with base width 16 (kwarg base_width) for tests,
+                                   the demo and `bench accuracy`: tsn_r18_tiny, tsm_r18_tiny, tsn_r50_tiny,
+                                   tsm_r50_tiny, slowonly_r50_tiny
+
+Every builder is `fn(num_classes, pretrained=None, **kwargs)`; kwargs (also `model.kwargs` in
+configs): num_segments (8), dropout (0.5), consensus ('avg' | 'max' | 'weighted'),
+partial_bn (False), init_std (0.001) for all; base_width (64; 16 for *_tiny) for ResNets;
+shift_div (8), shift_inplace (False), shift_every (None: 2 for ResNet-101 as in the official
+code, else 1) for TSM; time_kernel (3), inflate_init ('average' | 'center') for SlowOnly;
+drop_path_rate (0.0) for Lite0.
+
+Weights: a backbone source ('imagenet', a URL, a file of a 2D net) loads before the temporal
+modules go in (SlowOnly inflates from it); a recognizer checkpoint (backbone.* keys, e.g. a
+trained TSM or an official TSM release) loads into the whole model after, and a classifier
+of another class count is re-initialised with a message.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from typing import Any, Literal
+
+import torch.nn as nn
+
+from ..errors import ModelError
+from .backbones.resnet import ResNet
+from .backbones.slowonly import make_slowonly
+from .registry import ModelInfo, register_model
+from .temporal.shift import insert_shift
+from .tsn import TSN, build_tsn
+from .weights import build_efficientnet_lite0, build_resnet, is_recognizer_checkpoint, load_state_dict_into
+from .weights import read_state_dict
+
+Temporal = Literal["none", "shift", "slowonly"]
+
+
+@dataclass
+class BaselineOptions:
+    """Every kwarg a baseline builder accepts (not all apply to every model; see `_ALLOWED`)."""
+
+    num_segments: int = 8
+    dropout: float = 0.5
+    consensus: Literal["avg", "max", "weighted"] = "avg"
+    partial_bn: bool = False
+    init_std: float = 0.001
+    base_width: int = 64
+    shift_div: int = 8
+    shift_inplace: bool = False
+    shift_every: int | None = None
+    time_kernel: int = 3
+    inflate_init: Literal["average", "center"] = "average"
+    drop_path_rate: float = 0.0
+
+
+_COMMON = {"num_segments", "dropout", "consensus", "partial_bn", "init_std"}
+_SHIFT = {"shift_div", "shift_inplace", "shift_every"}
+_ALLOWED: dict[tuple[str, Temporal], set[str]] = {
+    ("resnet", "none"): _COMMON | {"base_width"},
+    ("resnet", "shift"): _COMMON | {"base_width"} | _SHIFT,
+    ("resnet", "slowonly"): _COMMON | {"base_width", "time_kernel", "inflate_init"},
+    ("lite0", "none"): _COMMON | {"drop_path_rate"},
+    ("lite0", "shift"): _COMMON | {"drop_path_rate"} | _SHIFT,
+}
+
+
+def _options(model_name: str, family: str, temporal: Temporal, defaults: Mapping[str, Any],
+             kwargs: Mapping[str, Any]) -> BaselineOptions:
+    allowed = _ALLOWED[(family, temporal)]
+    for key in kwargs:
+        if key not in allowed:
+            close = difflib.get_close_matches(key, sorted(allowed), n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise ModelError(f"model.kwargs.{key}: not an option of {model_name}{hint}; options: {sorted(allowed)}")
+    opts = BaselineOptions(**{**defaults, **kwargs})
+    types = {f.name: f.type for f in fields(BaselineOptions)}
+    for key in ("num_segments", "base_width", "shift_div", "time_kernel"):
+        value = getattr(opts, key)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ModelError(f"model.kwargs.{key}: expected a positive integer ({types[key]}), got {value!r}")
+    if opts.consensus not in ("avg", "max", "weighted"):
+        raise ModelError(f"model.kwargs.consensus: expected avg, max or weighted, got {opts.consensus!r}")
+    return opts
+
+
+def build_baseline(arch: str, num_classes: int, pretrained: str | Mapping[str, Any] | None = None,
+                   temporal: Temporal = "none", options: BaselineOptions | None = None) -> TSN:
+    """TSN / TSM / SlowOnly on a ResNet ('resnet18'..'resnet101') or on 'efficientnet_lite0'.
+
+    Order matters for the weights: 2D weights load into the bare backbone, then the temporal
+    modules go in (inflating from them), then a whole-recognizer checkpoint, if that is what
+    `pretrained` is, loads into the finished model.
+    """
+    o = options or BaselineOptions()
+    sd = read_state_dict(pretrained, arch) if pretrained is not None else None
+    whole = sd is not None and is_recognizer_checkpoint(sd)
+    backbone_weights = None if whole else sd
+    if arch == "efficientnet_lite0":
+        backbone: nn.Module = build_efficientnet_lite0(backbone_weights, drop_path_rate=o.drop_path_rate)
+    else:
+        if backbone_weights is not None and o.base_width != 64:
+            raise ModelError(f"pretrained 2D weights fit base_width 64, not {o.base_width}")
+        backbone = build_resnet(arch, o.base_width, backbone_weights)
+    label = pretrained if isinstance(pretrained, str) else "<dict>"
+    if backbone_weights is not None:
+        backbone.pretrained_report.source = label  # type: ignore[union-attr]
+    if temporal == "shift":
+        insert_shift(backbone, o.num_segments, o.shift_div, o.shift_inplace, o.shift_every)
+    elif temporal == "slowonly":
+        if not isinstance(backbone, ResNet):
+            raise ModelError("SlowOnly needs a ResNet backbone")
+        make_slowonly(backbone, o.num_segments, time_kernel=o.time_kernel, inflate_init=o.inflate_init)
+    model = build_tsn(backbone, num_classes, o.num_segments, o.dropout, o.consensus, o.init_std, o.partial_bn)
+    if whole:
+        model.pretrained_report = load_state_dict_into(model, sd, label)  # type: ignore[arg-type]
+    elif backbone_weights is not None:
+        model.pretrained_report = backbone.pretrained_report  # type: ignore[assignment]
+    model.temporal = temporal  # type: ignore[assignment]
+    return model
+
+
+# --------------------------------------------------------------------------- paper figures for `actionlab flops`
+# (frames, size, GMACs, params in M or None, where the figure is printed, why ours may differ)
+_TSM_SRC = "TSM paper (Lin et al. 2019) / TEFE Table 1"
+_WHY_ROUND = "the papers print whole GFLOPs (= GMACs); 32.7 rounds to 33"
+_MMA = ("MMAction2 model zoo, tsm_r50 8f SSv2 (174 classes)",
+        "mmcv's counter also counts BN, ReLU, pooling and additions; conv + fc MACs alone are 32.7")
+PAPER_FIGURES: dict[str, list[dict[str, Any]]] = {
+    "tsn_r50": [
+        {"frames": 8, "size": 224, "gmacs": 33, "source": "TEFE paper Table 1/2 (TSN row)", "why": _WHY_ROUND},
+        {"frames": 16, "size": 224, "gmacs": 66, "source": "TEFE paper Table 1/2 (TSN row)", "why": _WHY_ROUND},
+        {"frames": 8, "size": 224, "gmacs": 32.7, "params_m": 23.9, "source": "METHODS.md (4.09 GMACs/frame x 8)",
+         "why": "same counting convention; differences are rounding"},
+    ],
+    "tsm_r50": [
+        {"frames": 8, "size": 224, "gmacs": 33, "source": _TSM_SRC, "why": _WHY_ROUND + "; the shift adds no MACs"},
+        {"frames": 16, "size": 224, "gmacs": 65, "source": "TEFE Table 1, ART Table I (TSM rows)",
+         "why": "the papers print whole GFLOPs; 16 x 4.09 = 65.4"},
+        {"frames": 8, "size": 224, "gmacs": 32.88, "params_m": 23.87, "source": _MMA[0], "why": _MMA[1]},
+    ],
+}
+
+
+def _info(description: str, num_frames: int = 8, input_size: int = 224, weights: str | None = "imagenet",
+          mean: tuple[float, float, float] | None = None, std: tuple[float, float, float] | None = None,
+          paper: str = "", figures: list[dict[str, Any]] | None = None) -> ModelInfo:
+    extra: dict[str, Any] = {"paper_figures": figures or []}
+    kw: dict[str, Any] = {}
+    if mean is not None:
+        kw["mean"], kw["std"] = mean, std
+    return ModelInfo(num_frames=num_frames, input_size=input_size, weights=weights, paper=paper,
+                     description=description, extra=extra, **kw)
+
+
+def _register(name: str, arch: str, temporal: Temporal, info: ModelInfo,
+              defaults: Mapping[str, Any] | None = None) -> Callable[..., nn.Module]:
+    family = "lite0" if arch == "efficientnet_lite0" else "resnet"
+
+    def builder(num_classes: int, pretrained: str | None = None, **kwargs: Any) -> nn.Module:
+        options = _options(name, family, temporal, defaults or {}, kwargs)
+        return build_baseline(arch, num_classes, pretrained, temporal, options)
+
+    builder.__name__ = builder.__qualname__ = name
+    builder.__doc__ = f"{info.description}\n\nkwargs: {sorted(_ALLOWED[(family, temporal)])}"
+    return register_model(info, name=name)(builder)
+
+
+_RESNETS = {"r18": "resnet18", "r34": "resnet34", "r50": "resnet50", "r101": "resnet101"}
+_NAMES = {"r18": "ResNet-18", "r34": "ResNet-34", "r50": "ResNet-50", "r101": "ResNet-101"}
+for _short, _arch in _RESNETS.items():
+    _register(f"tsn_{_short}", _arch, "none",
+              _info(f"TSN on ImageNet {_NAMES[_short]}: average consensus over 8 segments", paper="wang2016tsn",
+                    figures=PAPER_FIGURES.get(f"tsn_{_short}")))
+    _register(f"tsm_{_short}", _arch, "shift",
+              _info(f"TSM on ImageNet {_NAMES[_short]}: residual shift (1/8 each way) in every block",
+                    paper="lin2019tsm", figures=PAPER_FIGURES.get(f"tsm_{_short}")))
+_register("slowonly_r50", "resnet50", "slowonly",
+          _info("SlowOnly-R50 8x8: 3x1x1 first convs in stages 4-5, inflated from ImageNet ResNet-50",
+                paper="feichtenhofer2019slowfast"))
+
+_LITE = {"mean": (0.5, 0.5, 0.5), "std": (0.5, 0.5, 0.5)}  # the shipped TF-converted weights expect [-1, 1]
+_register("tsn_lite0", "efficientnet_lite0", "none",
+          _info("TSN on EfficientNet-Lite0 with its shipped ImageNet weights", paper="wang2016tsn", **_LITE))
+_register("tsm_lite0", "efficientnet_lite0", "shift",
+          _info("TSM on EfficientNet-Lite0 (shift in every block with a residual connection)", paper="lin2019tsm",
+                **_LITE))
+
+# Tiny random-init variants: base width 16, 64 px (a few MMACs a frame), for tests, the demo, bench accuracy.
+_TINY = {"base_width": 16}
+for _base, _arch in (("r18", "resnet18"), ("r50", "resnet50")):
+    _register(f"tsn_{_base}_tiny", _arch, "none",
+              _info(f"tiny TSN ({_NAMES[_base]} layout, base width 16, random init)", input_size=64, weights=None,
+                    paper="wang2016tsn"), _TINY)
+    _register(f"tsm_{_base}_tiny", _arch, "shift",
+              _info(f"tiny TSM ({_NAMES[_base]} layout, base width 16, random init)", input_size=64, weights=None,
+                    paper="lin2019tsm"), _TINY)
+_register("slowonly_r50_tiny", "resnet50", "slowonly",
+          _info("tiny SlowOnly (ResNet-50 layout, base width 16, random init)", input_size=64, weights=None,
+                paper="feichtenhofer2019slowfast"), _TINY)

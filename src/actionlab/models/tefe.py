@@ -1,0 +1,311 @@
+"""TEFE: TSN on a ResNet whose blocks carry TE (temporal extraction) and FE (feature enhancement) modules.
+
+Jiang & Zhang, "An Improved Action Recognition Network With Temporal Extraction and
+Feature Enhancement", IEEE Access 2022. TE = `temporal/tam.py` (Eqs. 1-6), FE =
+`temporal/bilinear.py` (Eqs. 9-11).
+
+Placement (paper Sec. III-C, Table 5) is given per stage 2..5 of the ResNet:
+
+    te=[1, 1, 1, 1], fe=[0, 3, 5, 2]   (default = Table 5's best row)
+
+Counts read as in Table 5, where TE + FE never exceed a stage's blocks: in each
+stage the first `te` blocks carry TE and the next `fe` blocks carry FE, the rest
+stay plain 2D blocks. Explicit block indices are accepted too
+(`te=[[0], [0], [0], [0]]`), which also allows TE and FE in the same block.
+`placement="table5_row1"` ... `"table5_row5"` names the five rows of Table 5.
+
+TE sits in a block's `after_conv1` slot (after conv1-bn1-relu, as TANet places
+TAM). FE replaces the 3x3 conv and its BN: `conv2`/`bn2` in a Bottleneck (U =
+conv3), `conv1`/`bn1` in a BasicBlock (U = the second 3x3 conv), so ResNet-18/34
+variants keep Eq. 10's U(Conv1 X * Conv2 X) form and the ReLU after the product.
+FE is built from the block's 2D conv and BN (Eq. 11), so the 2D ResNet (with its
+pretrained weights, loaded before the modules go in) is the starting point.
+
+Models: `tefe_r50` (8 frames; `num_segments=16` for 16), `tefe_r50_16f`,
+Table 4's ablations `tefe_te_only_r50` (TE=1,1,1,1, FE=0) and `tefe_fe_only_r50`
+(TE=0, FE=0,3,5,2), and tiny variants for tests and the demo. The paper's 8+16
+ensemble averages the two models' scores: `average_scores` / `ensemble_forward`.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..errors import ModelError
+from .backbones.resnet import ARCHS, BasicBlock, Bottleneck, ResNet, blocks
+from .registry import ModelInfo, register_model
+from .temporal.bilinear import FeatureEnhancement
+from .temporal.tam import TemporalExtraction
+from .tsn import TSN
+
+PAPER = "jiang2022tefe"
+STAGES = (2, 3, 4, 5)
+
+# Table 5 of the paper (SSv1, 16 frames, top-1 in the comment): (TE per stage 2-5, FE per stage 2-5).
+TABLE5: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
+    "table5_row1": ((3, 4, 6, 3), (0, 0, 0, 0)),  # TE in every block: 46.7
+    "table5_row2": ((0, 0, 0, 0), (0, 4, 6, 3)),  # FE in every block of stages 3-5: 46.3
+    "table5_row3": ((3, 3, 3, 3), (0, 1, 3, 0)),  # 47.8
+    "table5_row4": ((2, 2, 2, 2), (0, 2, 4, 1)),  # 48.7
+    "table5_row5": ((1, 1, 1, 1), (0, 3, 5, 2)),  # 50.4, the paper's TEFE
+}
+DEFAULT_TE = TABLE5["table5_row5"][0]
+DEFAULT_FE = TABLE5["table5_row5"][1]
+
+StageSpec = Sequence[int] | Sequence[Sequence[int]]
+
+
+def resolve_placement(te: StageSpec, fe: StageSpec, stage_sizes: Sequence[int]) -> dict[int, dict[str, list[int]]]:
+    """Per stage 2..5: the block indices carrying TE and FE.
+
+    `te`/`fe`: 4 counts (first `te` blocks TE, next `fe` blocks FE) or 4 lists of block indices.
+    """
+    if len(stage_sizes) != 4:
+        raise ModelError(f"TEFE expects a 4-stage ResNet, got stages of {list(stage_sizes)} blocks")
+    out: dict[int, dict[str, list[int]]] = {}
+    for key, spec in (("te", te), ("fe", fe)):
+        if isinstance(spec, (str, bytes)) or len(spec) != 4:
+            raise ModelError(f"model.kwargs.{key} must list 4 stages (2-5), got {spec!r}")
+    counts = all(isinstance(v, int) for v in list(te) + list(fe))
+    for i, stage in enumerate(STAGES):
+        size = stage_sizes[i]
+        if counts:
+            n_te, n_fe = int(te[i]), int(fe[i])  # type: ignore[arg-type]
+            if n_te < 0 or n_fe < 0 or n_te + n_fe > size:
+                raise ModelError(f"model.kwargs te/fe: stage {stage} has {size} blocks, cannot hold TE={n_te} + "
+                                 f"FE={n_fe} (give block indices to put both in one block)")
+            out[stage] = {"te": list(range(n_te)), "fe": list(range(n_te, n_te + n_fe))}
+            continue
+        entry = {}
+        for key, spec in (("te", te), ("fe", fe)):
+            idx = spec[i]
+            if isinstance(idx, int) or not all(isinstance(j, int) for j in idx):
+                raise ModelError(f"model.kwargs.{key}: give 4 counts or 4 lists of block indices, got {spec!r}")
+            bad = [j for j in idx if not 0 <= j < size]
+            if bad:
+                raise ModelError(f"model.kwargs.{key}: stage {stage} has blocks 0..{size - 1}, got index {bad[0]}")
+            entry[key] = sorted(set(idx))
+        out[stage] = entry
+    return out
+
+
+def insert_tefe(net: ResNet, num_segments: int, te: StageSpec = DEFAULT_TE, fe: StageSpec = DEFAULT_FE,
+                te_kernel_size: int = 3, te_reduction: int = 4,
+                fe_temporal_kernel_size: int = 3) -> dict[int, dict[str, list[int]]]:
+    """Put TE/FE modules into a (pretrained) 2D ResNet in place; returns the resolved placement."""
+    sizes = [len(getattr(net, f"layer{i}")) for i in range(1, 5)]
+    plan = resolve_placement(te, fe, sizes)
+    for blk, loc in blocks(net):
+        where = plan[loc.stage]
+        if loc.index in where["te"]:
+            if not isinstance(blk.after_conv1, nn.Identity):
+                raise ModelError(f"{loc.name}.after_conv1 is already filled ({type(blk.after_conv1).__name__})")
+            blk.after_conv1 = TemporalExtraction(loc.width, num_segments, te_kernel_size, te_reduction)
+        if loc.index in where["fe"]:
+            if isinstance(blk, Bottleneck):
+                blk.conv2 = FeatureEnhancement.from_2d(blk.conv2, blk.bn2, num_segments, fe_temporal_kernel_size)
+                blk.bn2 = nn.Identity()
+            elif isinstance(blk, BasicBlock):
+                blk.conv1 = FeatureEnhancement.from_2d(blk.conv1, blk.bn1, num_segments, fe_temporal_kernel_size)
+                blk.bn1 = nn.Identity()
+            else:  # pragma: no cover - ResNet only builds these two
+                raise ModelError(f"FE does not know block type {type(blk).__name__}")
+    return plan
+
+
+class TEFE(TSN):
+    """TSN whose ResNet backbone carries TE/FE modules; `placement` says where (stage -> te/fe block indices)."""
+
+    explain_kind = "gradcam"
+
+    def __init__(self, backbone: ResNet, num_classes: int, num_segments: int,
+                 placement: dict[int, dict[str, list[int]]], dropout: float = 0.5,
+                 consensus: Literal["avg", "max", "weighted"] = "avg"):
+        super().__init__(backbone, num_classes, num_segments, dropout, consensus)
+        self.placement = placement
+
+
+def plain_resnet(arch: str, base_width: int, pretrained: str | None) -> ResNet:
+    """The 2D ResNet with its (ImageNet) weights loaded, before any TE/FE module goes in."""
+    if arch not in ARCHS:
+        raise ModelError(f"model.kwargs.arch: unknown ResNet '{arch}', expected one of {sorted(ARCHS)}")
+    try:
+        from .weights import build_resnet  # the MODELS engineer's factory (URLs, hub ids, local files)
+    except ImportError:
+        build_resnet = None
+    if build_resnet is not None:
+        return build_resnet(arch, base_width=base_width, pretrained=pretrained)
+    net = ResNet(arch, base_width=base_width)
+    if pretrained:
+        _load_local_2d_weights(net, pretrained)
+    return net
+
+
+def _load_local_2d_weights(net: ResNet, source: str) -> None:
+    """Fallback while `models/weights.py` is absent: a local torchvision-named ResNet state dict."""
+    path = Path(source)
+    if not path.is_file():
+        raise ModelError(f"pretrained weights '{source}': only local files can be loaded without "
+                         "actionlab.models.weights")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        state = load_file(str(path))
+    else:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = state.get("state_dict", state) if isinstance(state, dict) else state
+    state = {k: v for k, v in state.items() if not k.startswith("fc.")}
+    missing, unexpected = net.load_state_dict(state, strict=False)
+    missing = [k for k in missing if not k.startswith("fc.")]
+    if missing or unexpected:
+        raise ModelError(f"pretrained weights '{source}' do not fit {net.arch}: missing {missing[:3]}, "
+                         f"unexpected {unexpected[:3]}")
+
+
+def build_tefe(num_classes: int, pretrained: str | None = None, *, arch: str = "resnet50", base_width: int = 64,
+               num_segments: int = 8, te: StageSpec | None = None, fe: StageSpec | None = None,
+               placement: str | None = None, te_kernel_size: int = 3, te_reduction: int = 4,
+               fe_temporal_kernel_size: int = 3, dropout: float = 0.5,
+               consensus: Literal["avg", "max", "weighted"] = "avg") -> TEFE:
+    """Load the 2D ResNet's weights, insert TE/FE per placement, wrap in TSN (fc init normal(0.001))."""
+    if placement is not None:
+        if placement not in TABLE5:
+            raise ModelError(f"model.kwargs.placement: unknown '{placement}', expected one of {sorted(TABLE5)}")
+        if te is not None or fe is not None:
+            raise ModelError("model.kwargs: give either placement or te/fe, not both")
+        te, fe = TABLE5[placement]
+    te = DEFAULT_TE if te is None else te
+    fe = DEFAULT_FE if fe is None else fe
+    net = plain_resnet(arch, base_width, pretrained)
+    plan = insert_tefe(net, num_segments, te, fe, te_kernel_size, te_reduction, fe_temporal_kernel_size)
+    return TEFE(net, num_classes, num_segments, plan, dropout, consensus)
+
+
+_BUILD_KWARGS = set(inspect.signature(build_tefe).parameters) - {"num_classes", "pretrained"}
+
+
+def _build(name: str, num_classes: int, pretrained: str | None, defaults: dict[str, Any],
+           kwargs: dict[str, Any]) -> TEFE:
+    unknown = sorted(set(kwargs) - _BUILD_KWARGS)
+    if unknown:
+        raise ModelError(f"model.kwargs: unknown key '{unknown[0]}' for {name}; expected {sorted(_BUILD_KWARGS)}")
+    merged = {**defaults, **kwargs}
+    if "placement" in kwargs:  # a named Table 5 row replaces the variant's own te/fe
+        merged.pop("te", None)
+        merged.pop("fe", None)
+    return build_tefe(num_classes, pretrained, **merged)
+
+
+_NO_TE = (0, 0, 0, 0)
+_NO_FE = (0, 0, 0, 0)
+# ResNet-18 has 2 blocks a stage: TE in the first, FE in the second of stages 3-5 (the paper's rule, scaled).
+_R18_TE, _R18_FE = (1, 1, 1, 1), (0, 1, 1, 1)
+
+
+def _info(description: str, num_frames: int = 8, input_size: int = 224, weights: str | None = "imagenet",
+          **extra: Any) -> ModelInfo:
+    return ModelInfo(num_frames=num_frames, input_size=input_size, weights=weights, paper=PAPER,
+                     description=description, extra=extra)
+
+
+@register_model(_info("TEFE-R50 (TE=1,1,1,1; FE=0,3,5,2), 8 frames", paper_gflops=90))
+def tefe_r50(num_classes: int, pretrained: str | None = None, **kwargs: Any) -> TEFE:
+    return _build("tefe_r50", num_classes, pretrained, {}, kwargs)
+
+
+@register_model(_info("TEFE-R50 (TE=1,1,1,1; FE=0,3,5,2), 16 frames", num_frames=16, paper_gflops=181))
+def tefe_r50_16f(num_classes: int, pretrained: str | None = None, **kwargs: Any) -> TEFE:
+    return _build("tefe_r50_16f", num_classes, pretrained, {"num_segments": 16}, kwargs)
+
+
+@register_model(_info("Table 4 ablation: only TE (TE=1,1,1,1; no FE), 8 frames"))
+def tefe_te_only_r50(num_classes: int, pretrained: str | None = None, **kwargs: Any) -> TEFE:
+    return _build("tefe_te_only_r50", num_classes, pretrained, {"te": DEFAULT_TE, "fe": _NO_FE}, kwargs)
+
+
+@register_model(_info("Table 4 ablation: only FE (no TE; FE=0,3,5,2), 8 frames"))
+def tefe_fe_only_r50(num_classes: int, pretrained: str | None = None, **kwargs: Any) -> TEFE:
+    return _build("tefe_fe_only_r50", num_classes, pretrained, {"te": _NO_TE, "fe": DEFAULT_FE}, kwargs)
+
+
+# Tiny variants (random init) for tests, the demo and `bench accuracy`: same placement rules, small widths.
+_TINY_R50 = {"arch": "resnet50", "base_width": 8}
+_TINY_R18 = {"arch": "resnet18", "base_width": 16}
+
+
+def _tiny_info(description: str) -> ModelInfo:
+    return _info(description, input_size=64, weights=None)
+
+
+@register_model(_tiny_info("tiny TEFE on ResNet-50 blocks, base width 8"))
+def tefe_r50_tiny(num_classes: int, pretrained: str | None = None, **kwargs: Any) -> TEFE:
+    return _build("tefe_r50_tiny", num_classes, pretrained, dict(_TINY_R50), kwargs)
+
+
+@register_model(_tiny_info("tiny only-TE ablation on ResNet-50 blocks, base width 8"))
+def tefe_te_only_r50_tiny(num_classes: int, pretrained: str | None = None, **kwargs: Any) -> TEFE:
+    return _build("tefe_te_only_r50_tiny", num_classes, pretrained, {**_TINY_R50, "fe": _NO_FE}, kwargs)
+
+
+@register_model(_tiny_info("tiny only-FE ablation on ResNet-50 blocks, base width 8"))
+def tefe_fe_only_r50_tiny(num_classes: int, pretrained: str | None = None, **kwargs: Any) -> TEFE:
+    return _build("tefe_fe_only_r50_tiny", num_classes, pretrained, {**_TINY_R50, "te": _NO_TE}, kwargs)
+
+
+@register_model(_tiny_info("tiny TEFE on ResNet-18 (TE=1,1,1,1; FE=0,1,1,1), base width 16"))
+def tefe_r18_tiny(num_classes: int, pretrained: str | None = None, **kwargs: Any) -> TEFE:
+    return _build("tefe_r18_tiny", num_classes, pretrained, {**_TINY_R18, "te": _R18_TE, "fe": _R18_FE}, kwargs)
+
+
+@register_model(_tiny_info("tiny only-TE ablation on ResNet-18 (TE=1,1,1,1), base width 16"))
+def tefe_te_only_r18_tiny(num_classes: int, pretrained: str | None = None, **kwargs: Any) -> TEFE:
+    return _build("tefe_te_only_r18_tiny", num_classes, pretrained, {**_TINY_R18, "te": _R18_TE, "fe": _NO_FE},
+                  kwargs)
+
+
+@register_model(_tiny_info("tiny only-FE ablation on ResNet-18 (FE=0,1,1,1), base width 16"))
+def tefe_fe_only_r18_tiny(num_classes: int, pretrained: str | None = None, **kwargs: Any) -> TEFE:
+    return _build("tefe_fe_only_r18_tiny", num_classes, pretrained, {**_TINY_R18, "te": _NO_TE, "fe": _R18_FE},
+                  kwargs)
+
+
+# --------------------------------------------------------------------------- 8+16 frame ensemble
+
+
+def average_scores(scores: Sequence[torch.Tensor], average: Literal["prob", "logit"] = "prob",
+                   multi_label: bool = False, weights: Sequence[float] | None = None) -> torch.Tensor:
+    """The paper's 8+16 ensemble: average several models' scores for the same videos.
+
+    scores: one [N, K] logit tensor per model (same videos, same order). average="prob" averages
+    softmax (sigmoid for multi-label) probabilities and returns probabilities; "logit" averages logits.
+    """
+    if not scores:
+        raise ModelError("ensemble needs at least one model's scores")
+    shapes = {tuple(s.shape) for s in scores}
+    if len(shapes) != 1:
+        raise ModelError(f"ensemble members disagree on the score shape: {sorted(shapes)} (same classes and videos?)")
+    w = torch.tensor(list(weights) if weights is not None else [1.0] * len(scores), dtype=torch.float32)
+    if len(w) != len(scores) or (w < 0).any() or w.sum() <= 0:
+        raise ModelError(f"ensemble weights must be {len(scores)} non-negative numbers, got {weights}")
+    w = w / w.sum()
+    if average == "prob":
+        scores = [torch.sigmoid(s.float()) if multi_label else F.softmax(s.float(), dim=-1) for s in scores]
+    elif average != "logit":
+        raise ModelError(f"test.average must be 'prob' or 'logit', got {average!r}")
+    return sum(wi * s.float() for wi, s in zip(w.tolist(), scores))
+
+
+@torch.no_grad()
+def ensemble_forward(models: Sequence[nn.Module], clips: Sequence[torch.Tensor],
+                     average: Literal["prob", "logit"] = "prob", multi_label: bool = False) -> torch.Tensor:
+    """Run each model on its own clip of the same videos (e.g. 8 and 16 frames) and average the scores."""
+    if len(models) != len(clips):
+        raise ModelError(f"ensemble: {len(models)} models but {len(clips)} clips")
+    return average_scores([m(c).logits for m, c in zip(models, clips)], average, multi_label)

@@ -1,0 +1,80 @@
+"""Recipes: how the demo and `actionlab bench accuracy` train a method on the built-in benchmark.
+
+A recipe names a registered model and its kwargs, the baseline recipe it is compared
+with, the benchmark variant that shows what the method is for, and config overrides
+(strategy, optimizer, ...).  Each module `actionlab/recipes/<method>.py` defines a
+module-level `RECIPES: list[Recipe]`; `all_recipes()` collects them from every module.
+
+    Recipe("tsm", model="tsm_r18_tiny", baseline="tsn", variant="order")
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import pkgutil
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from ..errors import ConfigError
+
+Variant = Literal["order", "finegrained", "distractor"]
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str  # what `--methods` selects, e.g. "tsm"
+    model: str  # registered model name
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    baseline: str | None = None  # recipe this one is compared with (None: it is a baseline)
+    variant: Variant = "order"  # built-in benchmark variant (see actionlab.data.synthetic)
+    overrides: dict[str, Any] = field(default_factory=dict)  # dotted config keys -> values
+    description: str = ""
+
+    def config_overrides(self) -> list[str]:
+        """The recipe as `--set` strings, applied on top of the demo config."""
+        import yaml
+
+        out = [f"model.name={self.model}", f"name={self.name}"]
+        out += [f"model.kwargs.{k}={yaml.safe_dump(v, default_flow_style=True).strip()}"
+                for k, v in self.model_kwargs.items()]
+        out += [f"{k}={yaml.safe_dump(v, default_flow_style=True).strip()}" for k, v in self.overrides.items()]
+        return [o.removesuffix("\n...") for o in out]
+
+
+def all_recipes() -> dict[str, Recipe]:
+    """Every recipe of every module in actionlab.recipes, by name (duplicate names are an error)."""
+    import actionlab.recipes as pkg
+
+    found: dict[str, Recipe] = {}
+    for mod in pkgutil.iter_modules(pkg.__path__, prefix=pkg.__name__ + "."):
+        module = importlib.import_module(mod.name)
+        for recipe in getattr(module, "RECIPES", []):
+            if recipe.name in found:
+                raise ValueError(f"recipe '{recipe.name}' is defined twice (second time in {mod.name})")
+            found[recipe.name] = recipe
+    return found
+
+
+def get_recipe(name: str) -> Recipe:
+    recipes = all_recipes()
+    if name not in recipes:
+        close = difflib.get_close_matches(name, list(recipes), n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else f"; known: {', '.join(sorted(recipes))}"
+        raise ConfigError(f"unknown method '{name}'{hint}")
+    return recipes[name]
+
+
+def with_baselines(names: list[str]) -> list[Recipe]:
+    """The named recipes and the baselines they are compared with, baselines first, no repeats."""
+    ordered: list[Recipe] = []
+    for name in names:
+        recipe = get_recipe(name)
+        chain = []
+        while recipe is not None:
+            chain.append(recipe)
+            recipe = get_recipe(recipe.baseline) if recipe.baseline else None
+        for r in reversed(chain):
+            if r not in ordered:
+                ordered.append(r)
+    return ordered

@@ -1,0 +1,396 @@
+"""Long videos: a window slid over the whole video, one prediction per window, written as a timeline.
+
+    actionlab predict CHECKPOINT VIDEO --window 64 --stride 16
+      -> <out>/<video>.timeline.json   per window: start/end frame and seconds, top classes and scores
+         <out>/<video>.timeline.csv    the same, one row per window
+         <out>/<video>.timeline.png    class scores over time (the classes that win some window)
+
+Windows start every `stride` frames; a last window is aligned to the video's end
+so that the tail is covered too (a video shorter than `window` is one window).
+Inside a window the model's own test sampler picks its T frames, exactly as
+`Predictor.predict` would on the window's frames.
+
+Memory stays bounded for hour-long videos: the video is decoded once, as a
+stream; a frame is resized and cropped only when some window samples it and is
+dropped as soon as the last window that needs it has been scored, so at most
+about T * ceil(window / stride) small crops are held at once, never the video.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .errors import ConfigError, DataError
+
+# --------------------------------------------------------------------------- streaming decode
+
+
+def _open(path: str | Path) -> Any:
+    import av
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"video not found: {path}")
+    try:
+        container = av.open(str(path), metadata_errors="ignore")
+    except (av.error.FFmpegError, OSError, UnicodeDecodeError, ValueError) as e:
+        raise DataError(f"cannot open video {path}: {e}") from None
+    if not container.streams.video:
+        container.close()
+        raise DataError(f"{path} has no video stream")
+    return container
+
+
+def iter_frames(path: str | Path) -> Iterator[Any]:
+    """Every frame of the first video stream in decode-output (presentation) order, as av.VideoFrame.
+
+    Frame i is the data readers' frame i (the i-th frame of a full sequential decode).
+    """
+    import av
+
+    with _open(path) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"  # frame + slice threads: a whole-video decode is the long pole
+        try:
+            yield from container.decode(stream)
+        except av.error.FFmpegError as e:
+            raise DataError(f"cannot decode video {path}: {e}") from None
+
+
+def _rgb(frame: Any) -> torch.Tensor:
+    return torch.from_numpy(frame.to_ndarray(format="rgb24"))
+
+
+# --------------------------------------------------------------------------- windows
+
+
+def plan_windows(num_frames: int, window: int, stride: int) -> list[tuple[int, int]]:
+    """[(start, end)) frame spans: every `stride` frames, plus one aligned to the end when the tail is uncovered."""
+    if window < 1 or stride < 1:
+        raise ConfigError(f"--window and --stride must be positive, got window={window}, stride={stride}")
+    if num_frames <= window:
+        return [(0, num_frames)]
+    spans = [(s, s + window) for s in range(0, num_frames - window + 1, stride)]
+    if spans[-1][1] < num_frames:
+        spans.append((num_frames - window, num_frames))
+    return spans
+
+
+@dataclass
+class WindowResult:
+    index: int
+    start_frame: int
+    end_frame: int  # exclusive
+    start: float  # seconds from the first frame
+    end: float  # seconds: end of the window's last frame
+    labels: list[str]
+    scores: list[float]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"index": self.index, "start_frame": self.start_frame, "end_frame": self.end_frame,
+                "start": round(self.start, 4), "end": round(self.end, 4),
+                "top": [{"label": n, "score": round(s, 6)} for n, s in zip(self.labels, self.scores)]}
+
+
+@dataclass
+class Timeline:
+    video: str
+    model: str
+    fps: float
+    num_frames: int  # frames the container announced
+    decoded_frames: int  # frames actually decoded
+    window: int
+    stride: int
+    frames_per_clip: int
+    class_names: list[str]
+    windows: list[WindowResult]
+    scores: torch.Tensor = field(repr=False)  # [num_windows, K] every class's score per window (for the plot)
+    peak_buffered_frames: int = 0  # most preprocessed frames held at once (memory bound check)
+
+    @property
+    def duration(self) -> float:
+        return self.num_frames / self.fps if self.fps else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"video": self.video, "model": self.model, "fps": round(self.fps, 6), "num_frames": self.num_frames,
+                "decoded_frames": self.decoded_frames, "duration": round(self.duration, 4),
+                "window": self.window, "stride": self.stride, "frames_per_clip": self.frames_per_clip,
+                "windows": [w.to_dict() for w in self.windows]}
+
+
+@dataclass
+class _Pending:
+    index: int
+    start: int
+    end: int
+    samples: list[int]
+
+
+def video_timeline(predictor: Any, video: str | Path, window: int = 64, stride: int = 16, topk: int = 5,
+                   batch_size: int = 8, progress: Callable[[int, int], None] | None = None) -> Timeline:
+    """Slide `window` frames by `stride` over the whole of `video`; score each window with `predictor`.
+
+    predictor: an `actionlab.api.Predictor` (its sampler, crop and model are used as they are).
+    """
+    from .data.readers import video_info
+
+    probe = video_info(video)  # frame count from the container (or one demux pass, cached): no decoding
+    spans = plan_windows(probe.num_frames, window, stride)
+    pre = predictor.preprocess
+    fps = probe.fps
+    k = len(predictor.class_names)
+    scores = torch.zeros(len(spans), k)
+    done = torch.zeros(len(spans), dtype=torch.bool)
+    boundary = {i for s, e in spans for i in (s, e - 1)}
+    times: dict[int, float] = {}
+
+    buffer: dict[int, torch.Tensor] = {}  # frame index -> uint8 crop [3, S, S]
+    refcount: dict[int, int] = {}  # frame index -> windows that still need it
+    active: list[_Pending] = []
+    batch: list[tuple[int, torch.Tensor]] = []
+    next_window, peak, decoded = 0, 0, 0
+    last_frame: Any = None
+
+    def crop(frame: Any) -> torch.Tensor:
+        return pre.clips(_rgb(frame)[None])[0, :, 0]  # short side resize + centre crop: [3, S, S]
+
+    def flush() -> None:
+        if not batch:
+            return
+        out = predictor.scores(predictor.logits(torch.stack([clip for _, clip in batch])))
+        for (w, _), row in zip(batch, out):
+            scores[w], done[w] = row, True
+        batch.clear()
+        if progress is not None:
+            progress(int(done.sum()), len(spans))
+
+    def finish(p: _Pending, fallback: torch.Tensor | None = None) -> None:
+        clip = torch.stack([buffer[s] if s in buffer else fallback for s in p.samples], dim=1)
+        batch.append((p.index, clip))
+        for s in p.samples:
+            refcount[s] -= 1
+            if refcount[s] == 0:
+                del refcount[s]
+                buffer.pop(s, None)
+        if len(batch) >= batch_size:
+            flush()
+
+    for i, frame in enumerate(iter_frames(video)):
+        if i >= probe.num_frames:  # the container undercounted: no window was planned past its count
+            break
+        decoded, last_frame = i + 1, frame
+        # a window needs no frame before its start, so it is enough to register it when its start arrives
+        while next_window < len(spans) and spans[next_window][0] <= i:
+            s, e = spans[next_window]
+            samples = [s + int(j) for j in pre.sample(e - s)[0]]
+            for j in samples:
+                refcount[j] = refcount.get(j, 0) + 1
+            active.append(_Pending(next_window, s, e, samples))
+            next_window += 1
+        if i in boundary:
+            times[i] = float(frame.time) if frame.time is not None else (i / fps if fps else 0.0)
+        if i in refcount:
+            buffer[i] = crop(frame)
+            peak = max(peak, len(buffer))
+        ready = [p for p in active if p.samples[-1] <= i]
+        for p in ready:
+            active.remove(p)
+            finish(p)
+    if last_frame is None:
+        raise DataError(f"{video} holds no decodable frames")
+    if active:  # the container overcounted: the last decoded frame stands in for the missing ones
+        fallback = crop(last_frame)
+        for p in active:
+            finish(p, fallback)
+    flush()
+
+    t0 = times.get(0, 0.0)
+    frame_time = 1.0 / fps if fps else 0.0
+    results = []
+    for w, (s, e) in enumerate(spans):
+        if not done[w]:
+            continue  # starts after the last decodable frame
+        last = min(e, decoded) - 1
+        start_t = times.get(s, s * frame_time) - t0
+        end_t = times.get(last, last * frame_time) - t0 + frame_time
+        values, idx = scores[w].topk(min(topk, k))
+        results.append(WindowResult(w, s, e, start_t, end_t, [predictor.class_names[j] for j in idx.tolist()],
+                                    [float(v) for v in values]))
+    return Timeline(str(video), predictor.model_name, fps, probe.num_frames, decoded, window, stride,
+                    pre.num_frames, list(predictor.class_names), results, scores[done], peak)
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def write_json(timeline: Timeline, path: Path) -> Path:
+    """The timeline as JSON, one line per window (an hour-long video has thousands)."""
+    d = timeline.to_dict()
+    windows = d.pop("windows")
+    head = json.dumps(d, indent=1)[:-2]  # without the closing "\n}"
+    body = ",\n  ".join(json.dumps(w) for w in windows)
+    path.write_text(f'{head},\n "windows": [\n  {body}\n ]\n}}\n' if windows else
+                    f'{head},\n "windows": []\n}}\n', encoding="utf-8")
+    return path
+
+
+def write_csv(timeline: Timeline, path: Path) -> Path:
+    topk = max((len(w.labels) for w in timeline.windows), default=0)
+    header = ["index", "start_frame", "end_frame", "start", "end"]
+    for r in range(1, topk + 1):
+        header += [f"label_{r}", f"score_{r}"]
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        for w in timeline.windows:
+            row: list[Any] = [w.index, w.start_frame, w.end_frame, f"{w.start:.4f}", f"{w.end:.4f}"]
+            for label, score in zip(w.labels, w.scores):
+                row += [label, f"{score:.6f}"]
+            writer.writerow(row)
+    return path
+
+
+def plotted_classes(timeline: Timeline, max_classes: int = 8) -> list[int]:
+    """Classes that are top-1 in some window (highest peak first), topped up to 3 with the next-highest peaks.
+
+    At most `max_classes`: with hundreds of classes only the ones that matter somewhere are drawn.
+    """
+    if not timeline.windows:
+        return []
+    peak = timeline.scores.max(0).values
+    by_peak = peak.argsort(descending=True).tolist()
+    winners = set(timeline.scores.argmax(1).tolist())
+    chosen = [c for c in by_peak if c in winners]
+    chosen += [c for c in by_peak if c not in winners][:max(0, 3 - len(chosen))]
+    return chosen[:max_classes]
+
+
+def write_plot(timeline: Timeline, path: Path, max_classes: int = 8) -> Path:
+    """Scores of the winning classes over time (window centres), one line per class."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    centres = [(w.start + w.end) / 2 for w in timeline.windows]
+    fig, ax = plt.subplots(figsize=(12, 4), dpi=100)
+    for c in plotted_classes(timeline, max_classes):
+        ax.plot(centres, timeline.scores[:, c].tolist(), marker="." if len(centres) < 60 else None,
+                label=timeline.class_names[c])
+    ax.set_xlabel("time (s, window centre)")
+    ax.set_ylabel("score")
+    ax.set_ylim(0, 1.02)
+    if timeline.duration:
+        ax.set_xlim(0, timeline.duration)
+    ax.set_title(f"{Path(timeline.video).name}: {timeline.model}, window {timeline.window} / stride "
+                 f"{timeline.stride} frames", fontsize=10)
+    if centres:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def write_timeline(timeline: Timeline, out_dir: str | Path, plot: bool = True, max_classes: int = 8
+                   ) -> dict[str, Path]:
+    """<out_dir>/<video stem>.timeline.{json,csv,png}."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = f"{Path(timeline.video).stem}.timeline"
+    paths = {"json": write_json(timeline, out / f"{stem}.json"), "csv": write_csv(timeline, out / f"{stem}.csv")}
+    if plot:
+        paths["png"] = write_plot(timeline, out / f"{stem}.png", max_classes)
+    return paths
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def _add(p: argparse.ArgumentParser, *flags: str, **kwargs: Any) -> None:
+    """Add an option unless the host command already has it (e.g. --topk, --device in `actionlab predict`)."""
+    if any(f in p._option_string_actions for f in flags):
+        return
+    p.add_argument(*flags, **kwargs)
+
+
+def add_timeline_arguments(p: argparse.ArgumentParser) -> None:
+    """The timeline options of `actionlab predict` (`--window` switches the timeline on)."""
+    _add(p, "--window", type=int, default=None, metavar="FRAMES",
+         help="slide a window of FRAMES frames over the whole video and write a timeline (JSON, CSV, PNG)")
+    _add(p, "--stride", type=int, default=None, metavar="FRAMES",
+         help="frames between window starts (default: window / 4)")
+    _add(p, "--out-dir", default="timelines", help="folder for <video>.timeline.{json,csv,png} (default: timelines)")
+    _add(p, "--batch-size", type=int, default=8, help="windows per forward pass")
+    _add(p, "--plot-classes", type=int, default=8, help="most classes drawn in the plot")
+    _add(p, "--no-plot", action="store_true", help="skip the PNG")
+    _add(p, "--topk", type=int, default=5, help="classes kept per window")
+    _add(p, "--device", default="auto", help="auto, cpu, cuda, cuda:1")
+
+
+def _videos(args: argparse.Namespace) -> list[str]:
+    videos = getattr(args, "videos", None) or getattr(args, "video", None)
+    if videos is None:
+        raise ConfigError("no video given")
+    return [str(v) for v in ([videos] if isinstance(videos, (str, Path)) else videos)]
+
+
+def run_timeline(args: argparse.Namespace) -> int:
+    """Timelines of `args.videos` (or `args.video`) with `args.checkpoint`; prints where they were written."""
+    from .api import load
+
+    if not args.window:
+        raise ConfigError("--window is required for a timeline")
+    stride = args.stride or max(1, args.window // 4)
+    predictor = load(args.checkpoint, device=getattr(args, "device", "auto"))
+    for video in _videos(args):
+        def progress(done: int, total: int, name: str = Path(video).name) -> None:
+            print(f"\r{name}: {done}/{total} windows", end="", file=sys.stderr, flush=True)
+
+        tl = video_timeline(predictor, video, args.window, stride, topk=getattr(args, "topk", 5),
+                            batch_size=getattr(args, "batch_size", 8) or 8, progress=progress)
+        print(file=sys.stderr)
+        paths = write_timeline(tl, getattr(args, "out_dir", None) or "timelines",
+                               plot=not getattr(args, "no_plot", False),
+                               max_classes=getattr(args, "plot_classes", 8))
+        best = max(tl.windows, key=lambda w: w.scores[0]) if tl.windows else None
+        peak = f", top window {best.start:.1f}-{best.end:.1f}s: {best.labels[0]} {best.scores[0]:.3f}" if best else ""
+        print(f"{video}: {len(tl.windows)} windows over {tl.duration:.1f}s{peak}")
+        for kind, path in paths.items():
+            print(f"  {kind}: {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m actionlab.timeline", description=__doc__.split("\n\n")[0])
+    p.add_argument("checkpoint", help="training checkpoint (runs/<name>/best.pt)")
+    p.add_argument("videos", nargs="+", help="video files")
+    add_timeline_arguments(p)
+    p.set_defaults(window=64)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .errors import ActionlabError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return run_timeline(args)
+    except ActionlabError as e:
+        print(f"actionlab timeline: error: {e}", file=sys.stderr)
+        return e.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+

@@ -1,0 +1,132 @@
+"""Tiny in-memory data and models for the engine tests (no video files, no registry entries needed).
+
+`ToyVideos` yields the dataset contract's items: {"clip": uint8 [V, C, T, H, W], "label", "index"}.
+Class c is a bright square moving right (even c) or left (odd c) - a pair per two classes - plus noise,
+and training items draw a random horizontal offset so that augmentation randomness is exercised.
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+
+import pytest
+import torch
+
+from actionlab.models.backbones.resnet import ResNet
+from actionlab.models.recognizer import Output, Recognizer
+from actionlab.models.tsn import TSN
+
+
+def ensure_data_contract() -> None:
+    """Stand-ins for `actionlab.data.collate` / `actionlab.data.transforms.normalize` until the data
+    package provides them (the engine imports them lazily)."""
+    try:
+        from actionlab.data import collate  # noqa: F401
+        from actionlab.data.transforms import normalize  # noqa: F401
+        return
+    except ImportError:
+        pass
+    import actionlab
+
+    def collate(items):
+        items = [x for x in items if x is not None]
+        out = {k: torch.stack([torch.as_tensor(x[k]) for x in items]) for k in items[0]}
+        return out
+
+    def normalize(clip, mean, std):
+        shape = [1] * clip.dim()
+        shape[-4] = 3
+        m = torch.tensor(mean, device=clip.device).view(shape)
+        s = torch.tensor(std, device=clip.device).view(shape)
+        return (clip.float() / 255.0 - m) / s
+
+    import importlib
+
+    try:
+        data = importlib.import_module("actionlab.data")
+    except ImportError:
+        data = types.ModuleType("actionlab.data")
+        sys.modules["actionlab.data"] = data
+        actionlab.data = data
+    if not hasattr(data, "collate"):
+        data.collate = collate
+    try:
+        importlib.import_module("actionlab.data.transforms")
+    except ImportError:
+        transforms = types.ModuleType("actionlab.data.transforms")
+        transforms.normalize = normalize
+        sys.modules["actionlab.data.transforms"] = transforms
+        data.transforms = transforms
+
+
+class ToyVideos(torch.utils.data.Dataset):
+    def __init__(self, n: int = 16, num_classes: int = 4, frames: int = 4, size: int = 32, views: int = 1,
+                 train: bool = True, seed: int = 0):
+        self.n, self.num_classes, self.frames, self.size, self.views, self.train = n, num_classes, frames, size, \
+            views, train
+        self.class_names = [f"class_{c}" for c in range(num_classes)]
+        self.multi_label = False
+        g = torch.Generator().manual_seed(seed)
+        self.labels = torch.arange(n) % num_classes
+        self.noise = torch.randint(0, 40, (n, 3, frames, size, size), generator=g, dtype=torch.uint8)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def _clip(self, i: int, shift: int) -> torch.Tensor:
+        clip = self.noise[i].clone()
+        c = int(self.labels[i])
+        for t in range(self.frames):
+            step = t if c % 2 == 0 else self.frames - 1 - t
+            x = (shift + step * (self.size // (self.frames + 1))) % (self.size - 8)
+            y = 4 + 6 * (c // 2)
+            clip[c % 3, t, y : y + 8, x : x + 8] = 250
+        return clip
+
+    def __getitem__(self, i: int) -> dict:
+        views = []
+        for v in range(self.views):
+            shift = int(torch.randint(0, 4, ()).item()) if self.train else v
+            views.append(self._clip(i, shift))
+        return {"clip": torch.stack(views), "label": self.labels[i].clone(), "index": i}
+
+
+def tiny_tsn(num_classes: int = 4, frames: int = 4, dropout: float = 0.5) -> TSN:
+    model = TSN(ResNet("resnet18", base_width=8), num_classes, frames, dropout=dropout, init_std=0.01)
+    model.model_name = "toy_tsn"
+    return model
+
+
+class PooledLinear(Recognizer):
+    """A recognizer without BN or dropout (so batch composition does not change its gradients)."""
+
+    def __init__(self, num_classes: int = 4, frames: int = 4):
+        super().__init__()
+        self.num_classes, self.num_segments = num_classes, frames
+        self.fc = torch.nn.Linear(3 * frames * 4 * 4, num_classes)
+        self.model_name = "toy_linear"
+
+    def forward(self, clip):
+        pooled = torch.nn.functional.adaptive_avg_pool3d(clip, (clip.shape[2], 4, 4))
+        return Output(self.fc(pooled.flatten(1)))
+
+
+def toy_config(work_dir, *overrides: str):
+    """A config for the toy data: CPU, 4 frames, batch 4, no workers, deterministic."""
+    from actionlab.config import load_config
+
+    base = ["name=toy", f"train.work_dir={work_dir}", "train.epochs=2", "data.batch_size=4", "data.num_workers=0",
+            "data.num_segments=4", "optim.lr=0.05", "train.log_every=1000", "train.device=cpu",
+            "train.deterministic=true", "train.seed=1"]
+    return load_config(None, base + list(overrides))
+
+
+@pytest.fixture
+def one_thread():
+    """One intra-op thread: bit-exact comparisons need the same thread count in every run, and on a
+    shared 2-core machine OpenMP's spinning threads make tiny models many times slower."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
