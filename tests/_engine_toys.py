@@ -7,57 +7,12 @@ and training items draw a random horizontal offset so that augmentation randomne
 
 from __future__ import annotations
 
-import sys
-import types
-
 import pytest
 import torch
 
 from actionlab.models.backbones.resnet import ResNet
 from actionlab.models.recognizer import Output, Recognizer
 from actionlab.models.tsn import TSN
-
-
-def ensure_data_contract() -> None:
-    """Stand-ins for `actionlab.data.collate` / `actionlab.data.transforms.normalize` until the data
-    package provides them (the engine imports them lazily)."""
-    try:
-        from actionlab.data import collate  # noqa: F401
-        from actionlab.data.transforms import normalize  # noqa: F401
-        return
-    except ImportError:
-        pass
-    import actionlab
-
-    def collate(items):
-        items = [x for x in items if x is not None]
-        out = {k: torch.stack([torch.as_tensor(x[k]) for x in items]) for k in items[0]}
-        return out
-
-    def normalize(clip, mean, std):
-        shape = [1] * clip.dim()
-        shape[-4] = 3
-        m = torch.tensor(mean, device=clip.device).view(shape)
-        s = torch.tensor(std, device=clip.device).view(shape)
-        return (clip.float() / 255.0 - m) / s
-
-    import importlib
-
-    try:
-        data = importlib.import_module("actionlab.data")
-    except ImportError:
-        data = types.ModuleType("actionlab.data")
-        sys.modules["actionlab.data"] = data
-        actionlab.data = data
-    if not hasattr(data, "collate"):
-        data.collate = collate
-    try:
-        importlib.import_module("actionlab.data.transforms")
-    except ImportError:
-        transforms = types.ModuleType("actionlab.data.transforms")
-        transforms.normalize = normalize
-        sys.modules["actionlab.data.transforms"] = transforms
-        data.transforms = transforms
 
 
 class ToyVideos(torch.utils.data.Dataset):

@@ -5,10 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from _art_helpers import save_tiny_clip_text
 
+from _art_helpers import save_tiny_clip_text
 from actionlab.errors import ConfigError
-from actionlab.models.text import bank as bank_module
 from actionlab.models.text import (
     ACTIONCLIP_TEMPLATES,
     ART_TEMPLATES,
@@ -18,6 +17,7 @@ from actionlab.models.text import (
     expand_prompts,
     resolve_templates,
 )
+from actionlab.models.text import bank as bank_module
 from actionlab.models.text.encoders import embedding_dim, resolve_spec
 
 CLASSES = ["salto_backward_tucked", "salto backward tucked with 1 twist", "split jump"]

@@ -26,6 +26,15 @@ from actionlab.models.tsn import TSN
 T, SIZE = 4, 32
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny tensors gain nothing from threads; on a shared machine they only contend."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def tiny_tsn(arch: str = "resnet50", shift: bool = False, atr: dict | None = None, **placement) -> TSN:
     torch.manual_seed(0)
     backbone = ResNet(arch, base_width=8)
@@ -180,7 +189,8 @@ def test_registered_variants_and_whole_checkpoints(tmp_path):
     graph = create_model("tsn_atr_graph_r18_tiny", num_classes=5, num_segments=T)
     assert graph.backbone.layer4[0].before_add.reasoner.reasoners[0].__class__.__name__ == "GraphReasoner"
     sim = create_model("tsn_atr_sim_r18_tiny", num_classes=5, num_segments=T, num_reasoners=3)
-    assert sim.backbone.layer2[0].before_add.locator is None and len(sim.backbone.layer2[0].before_add.norms) == 2
+    block = sim.backbone.layer2[0].before_add
+    assert block.locator is None and len(block.reasoner.norms) == 2
     model = create_model("tsn_atr_r18_tiny", num_classes=5, num_segments=T, stages=[5], dropout=0.0).eval()
     path = tmp_path / "atr.pth"
     torch.save({"model": model.state_dict()}, path)

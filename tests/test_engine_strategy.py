@@ -3,14 +3,12 @@
 import pytest
 import torch
 
-from _engine_toys import PooledLinear, ToyVideos, ensure_data_contract, one_thread, tiny_tsn, toy_config  # noqa: F401
+from _engine_toys import PooledLinear, ToyVideos, one_thread, tiny_tsn, toy_config  # noqa: F401
 from actionlab.engine import strategies
-from actionlab.engine.strategies import StepContext, TrainStrategy, backward_and_step, frozen, register_strategy, \
-    unwrap
+from actionlab.engine.strategies import StepContext, TrainStrategy, backward_and_step, frozen, register_strategy, unwrap
 from actionlab.engine.trainer import train
 from actionlab.errors import ConfigError
 
-ensure_data_contract()
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 

@@ -8,12 +8,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from _engine_toys import ToyVideos, ensure_data_contract, one_thread, tiny_tsn, toy_config  # noqa: F401
+from _engine_toys import ToyVideos, one_thread, tiny_tsn, toy_config  # noqa: F401
 from actionlab.engine.strategies import NonFiniteLossError
 from actionlab.engine.trainer import find_resume_checkpoint, train
 from actionlab.errors import DataError
 
-ensure_data_contract()
 HERE = Path(__file__).parent
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -78,7 +77,6 @@ sys.path.insert(0, {tests!r})
 import torch
 torch.set_num_threads(1)
 import _engine_toys as toys
-toys.ensure_data_contract()
 from actionlab.engine.trainer import train
 
 def hook(state, logs):

@@ -53,7 +53,7 @@ def test_default_placement_is_the_papers_best_row():
     plan = resolve_placement((1, 1, 1, 1), (0, 3, 5, 2), R50_STAGES)
     assert plan == {2: {"te": [0], "fe": []}, 3: {"te": [0], "fe": [1, 2, 3]},
                     4: {"te": [0], "fe": [1, 2, 3, 4, 5]}, 5: {"te": [0], "fe": [1, 2]}}
-    net = create_model("tefe_r50_tiny", num_classes=4, num_segments=4).backbone
+    net = create_model("tefe_r50_tiny", num_classes=4, num_segments=4, base_width=8).backbone
     kinds = _kinds(net)
     assert kinds["layer1.0"] == {"te"} and kinds["layer1.1"] == set() and kinds["layer2.0"] == {"te"}
     assert [n for n, k in kinds.items() if k == {"fe"}] == \
@@ -63,7 +63,7 @@ def test_default_placement_is_the_papers_best_row():
 @pytest.mark.parametrize("row", sorted(TABLE5))
 def test_every_table5_row_is_expressible(row):
     te, fe = TABLE5[row]
-    model = create_model("tefe_r50_tiny", num_classes=3, num_segments=2, placement=row)
+    model = create_model("tefe_r50_tiny", num_classes=3, num_segments=2, base_width=8, placement=row)
     counts = {s: [0, 0] for s in (2, 3, 4, 5)}
     for blk, loc in blocks(model.backbone):
         counts[loc.stage][0] += isinstance(blk.after_conv1, TemporalExtraction)
@@ -107,13 +107,13 @@ def test_registered_model_loads_2d_weights_before_inserting_modules(tmp_path):
     ref = _pretrained_like("resnet50").eval()
     path = tmp_path / "r50_tiny.pth"
     torch.save(ref.state_dict(), path)
-    model = create_model("tefe_fe_only_r50_tiny", num_classes=5, pretrained=str(path), num_segments=4).eval()
+    model = create_model("tefe_fe_only_r50_tiny", num_classes=5, pretrained=str(path), num_segments=4, base_width=8).eval()
     clip = torch.randn(2, 3, 4, 32, 32)
     frames = clip.transpose(1, 2).reshape(8, 3, 32, 32)
     with torch.no_grad():
         torch.testing.assert_close(model.frame_features(clip), ref.forward_features(frames), rtol=1e-4, atol=1e-4)
     # The full TEFE (with TE) from the same weights: every FE block still equals its 2D conv + BN.
-    tefe = create_model("tefe_r50_tiny", num_classes=5, pretrained=str(path), num_segments=4).eval()
+    tefe = create_model("tefe_r50_tiny", num_classes=5, pretrained=str(path), num_segments=4, base_width=8).eval()
     pairs = []
     for (blk, loc), (ref_blk, _) in zip(blocks(tefe.backbone), blocks(ref)):
         if isinstance(blk.conv2, FeatureEnhancement):
@@ -126,6 +126,26 @@ def test_registered_model_loads_2d_weights_before_inserting_modules(tmp_path):
         torch.testing.assert_close(fe_out, ref_out, rtol=1e-4, atol=1e-4)
 
 
+def test_trained_tefe_checkpoint_loads_whole_and_partial_bn_spares_te(tmp_path):
+    torch.manual_seed(0)
+    src = create_model("tefe_r18_tiny", num_classes=3, num_segments=4, base_width=8)
+    for p in src.parameters():  # as if trained: FE gates and TE no longer at their init
+        p.data.add_(0.05 * torch.randn_like(p))
+    path = tmp_path / "tefe.pth"
+    torch.save(src.state_dict(), path)
+    loaded = create_model("tefe_r18_tiny", num_classes=3, num_segments=4, base_width=8, pretrained=str(path))
+    assert not loaded.pretrained_report.missing and not loaded.pretrained_report.inflated
+    clip = torch.randn(1, 3, 4, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.eval()(clip).logits, src.eval()(clip).logits)
+    pbn = create_model("tefe_r18_tiny", num_classes=3, num_segments=4, base_width=8, partial_bn=True).train()
+    te_bns = [m for te in pbn.modules() if isinstance(te, TemporalExtraction) for m in te.modules()
+              if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    fe_bns = [m.bn1 for m in pbn.modules() if isinstance(m, FeatureEnhancement)]
+    assert te_bns and all(bn.training and bn.weight.requires_grad for bn in te_bns)
+    assert fe_bns and all(not bn.training and not bn.weight.requires_grad for bn in fe_bns)
+
+
 def test_temporal_modules_see_frame_order_while_tsn_does_not():
     torch.manual_seed(0)
     clip = torch.randn(1, 3, 4, 32, 32)
@@ -134,8 +154,9 @@ def test_temporal_modules_see_frame_order_while_tsn_does_not():
     def per_frame(model, c):
         return model.frame_features(c).mean((1, 2, 3))
 
-    plain = create_model("tefe_r50_tiny", num_classes=3, num_segments=4, te=(0, 0, 0, 0), fe=(0, 0, 0, 0)).eval()
-    te_only = create_model("tefe_te_only_r50_tiny", num_classes=3, num_segments=4).eval()
+    plain = create_model("tefe_r50_tiny", num_classes=3, num_segments=4, base_width=8, te=(0, 0, 0, 0),
+                         fe=(0, 0, 0, 0)).eval()
+    te_only = create_model("tefe_te_only_r50_tiny", num_classes=3, num_segments=4, base_width=8).eval()
     with torch.no_grad():
         torch.testing.assert_close(per_frame(plain, rev), per_frame(plain, clip).flip(0))
         assert not torch.allclose(per_frame(te_only, rev), per_frame(te_only, clip).flip(0), atol=1e-4)
@@ -145,7 +166,7 @@ def test_temporal_modules_see_frame_order_while_tsn_does_not():
                                   "tefe_r18_tiny", "tefe_te_only_r18_tiny", "tefe_fe_only_r18_tiny"])
 def test_tiny_models_train(name):
     torch.manual_seed(0)
-    model = create_model(name, num_classes=3, num_segments=4)
+    model = create_model(name, num_classes=3, num_segments=4, base_width=8)
     assert isinstance(model, TEFE) and model.explain_kind == "gradcam"
     clip, target = torch.randn(2, 3, 4, 32, 32), torch.tensor([0, 2])
     out = model(clip)
@@ -189,8 +210,8 @@ def test_ensemble_averages_the_models_probabilities():
     torch.testing.assert_close(average_scores([a, b], weights=[3, 1]), 0.75 * a.softmax(-1) + 0.25 * b.softmax(-1))
     with pytest.raises(ModelError, match="shape"):
         average_scores([a, torch.randn(4, 6)])
-    m8 = create_model("tefe_r18_tiny", num_classes=5, num_segments=4).eval()
-    m16 = create_model("tefe_r18_tiny", num_classes=5, num_segments=8).eval()
+    m8 = create_model("tefe_r18_tiny", num_classes=5, num_segments=4, base_width=8).eval()
+    m16 = create_model("tefe_r18_tiny", num_classes=5, num_segments=8, base_width=8).eval()
     c8, c16 = torch.randn(2, 3, 4, 16, 16), torch.randn(2, 3, 8, 16, 16)
     scores = ensemble_forward([m8, m16], [c8, c16])
     with torch.no_grad():

@@ -107,6 +107,8 @@ def compute_metrics(scores: torch.Tensor, labels: torch.Tensor, ks: Sequence[int
     """
     scores = scores.detach().double().cpu()
     labels = labels.detach().cpu()
+    if labels.dim() == 1:  # unlabelled videos (label -1) have no score to count
+        scores, labels = scores[labels >= 0], labels[labels >= 0]
     metrics = topk_accuracy(scores, labels, ks)
     if not _is_multi_label(scores, labels):
         metrics["mean_class_accuracy"] = mean_class_accuracy(scores, labels)

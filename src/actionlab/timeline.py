@@ -317,7 +317,7 @@ def write_timeline(timeline: Timeline, out_dir: str | Path, plot: bool = True, m
 # --------------------------------------------------------------------------- command line
 
 
-def _add(p: argparse.ArgumentParser, *flags: str, **kwargs: Any) -> None:
+def add_option(p: argparse.ArgumentParser, *flags: str, **kwargs: Any) -> None:
     """Add an option unless the host command already has it (e.g. --topk, --device in `actionlab predict`)."""
     if any(f in p._option_string_actions for f in flags):
         return
@@ -325,20 +325,25 @@ def _add(p: argparse.ArgumentParser, *flags: str, **kwargs: Any) -> None:
 
 
 def add_timeline_arguments(p: argparse.ArgumentParser) -> None:
-    """The timeline options of `actionlab predict` (`--window` switches the timeline on)."""
-    _add(p, "--window", type=int, default=None, metavar="FRAMES",
-         help="slide a window of FRAMES frames over the whole video and write a timeline (JSON, CSV, PNG)")
-    _add(p, "--stride", type=int, default=None, metavar="FRAMES",
-         help="frames between window starts (default: window / 4)")
-    _add(p, "--out-dir", default="timelines", help="folder for <video>.timeline.{json,csv,png} (default: timelines)")
-    _add(p, "--batch-size", type=int, default=8, help="windows per forward pass")
-    _add(p, "--plot-classes", type=int, default=8, help="most classes drawn in the plot")
-    _add(p, "--no-plot", action="store_true", help="skip the PNG")
-    _add(p, "--topk", type=int, default=5, help="classes kept per window")
-    _add(p, "--device", default="auto", help="auto, cpu, cuda, cuda:1")
+    """The timeline options of `actionlab predict` (`--window` switches the timeline on).
+
+    Options the host command already has (e.g. --topk, --device) are left to it.
+    """
+    add_option(p, "--window", type=int, default=None, metavar="FRAMES",
+               help="slide a window of FRAMES frames over the whole video and write a timeline (JSON, CSV, PNG)")
+    add_option(p, "--stride", type=int, default=None, metavar="FRAMES",
+               help="frames between window starts (default: window / 4)")
+    add_option(p, "--out-dir", default="timelines",
+               help="folder for <video>.timeline.{json,csv,png} (default: timelines)")
+    add_option(p, "--batch-size", type=int, default=8, help="windows per forward pass")
+    add_option(p, "--plot-classes", type=int, default=8, help="most classes drawn in the plot")
+    add_option(p, "--no-plot", action="store_true", help="skip the PNG")
+    add_option(p, "--topk", type=int, default=5, help="classes kept per window")
+    add_option(p, "--device", default="auto", help="auto, cpu, cuda, cuda:1")
 
 
-def _videos(args: argparse.Namespace) -> list[str]:
+def videos_of(args: argparse.Namespace) -> list[str]:
+    """`args.videos` (a list) or `args.video` (one), whichever the host command defines."""
     videos = getattr(args, "videos", None) or getattr(args, "video", None)
     if videos is None:
         raise ConfigError("no video given")
@@ -353,7 +358,7 @@ def run_timeline(args: argparse.Namespace) -> int:
         raise ConfigError("--window is required for a timeline")
     stride = args.stride or max(1, args.window // 4)
     predictor = load(args.checkpoint, device=getattr(args, "device", "auto"))
-    for video in _videos(args):
+    for video in videos_of(args):
         def progress(done: int, total: int, name: str = Path(video).name) -> None:
             print(f"\r{name}: {done}/{total} windows", end="", file=sys.stderr, flush=True)
 

@@ -35,8 +35,8 @@ def build_model(cfg: Config, num_classes: int, load_pretrained: bool = True) -> 
     if "num_segments" not in kwargs and _accepts(builder, "num_segments"):
         kwargs["num_segments"] = cfg.data.num_segments
     try:
-        return create_model(cfg.model.name, num_classes=num_classes, pretrained=cfg.model.pretrained if load_pretrained else None,
-                            **kwargs)
+        pretrained = cfg.model.pretrained if load_pretrained else None
+        return create_model(cfg.model.name, num_classes=num_classes, pretrained=pretrained, **kwargs)
     except TypeError as e:  # an unknown keyword in model.kwargs
         raise ConfigError(f"model '{cfg.model.name}' rejects config key 'model.kwargs': {e}") from None
 

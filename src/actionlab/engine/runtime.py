@@ -28,22 +28,27 @@ def select_device(name: str, local_rank: int = 0) -> torch.device:
     return device
 
 
-def seed_everything(seed: int, deterministic: bool = False) -> None:
+def seed_everything(seed: int, deterministic: bool = False, device: torch.device | None = None) -> None:
     """One seed drives Python, NumPy and torch; `deterministic` also pins the algorithms.
 
-    Data workers are seeded per sample from the same seed (see `loader.SeededDataset`).
+    Data workers are seeded per sample from the same seed (see `loader.SeededDataset`).  On the CPU
+    the kernels are deterministic for a fixed thread count already; on a GPU `deterministic` selects
+    deterministic cuDNN / cuBLAS kernels.  (`torch.use_deterministic_algorithms` is only called for
+    GPUs: it imports torch._inductor, seconds of start-up that a CPU run does not need.)
     """
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
+    on_gpu = device is not None and device.type == "cuda"
     if deterministic:
-        # cuBLAS needs a fixed workspace to be deterministic; set before the first CUDA matmul.
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True, warn_only=True)
         torch.backends.cudnn.benchmark = False
         torch.backends.cudnn.deterministic = True
+        if on_gpu:
+            # cuBLAS needs a fixed workspace to be deterministic; set before the first CUDA matmul.
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+            torch.use_deterministic_algorithms(True, warn_only=True)
     else:
-        torch.backends.cudnn.benchmark = True
+        torch.backends.cudnn.benchmark = on_gpu
 
 
 def autocast_factory(amp: str, device: torch.device) -> tuple[Callable[[], contextlib.AbstractContextManager], bool]:

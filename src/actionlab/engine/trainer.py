@@ -125,23 +125,6 @@ def resolve_run(cfg: Config, resume: str | None, run_dir: Path | None) -> tuple[
 # --------------------------------------------------------------------------- pieces of the loop
 
 
-def set_train_mode(model: nn.Module, partial_bn: bool) -> None:
-    """model.train(); with partial BN (TSN) every BatchNorm but the first keeps its running statistics."""
-    model.train()
-    if partial_bn:
-        norms = [m for m in unwrap(model).modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-        for m in norms[1:]:
-            m.eval()
-
-
-def freeze_partial_bn(model: nn.Module) -> None:
-    """TSN's partial BN also freezes the affine parameters of every BatchNorm but the first."""
-    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    for m in norms[1:]:
-        for p in m.parameters():
-            p.requires_grad_(False)
-
-
 def split_views(clip: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Training clips [B, V, C, T, H, W] -> [B*V, C, T, H, W], each view with its video's target."""
     if clip.dim() == 6:
@@ -217,7 +200,7 @@ def train(cfg: Config, resume: str | None = None, *, run_dir: str | Path | None 
     want_cuda = cfg.train.device.startswith("cuda") or (cfg.train.device == "auto" and torch.cuda.is_available())
     dist_info = distributed.init_distributed(want_cuda)
     device = select_device(cfg.train.device, dist_info.local_rank)
-    seed_everything(cfg.train.seed, cfg.train.deterministic)
+    seed_everything(cfg.train.seed, cfg.train.deterministic, device)
     autocast, needs_scaler = autocast_factory(cfg.train.amp, device)
     accumulate = max(1, cfg.train.accumulate)
     if checkpoint_every_steps is None:
@@ -264,8 +247,10 @@ def train(cfg: Config, resume: str | None = None, *, run_dir: str | Path | None 
     # 4. model, strategy, optimizers, schedules, scaler ----------------------------------------
     if model is None:
         model = build_model(cfg, num_classes)
-    if cfg.train.partial_bn:
-        freeze_partial_bn(model)
+    if cfg.train.partial_bn:  # TSN's partial BN: the model knows which of its norms to freeze
+        if not hasattr(model, "set_partial_bn"):
+            raise ConfigError(f"config key 'train.partial_bn': model '{cfg.model.name}' has no partial BN")
+        model.set_partial_bn(True)
     model.to(device)
     if cfg.train.channels_last:
         model.to(memory_format=torch.channels_last)
@@ -339,7 +324,7 @@ def train(cfg: Config, resume: str | None = None, *, run_dir: str | Path | None 
     if rng_state is not None:  # last, so nothing above draws from the restored generators
         restore_rng_state(rng_state[dist_info.rank] if len(rng_state) == dist_info.world_size else rng_state[0])
     elif dist_info.enabled:  # same init on every rank (above); now different dropout per rank
-        seed_everything(cfg.train.seed + 7919 * dist_info.rank + 1, cfg.train.deterministic)
+        seed_everything(cfg.train.seed + 7919 * dist_info.rank + 1, cfg.train.deterministic, device)
     run_start = time.perf_counter()
     total_steps = cfg.train.epochs * steps_per_epoch
     steps_at_start = state.step
@@ -351,17 +336,25 @@ def train(cfg: Config, resume: str | None = None, *, run_dir: str | Path | None 
                 sampler.set_epoch(epoch, start=start_batch * batch_size)
                 seeded_train.set_epoch(epoch)
                 loader.generator.manual_seed(cfg.train.seed * 1000 + epoch)  # type: ignore[union-attr]
-                set_train_mode(train_model, cfg.train.partial_bn)
+                train_model.train()
                 meter = Throughput()
                 sums = state.epoch_sums
+                skipped = 0
                 for batch in loader:
+                    if batch is None:  # every video of the batch was unreadable (data.on_error=skip)
+                        state.batch_in_epoch += 1
+                        skipped += batch_size
+                        continue
+                    skipped += int(batch.get("skipped", 0))
                     b = state.batch_in_epoch
                     should_step = (b + 1) % accumulate == 0 or b + 1 == batches_per_epoch
                     clip = prepare_clip(batch["clip"], device, mean, std)
                     target = batch["label"].to(device, non_blocking=True)
                     clip, target = split_views(clip, target)
+                    extras = {k: v.to(device, non_blocking=True) for k, v in batch.items()
+                              if k in ("action_mask", "boxes")}
                     ctx = StepContext(train_model, optimizers, autocast, scaler, accumulate, should_step,
-                                      cfg.optim.clip_grad, state.step, batch={**batch, "label": target})
+                                      cfg.optim.clip_grad, state.step, batch={**batch, **extras, "label": target})
                     with contextlib.nullcontext() if should_step else no_sync():
                         logs = strategy.train_step(ctx, clip, target)
                     state.batch_in_epoch += 1
@@ -400,6 +393,9 @@ def train(cfg: Config, resume: str | None = None, *, run_dir: str | Path | None 
                             for k, v in distributed.all_reduce_mean(sums).items()})
                 row["lr"] = next(iter(schedules.values())).get_last_lr()[0]
                 row["clips_per_s"] = meter.clips_per_s()
+                if skipped:
+                    row["skipped_videos"] = skipped
+                    log.info(f"epoch {epoch + 1}: skipped {skipped} unreadable videos (data.on_error=skip)")
                 last_epoch = epoch + 1 == cfg.train.epochs
                 if val_loader is not None and (last_epoch or (cfg.train.eval_every > 0
                                                               and (epoch + 1) % cfg.train.eval_every == 0)):

@@ -10,9 +10,11 @@
 - `bank_tsne.png` (Fig. 6): the semantic bank's prompt embeddings before tuning (S0) and after (S),
   in 2D, coloured by class, with the mean inter-class cosine of each in the title.
 
-`pointing_game(regions, boxes, image_size)`: how often each tracklet's response peak falls inside
-the annotated box (boxes [N, T, 4] in clip pixels, NaN = unknown, as the data contract gives them),
-beside the chance rate of a peak placed uniformly at random over the grid cells.
+`pointing_game(regions, boxes, image_size, criterion)`: how often each tracklet's response peak falls
+inside the annotated box (boxes [N, T, 4] in clip pixels, NaN = unknown, as the data contract gives
+them), beside the chance rate of a peak placed uniformly at random over the grid cells. criterion
+"centre": the peak cell's centre is in the box; "cell": the peak cell overlaps the box (for coarse
+token grids, e.g. a CNN's 1/32 map, whose cells can be larger than the box of a small moving part).
 
 t-SNE: an exact O(n^2) implementation in numpy below (perplexity calibration by binary search,
 early exaggeration, momentum with gains), since scikit-learn is not a dependency of actionlab;
@@ -48,10 +50,27 @@ def peak_points(regions: torch.Tensor, image_size: tuple[int, int]) -> torch.Ten
     return torch.stack([(cols.float() + 0.5) * width / w, (rows.float() + 0.5) * height / h], -1)
 
 
-def _inside(points: torch.Tensor, boxes: torch.Tensor, tolerance: float) -> torch.Tensor:
-    x, y = points[..., 0], points[..., 1]
-    return ((x >= boxes[..., 0] - tolerance) & (x <= boxes[..., 2] + tolerance)
-            & (y >= boxes[..., 1] - tolerance) & (y <= boxes[..., 3] + tolerance))
+def _peak_hits(regions: torch.Tensor, boxes: torch.Tensor, image_size: tuple[int, int], criterion: str,
+               tolerance: float) -> torch.Tensor:
+    """regions [..., h, w], boxes [..., 4] (broadcast) -> bool [...]: the peak "falls inside" the box.
+
+    criterion "centre": the peak cell's centre lies in the box (grown by `tolerance` pixels);
+    "cell": the peak cell's rectangle overlaps the box - fairer when cells are larger than the box.
+    """
+    h, w = regions.shape[-2:]
+    height, width = image_size
+    flat = regions.flatten(-2).argmax(-1)
+    rows, cols = (flat // w).float(), (flat % w).float()
+    x1, y1 = boxes[..., 0] - tolerance, boxes[..., 1] - tolerance
+    x2, y2 = boxes[..., 2] + tolerance, boxes[..., 3] + tolerance
+    if criterion == "centre":
+        x, y = (cols + 0.5) * width / w, (rows + 0.5) * height / h
+        return (x >= x1) & (x <= x2) & (y >= y1) & (y <= y2)
+    if criterion == "cell":
+        cx1, cx2 = cols * width / w, (cols + 1) * width / w
+        cy1, cy2 = rows * height / h, (rows + 1) * height / h
+        return (cx1 < x2) & (cx2 > x1) & (cy1 < y2) & (cy2 > y1)
+    raise ModelError(f"pointing game criterion must be 'centre' or 'cell', got {criterion!r}")
 
 
 @dataclass
@@ -60,17 +79,18 @@ class PointingScore:
     any_tracklet: float  # a frame counts as hit when some tracklet's peak is inside
     chance: float  # hit rate of a peak placed uniformly at random over the grid cells
     frames: int  # frames with a known box
+    criterion: str = "centre"
 
     def as_dict(self) -> dict[str, Any]:
         return {"per_tracklet": self.per_tracklet, "any_tracklet": self.any_tracklet, "chance": self.chance,
-                "frames": self.frames}
+                "frames": self.frames, "criterion": self.criterion}
 
 
 class PointingAccumulator:
     """Sums pointing-game hits over batches (regions [N, T, K, h, w], boxes [N, T, 4])."""
 
-    def __init__(self, tolerance: float = 0.0):
-        self.tolerance = tolerance
+    def __init__(self, criterion: str = "centre", tolerance: float = 0.0):
+        self.criterion, self.tolerance = criterion, tolerance
         self.hits: torch.Tensor | None = None
         self.any_hits = 0.0
         self.chance_sum = 0.0
@@ -83,26 +103,26 @@ class PointingAccumulator:
         known = ~torch.isnan(boxes).any(-1)  # [N, T]
         if not known.any():
             return
-        hit = _inside(peak_points(regions, image_size), boxes[:, :, None], self.tolerance)  # [N, T, K]
+        hit = _peak_hits(regions, boxes[:, :, None], image_size, self.criterion, self.tolerance)  # [N, T, K]
         hit = hit & known[..., None]
         self.hits = hit.sum((0, 1)).float() + (self.hits if self.hits is not None else 0)
         self.any_hits += float(hit.any(-1).sum())
-        centres = peak_points(torch.eye(h * w).view(h * w, h, w), image_size)  # every cell's centre [hw, 2]
-        inside_cells = _inside(centres[None, None], boxes[:, :, None], self.tolerance).float().mean(-1)  # [N, T]
-        self.chance_sum += float(inside_cells[known].sum())
+        cells = torch.eye(h * w).view(h * w, h, w)  # a peak at every cell in turn
+        chance = _peak_hits(cells, boxes[:, :, None], image_size, self.criterion, self.tolerance).float().mean(-1)
+        self.chance_sum += float(chance[known].sum())
         self.frames += int(known.sum())
 
     def result(self) -> PointingScore:
         if not self.frames or self.hits is None:
             raise ModelError("pointing game: no frame with a known box of the moving part")
         return PointingScore([float(v) / self.frames for v in self.hits], self.any_hits / self.frames,
-                             self.chance_sum / self.frames, self.frames)
+                             self.chance_sum / self.frames, self.frames, self.criterion)
 
 
 def pointing_game(regions: torch.Tensor, boxes: torch.Tensor, image_size: tuple[int, int],
-                  tolerance: float = 0.0) -> PointingScore:
+                  criterion: str = "centre", tolerance: float = 0.0) -> PointingScore:
     """Pointing game of one batch: regions [N, T, K, h, w], boxes [N, T, 4] (x1, y1, x2, y2 clip pixels)."""
-    acc = PointingAccumulator(tolerance)
+    acc = PointingAccumulator(criterion, tolerance)
     acc.update(regions, boxes, image_size)
     return acc.result()
 
@@ -110,7 +130,8 @@ def pointing_game(regions: torch.Tensor, boxes: torch.Tensor, image_size: tuple[
 @torch.no_grad()
 def evaluate_pointing(model: torch.nn.Module, batches: Any, device: torch.device | str = "cpu",
                       mean: tuple[float, ...] | None = None, std: tuple[float, ...] | None = None,
-                      tolerance: float = 0.0, max_batches: int | None = None) -> PointingScore:
+                      criterion: str = "centre", tolerance: float = 0.0, max_batches: int | None = None
+                      ) -> PointingScore:
     """Pointing game over a loader of data-contract batches ({"clip": uint8 [N, V, C, T, H, W] or float,
     "boxes": [N, V, T, 4]}); uint8 clips are normalised with `mean`/`std` (default: the model's)."""
     info = getattr(model, "model_info", None)
@@ -118,7 +139,7 @@ def evaluate_pointing(model: torch.nn.Module, batches: Any, device: torch.device
     std = std or (info.std if info else (0.229, 0.224, 0.225))
     m = torch.tensor(mean, device=device).view(1, 3, 1, 1, 1) * 255
     s = torch.tensor(std, device=device).view(1, 3, 1, 1, 1) * 255
-    acc = PointingAccumulator(tolerance)
+    acc = PointingAccumulator(criterion, tolerance)
     was_training = model.training
     model.eval()
     try:

@@ -229,10 +229,10 @@ def build_art(frames: nn.Module, num_classes: int, num_segments: int, class_name
     if names is not None and len(names) != num_classes:
         raise ConfigError(f"ART: {len(names)} class names for {num_classes} classes")
     prompts = resolve_templates(templates)
-    if text_dim is None:
-        text_dim = embedding_dim(text_encoder) if names is not None else 512
-        if text_dim is None:  # an encoder whose size the config files do not tell: ask the encoder
-            text_dim = build_text_encoder(text_encoder).dim
+    if text_dim is None:  # read from the encoder's config files (no weights): the same with or without names
+        text_dim = embedding_dim(text_encoder)
+        if text_dim is None:  # a hub encoder we know nothing about: ask it (only when a bank will be built)
+            text_dim = build_text_encoder(text_encoder).dim if names is not None else 512
     head = ARTHead(frames.num_features, num_classes, random_bank(len(prompts), num_classes, text_dim),
                    dropout=head_dropout, **head_kwargs)
     return ART(frames, head, num_classes, num_segments, mtc_weight, sema_weight, backbone_lr_mult, names,

@@ -108,8 +108,9 @@ def _split_options(kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, An
     return atr, kwargs
 
 
-def build_atr(base: str, num_classes: int, pretrained: str | Mapping[str, Any] | None = None, stages: Iterable[int] | None = None,
-              blocks: Iterable[str] | None = None, defaults: dict[str, Any] | None = None, **kwargs: Any) -> nn.Module:
+def build_atr(base: str, num_classes: int, pretrained: str | Mapping[str, Any] | None = None,
+              stages: Iterable[int] | None = None, blocks: Iterable[str] | None = None,
+              defaults: dict[str, Any] | None = None, **kwargs: Any) -> nn.Module:
     """The registered base recognizer `base` (tsn_r50, tsm_r50, slowonly_r50, ...) with ATR blocks.
 
     Backbone weights ('imagenet', a 2D file) load into the base before the blocks exist; a whole
@@ -156,7 +157,7 @@ def _register(name: str, base: str, defaults: dict[str, Any] | None = None, desc
 _VARIANTS: dict[str, tuple[dict[str, Any], str]] = {
     "atr": ({}, "ATR (ARL + EAR, adding form, 2 efficient reasoners) in every block of stages 3-5"),
     "atr_sim": (ATR_SIM, "ATR_sim ablation: no ARL, global average pooling + broadcast"),
-    "atr_graph": ({"reasoner": "graph", "num_reasoners": 1}, "graph reasoner (Wang & Gupta) instead of the efficient one"),
+    "atr_graph": ({"reasoner": "graph"}, "graph reasoners (Wang & Gupta) instead of the efficient ones"),
     "atr_scale": ({"distribution": "scale"}, "distribution in the scaling form"),
     "atr_motion": ({"cues": "motion"}, "ARL with motion modelling only"),
     "atr_appearance": ({"cues": "appearance"}, "ARL with appearance modelling only"),

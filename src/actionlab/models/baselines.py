@@ -36,8 +36,13 @@ from .backbones.slowonly import make_slowonly
 from .registry import ModelInfo, register_model
 from .temporal.shift import insert_shift
 from .tsn import TSN, build_tsn
-from .weights import build_efficientnet_lite0, build_resnet, is_recognizer_checkpoint, load_state_dict_into
-from .weights import read_state_dict
+from .weights import (
+    build_efficientnet_lite0,
+    build_resnet,
+    is_recognizer_checkpoint,
+    load_state_dict_into,
+    read_state_dict,
+)
 
 Temporal = Literal["none", "shift", "slowonly"]
 

@@ -30,8 +30,7 @@ ensemble averages the two models' scores: `average_scores` / `ensemble_forward`.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Sequence
-from pathlib import Path
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import torch
@@ -44,6 +43,7 @@ from .registry import ModelInfo, register_model
 from .temporal.bilinear import FeatureEnhancement
 from .temporal.tam import TemporalExtraction
 from .tsn import TSN
+from .weights import build_resnet, load_state_dict_into, read_state_dict
 
 PAPER = "jiang2022tefe"
 STAGES = (2, 3, 4, 5)
@@ -127,54 +127,32 @@ class TEFE(TSN):
 
     def __init__(self, backbone: ResNet, num_classes: int, num_segments: int,
                  placement: dict[int, dict[str, list[int]]], dropout: float = 0.5,
-                 consensus: Literal["avg", "max", "weighted"] = "avg"):
-        super().__init__(backbone, num_classes, num_segments, dropout, consensus)
+                 consensus: Literal["avg", "max", "weighted"] = "avg", init_std: float = 0.001,
+                 partial_bn: bool = False):
+        super().__init__(backbone, num_classes, num_segments, dropout, consensus, init_std, partial_bn)
         self.placement = placement
 
-
-def plain_resnet(arch: str, base_width: int, pretrained: str | None) -> ResNet:
-    """The 2D ResNet with its (ImageNet) weights loaded, before any TE/FE module goes in."""
-    if arch not in ARCHS:
-        raise ModelError(f"model.kwargs.arch: unknown ResNet '{arch}', expected one of {sorted(ARCHS)}")
-    try:
-        from .weights import build_resnet  # the MODELS engineer's factory (URLs, hub ids, local files)
-    except ImportError:
-        build_resnet = None
-    if build_resnet is not None:
-        return build_resnet(arch, base_width=base_width, pretrained=pretrained)
-    net = ResNet(arch, base_width=base_width)
-    if pretrained:
-        _load_local_2d_weights(net, pretrained)
-    return net
+    def frozen_norms(self) -> list[nn.modules.batchnorm._BatchNorm]:
+        """Partial BN freezes the pretrained BNs (FE's bn1 is the 2D bn2) but never TE's new, untrained ones."""
+        new = {id(m) for te in self.backbone.modules() if isinstance(te, TemporalExtraction) for m in te.modules()}
+        return [m for m in super().frozen_norms() if id(m) not in new]
 
 
-def _load_local_2d_weights(net: ResNet, source: str) -> None:
-    """Fallback while `models/weights.py` is absent: a local torchvision-named ResNet state dict."""
-    path = Path(source)
-    if not path.is_file():
-        raise ModelError(f"pretrained weights '{source}': only local files can be loaded without "
-                         "actionlab.models.weights")
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        state = load_file(str(path))
-    else:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        state = state.get("state_dict", state) if isinstance(state, dict) else state
-    state = {k: v for k, v in state.items() if not k.startswith("fc.")}
-    missing, unexpected = net.load_state_dict(state, strict=False)
-    missing = [k for k in missing if not k.startswith("fc.")]
-    if missing or unexpected:
-        raise ModelError(f"pretrained weights '{source}' do not fit {net.arch}: missing {missing[:3]}, "
-                         f"unexpected {unexpected[:3]}")
+def _is_tefe_checkpoint(state: dict[str, torch.Tensor]) -> bool:
+    """A whole TEFE recognizer (TE/FE tensors present) loads after the modules go in; 2D weights before."""
+    return any(k.startswith("backbone.") and (".after_conv1." in k or ".conv2.conv2." in k or ".conv1.conv2." in k)
+               for k in state)
 
 
-def build_tefe(num_classes: int, pretrained: str | None = None, *, arch: str = "resnet50", base_width: int = 64,
-               num_segments: int = 8, te: StageSpec | None = None, fe: StageSpec | None = None,
+def build_tefe(num_classes: int, pretrained: str | Mapping[str, Any] | None = None, *, arch: str = "resnet50",
+               base_width: int = 64, num_segments: int = 8, te: StageSpec | None = None, fe: StageSpec | None = None,
                placement: str | None = None, te_kernel_size: int = 3, te_reduction: int = 4,
                fe_temporal_kernel_size: int = 3, dropout: float = 0.5,
-               consensus: Literal["avg", "max", "weighted"] = "avg") -> TEFE:
-    """Load the 2D ResNet's weights, insert TE/FE per placement, wrap in TSN (fc init normal(0.001))."""
+               consensus: Literal["avg", "max", "weighted"] = "avg", init_std: float = 0.001,
+               partial_bn: bool = False) -> TEFE:
+    """TEFE on a ResNet. Order matters: 2D weights ('imagenet', a URL, a file, a 2D recognizer checkpoint)
+    load into the plain ResNet, then TE/FE go in (FE initialised from those weights, Eq. 11), then a
+    whole TEFE checkpoint, if that is what `pretrained` is, loads into the finished model."""
     if placement is not None:
         if placement not in TABLE5:
             raise ModelError(f"model.kwargs.placement: unknown '{placement}', expected one of {sorted(TABLE5)}")
@@ -183,9 +161,17 @@ def build_tefe(num_classes: int, pretrained: str | None = None, *, arch: str = "
         te, fe = TABLE5[placement]
     te = DEFAULT_TE if te is None else te
     fe = DEFAULT_FE if fe is None else fe
-    net = plain_resnet(arch, base_width, pretrained)
+    if arch not in ARCHS:
+        raise ModelError(f"model.kwargs.arch: unknown ResNet '{arch}', expected one of {sorted(ARCHS)}")
+    state = read_state_dict(pretrained, arch) if pretrained is not None else None
+    whole = state is not None and _is_tefe_checkpoint(state)
+    net = build_resnet(arch, base_width, None if whole else state)
     plan = insert_tefe(net, num_segments, te, fe, te_kernel_size, te_reduction, fe_temporal_kernel_size)
-    return TEFE(net, num_classes, num_segments, plan, dropout, consensus)
+    model = TEFE(net, num_classes, num_segments, plan, dropout, consensus, init_std, partial_bn)
+    if whole:
+        label = pretrained if isinstance(pretrained, str) else "<dict>"
+        model.pretrained_report = load_state_dict_into(model, state, label)  # type: ignore[arg-type]
+    return model
 
 
 _BUILD_KWARGS = set(inspect.signature(build_tefe).parameters) - {"num_classes", "pretrained"}
@@ -215,12 +201,26 @@ def _info(description: str, num_frames: int = 8, input_size: int = 224, weights:
                      description=description, extra=extra)
 
 
-@register_model(_info("TEFE-R50 (TE=1,1,1,1; FE=0,3,5,2), 8 frames", paper_gflops=90))
+# For `actionlab flops`: the paper's Table 1/2 figures and our reading of them (benchmarks/tefe.md explains).
+_WHY_PAPER = ("our counter (conv/linear MACs) finds 78.9 G at 8 frames, 157.9 G at 16: TSN-R50's 32.7 G a clip plus "
+              "10 FE blocks whose two 3x3x3 convs cost 6x the 3x3 they replace (+46.2 G); TE adds < 0.1 G. "
+              "No placement of Table 5 gives 90 (FE in all 13 blocks of stages 3-5 gives 92.8)")
+PAPER_FIGURES: list[dict[str, Any]] = [
+    {"frames": 8, "size": 224, "gmacs": 90, "source": "TEFE paper Tables 1-2 (TEFE-R50, 8 frames)",
+     "why": _WHY_PAPER},
+    {"frames": 16, "size": 224, "gmacs": 181, "source": "TEFE paper Tables 1-2 (TEFE-R50, 16 frames)",
+     "why": _WHY_PAPER},
+    {"frames": 8, "size": 224, "gmacs": 79, "params_m": 64.8, "source": "METHODS.md reading (TE=1,1,1,1 FE=0,3,5,2)",
+     "why": "same counting convention; differences are rounding"},
+]
+
+
+@register_model(_info("TEFE-R50 (TE=1,1,1,1; FE=0,3,5,2), 8 frames", paper_figures=PAPER_FIGURES))
 def tefe_r50(num_classes: int, pretrained: str | None = None, **kwargs: Any) -> TEFE:
     return _build("tefe_r50", num_classes, pretrained, {}, kwargs)
 
 
-@register_model(_info("TEFE-R50 (TE=1,1,1,1; FE=0,3,5,2), 16 frames", num_frames=16, paper_gflops=181))
+@register_model(_info("TEFE-R50 (TE=1,1,1,1; FE=0,3,5,2), 16 frames", num_frames=16, paper_figures=PAPER_FIGURES))
 def tefe_r50_16f(num_classes: int, pretrained: str | None = None, **kwargs: Any) -> TEFE:
     return _build("tefe_r50_16f", num_classes, pretrained, {"num_segments": 16}, kwargs)
 
@@ -236,7 +236,7 @@ def tefe_fe_only_r50(num_classes: int, pretrained: str | None = None, **kwargs: 
 
 
 # Tiny variants (random init) for tests, the demo and `bench accuracy`: same placement rules, small widths.
-_TINY_R50 = {"arch": "resnet50", "base_width": 8}
+_TINY_R50 = {"arch": "resnet50", "base_width": 16}  # the width of the baselines' tsn_r50_tiny / tsm_r50_tiny
 _TINY_R18 = {"arch": "resnet18", "base_width": 16}
 
 
@@ -244,17 +244,17 @@ def _tiny_info(description: str) -> ModelInfo:
     return _info(description, input_size=64, weights=None)
 
 
-@register_model(_tiny_info("tiny TEFE on ResNet-50 blocks, base width 8"))
+@register_model(_tiny_info("tiny TEFE on ResNet-50 blocks, base width 16"))
 def tefe_r50_tiny(num_classes: int, pretrained: str | None = None, **kwargs: Any) -> TEFE:
     return _build("tefe_r50_tiny", num_classes, pretrained, dict(_TINY_R50), kwargs)
 
 
-@register_model(_tiny_info("tiny only-TE ablation on ResNet-50 blocks, base width 8"))
+@register_model(_tiny_info("tiny only-TE ablation on ResNet-50 blocks, base width 16"))
 def tefe_te_only_r50_tiny(num_classes: int, pretrained: str | None = None, **kwargs: Any) -> TEFE:
     return _build("tefe_te_only_r50_tiny", num_classes, pretrained, {**_TINY_R50, "fe": _NO_FE}, kwargs)
 
 
-@register_model(_tiny_info("tiny only-FE ablation on ResNet-50 blocks, base width 8"))
+@register_model(_tiny_info("tiny only-FE ablation on ResNet-50 blocks, base width 16"))
 def tefe_fe_only_r50_tiny(num_classes: int, pretrained: str | None = None, **kwargs: Any) -> TEFE:
     return _build("tefe_fe_only_r50_tiny", num_classes, pretrained, {**_TINY_R50, "te": _NO_TE}, kwargs)
 

@@ -48,6 +48,7 @@ PAPER = "xu2025tfe"
 CLIP_ENCODERS = {"clip_vit_b16": "vit_b16", "clip_vit_b32": "vit_b32", "clip_vit_l14": "vit_l14",
                  "clip_vit_tiny": "tiny"}
 RESNET_ENCODERS = ("resnet18", "resnet34", "resnet50", "resnet101")
+CNN_ENCODERS = (*RESNET_ENCODERS, "efficientnet_lite0")
 
 # ---------------------------------------------------------------------------- frame encoder
 
@@ -84,7 +85,9 @@ class FrameEncoder(nn.Module):
 def build_frame_encoder(encoder: str, pretrained: str | None = None, freeze: bool | None = None,
                         **encoder_kwargs: Any) -> FrameEncoder:
     """`encoder`: clip_vit_b16 | clip_vit_b32 | clip_vit_l14 | clip_vit_tiny (CLIP tower, frozen by default),
-    resnet18..101 (kwarg base_width), or a registered model name whose `.backbone` is a 2D CNN."""
+    resnet18..101 (kwarg base_width), efficientnet_lite0 (weights 'lite0' ship with the package), or a
+    registered model name whose `.backbone` is a 2D CNN.  `pretrained` goes to the CLIP loader (hub id
+    or directory) or to `models.weights` ('imagenet', URL, local file)."""
     if encoder in CLIP_ENCODERS:
         from .backbones.clip_vit import CLIPViT
 
@@ -93,53 +96,24 @@ def build_frame_encoder(encoder: str, pretrained: str | None = None, freeze: boo
                              **encoder_kwargs)
         return FrameEncoder(net, "clip", net.embed_dim, freeze=freeze and net.unfreeze_last == 0)
     freeze = False if freeze is None else freeze
-    if encoder in RESNET_ENCODERS:
-        from .backbones.resnet import ResNet
+    if encoder in CNN_ENCODERS:
+        from .weights import build_efficientnet_lite0, build_resnet
 
-        net = ResNet(encoder, base_width=encoder_kwargs.pop("base_width", 64))
-        if encoder_kwargs:
-            raise ModelError(f"unknown encoder_kwargs for {encoder}: {sorted(encoder_kwargs)}")
-        if pretrained:
-            _load_cnn_weights(net, pretrained)
-        return FrameEncoder(net, "cnn", net.num_features, freeze)
+        if encoder == "efficientnet_lite0":
+            net = build_efficientnet_lite0(pretrained, **encoder_kwargs)
+        else:
+            net = build_resnet(encoder, pretrained=pretrained, **encoder_kwargs)
+        return FrameEncoder(net, "cnn", int(net.num_features), freeze)
     from .registry import create_model, list_models
 
     if encoder not in list_models():
         raise ModelError(f"unknown frame encoder '{encoder}': expected {sorted(CLIP_ENCODERS)}, "
-                         f"{list(RESNET_ENCODERS)} or a registered model with a .backbone")
+                         f"{list(CNN_ENCODERS)} or a registered model with a .backbone")
     donor = create_model(encoder, num_classes=1, pretrained=pretrained, **encoder_kwargs)
     net = getattr(donor, "backbone", None)
     if net is None or not hasattr(net, "forward_features") or not hasattr(net, "num_features"):
         raise ModelError(f"model '{encoder}' has no .backbone with forward_features/num_features to encode frames")
     return FrameEncoder(net, "cnn", int(net.num_features), freeze)
-
-
-def _load_cnn_weights(net: nn.Module, source: str) -> None:
-    """ImageNet names / URLs go through the models' weight loader; a local file loads directly."""
-    try:
-        from . import weights  # the MODELS issue's loader (imagenet, URLs, local files)
-    except ImportError:
-        weights = None
-    loader = getattr(weights, "load_pretrained", None) if weights is not None else None
-    if loader is not None:
-        loader(net, source)
-        return
-    from pathlib import Path
-
-    path = Path(source)
-    if not path.is_file():
-        raise ModelError(f"cannot load CNN encoder weights '{source}': not a local file (use a registered "
-                         "model name such as tsn_r50 as the encoder for ImageNet weights)")
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        state = load_file(str(path))
-    else:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        state = state.get("state_dict", state) if isinstance(state, dict) else state
-    missing, _ = net.load_state_dict(state, strict=False)
-    if missing:
-        raise ModelError(f"encoder weights '{source}' lack {len(missing)} keys, e.g. {missing[0]}")
 
 
 # ---------------------------------------------------------------------------- models
@@ -218,6 +192,9 @@ class TFEModel(SegmentEmbeddingModel):
             raise ModelError(f"unknown disentangler '{disentangler}', expected td or none")
         self.approx_s = Approximator(self.width, num_classes, approximator, head_dropout)
         self.approx_n = Approximator(self.width, num_classes, approximator, head_dropout)
+        # Prediction needs only z'_S -> A_S; True skips f_N, f_DN and A_N in eval mode (then there
+        # is no L_N to report).  Off by default so that validation reports both losses.
+        self.salient_only_at_inference = False
 
     # the two parameter sets of Eq. 12 ------------------------------------------------
     def approximator_modules(self) -> nn.ModuleList:
@@ -230,16 +207,20 @@ class TFEModel(SegmentEmbeddingModel):
     # forward -------------------------------------------------------------------------
     def disentangle(self, clip: torch.Tensor) -> Disentangled:
         """D(x) = (z'_S, z'_N) (Eq. 6) with the temporal attention [N, T]."""
-        return self.disentangler(self.segment_embeddings(clip))
+        nonsalient = self.training or not self.salient_only_at_inference
+        return self.disentangler(self.segment_embeddings(clip), nonsalient=nonsalient)
 
-    def approximate(self, parts: Disentangled) -> tuple[torch.Tensor, torch.Tensor]:
+    def approximate(self, parts: Disentangled) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(A_S(z'_S), A_N(z'_N)) logits (Eq. 7)."""
-        return self.approx_s(parts.z_salient), self.approx_n(parts.z_nonsalient)
+        logits_n = self.approx_n(parts.z_nonsalient) if parts.z_nonsalient is not None else None
+        return self.approx_s(parts.z_salient), logits_n
 
     def forward(self, clip: torch.Tensor) -> Output:
         parts = self.disentangle(clip)
         logits_s, logits_n = self.approximate(parts)
-        extras: dict[str, Any] = {"attention": parts.attention, "logits_nonsalient": logits_n}
+        extras: dict[str, Any] = {"attention": parts.attention}
+        if logits_n is not None:
+            extras["logits_nonsalient"] = logits_n
         if parts.masks is not None:
             extras["td_masks"] = parts.masks
         return Output(logits_s, extras)
@@ -247,6 +228,8 @@ class TFEModel(SegmentEmbeddingModel):
     def loss(self, output: Output, target: torch.Tensor) -> dict[str, torch.Tensor]:
         """L_S, L_N (Eq. 7) and their sum (the approximators' objective, Eq. 5)."""
         l_s = classification_loss(output.logits, target)
+        if "logits_nonsalient" not in output.extras:  # salient-only inference
+            return {"cls": l_s, "loss": l_s}
         l_n = classification_loss(output.extras["logits_nonsalient"], target)
         return {"cls": l_s, "nonsalient": l_n, "loss": l_s + l_n}
 

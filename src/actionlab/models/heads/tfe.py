@@ -202,8 +202,9 @@ class TDHead(nn.Module):
         self.f_s = FFN(dim, dim, hidden, dropout)
         self.f_n = FFN(dim, dim, hidden, dropout)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """x [N, T, d] -> z_S [N, T, d], z_N [N, T, d], mask m [N, T, T]."""
+    def forward(self, x: torch.Tensor, nonsalient: bool = True
+                ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        """x [N, T, d] -> z_S [N, T, d], z_N [N, T, d] (None when not `nonsalient`), mask m [N, T, T]."""
         t = x.shape[1]
         if self.k > t:
             raise ValueError(f"TD head k={self.k} exceeds the {t} segments")
@@ -216,14 +217,14 @@ class TDHead(nn.Module):
             drop = drop / drop.sum(-1, keepdim=True).clamp_min(1e-6)
         v = self.w_v(h)
         z_s = self.f_s(keep @ v + h)  # Eq. 10
-        z_n = self.f_n(drop @ v + h)  # Eq. 11
+        z_n = self.f_n(drop @ v + h) if nonsalient else None  # Eq. 11
         return z_s, z_n, m
 
 
 @dataclass
 class Disentangled:
     z_salient: torch.Tensor  # z'_S [N, T, d]
-    z_nonsalient: torch.Tensor  # z'_N [N, T, d]
+    z_nonsalient: torch.Tensor | None  # z'_N [N, T, d] (None: salient path only, at inference)
     attention: torch.Tensor  # [N, T] per-segment temporal attention, sums to 1
     masks: torch.Tensor | None = None  # [N, H, T, T] TD masks (None without TD)
 
@@ -245,12 +246,12 @@ class TDModule(nn.Module):
     def ks(self) -> list[int]:
         return [head.k for head in self.heads]
 
-    def forward(self, x: torch.Tensor) -> Disentangled:
-        outs = [head(x) for head in self.heads]
-        z_s = torch.cat([o[0] for o in outs], dim=-1)
-        z_n = torch.cat([o[1] for o in outs], dim=-1)
+    def forward(self, x: torch.Tensor, nonsalient: bool = True) -> Disentangled:
+        outs = [head(x, nonsalient) for head in self.heads]
+        z_s = self.f_ds(torch.cat([o[0] for o in outs], dim=-1)) + x  # Eq. 6
+        z_n = self.f_dn(torch.cat([o[1] for o in outs], dim=-1)) + x if nonsalient else None
         masks = torch.stack([o[2] for o in outs], dim=1)  # [N, H, T, T]
-        return Disentangled(self.f_ds(z_s) + x, self.f_dn(z_n) + x, segment_attention(masks), masks)  # Eq. 6
+        return Disentangled(z_s, z_n, segment_attention(masks), masks)
 
 
 class TwoStreamModule(nn.Module):
@@ -263,7 +264,7 @@ class TwoStreamModule(nn.Module):
         self.salient = TemporalBlock(dim, heads, mlp_ratio, dropout)
         self.nonsalient = TemporalBlock(dim, heads, mlp_ratio, dropout)
 
-    def forward(self, x: torch.Tensor) -> Disentangled:
+    def forward(self, x: torch.Tensor, nonsalient: bool = True) -> Disentangled:
         z_s, attn = self.salient(x)
-        z_n, _ = self.nonsalient(x)
+        z_n = self.nonsalient(x)[0] if nonsalient else None
         return Disentangled(z_s, z_n, segment_attention(attn))

@@ -177,8 +177,10 @@ def insert_shift(backbone: nn.Module, num_segments: int, shift_div: int = 8, inp
             raise ModelError(f"{name}.before_conv1 is already filled by {type(blk.before_conv1).__name__}")
         if inplace:
             conv = getattr(blk, conv_name)
-            if type(conv) is not nn.Conv2d:
-                raise ModelError(f"in-place shift needs a plain Conv2d at {name}.{conv_name}, got {type(conv).__name__}")
+            # a plain conv (EfficientNet's stride-1 Conv2dSame pads like one); not one already wrapped
+            if not isinstance(conv, nn.Conv2d) or isinstance(conv, ShiftConv2d) or getattr(conv, "tf_pad", False):
+                raise ModelError(f"in-place shift needs a plain Conv2d at {name}.{conv_name}, "
+                                 f"got {type(conv).__name__}")
             setattr(blk, conv_name, ShiftConv2d(conv, num_segments, shift_div))
         else:
             blk.before_conv1 = TemporalShift(num_segments, shift_div)

@@ -1,0 +1,200 @@
+"""Batch prediction over a folder: one JSONL line per video, resumable.
+
+    actionlab predict CHECKPOINT videos/ --jsonl predictions.jsonl [--views 2x3] [--num-workers 4]
+
+Videos (every file with a video extension under the folders given, sorted) are
+decoded and preprocessed by DataLoader workers and scored in batches.  Each
+line is written and flushed as soon as its batch is scored:
+
+    {"video": "videos/a.mp4", "label": "juggling", "score": 0.91, "top": [{"label": ..., "score": ...}, ...]}
+    {"video": "videos/broken.mp4", "error": "cannot open video ...: Invalid data found when processing input"}
+
+Running the same command again skips every video that already has a line (a
+video that failed keeps its error line; delete the line to retry), so an
+interrupted run resumes where it stopped.  A line cut short by a crash is
+dropped on resume and its video predicted again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from .api import Predictor, Preprocess, load_clips, top_classes
+from .errors import ActionlabError, ConfigError, DataError
+from .timeline import add_option, videos_of
+
+VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv",
+                              ".3gp", ".ts"})
+
+
+def find_videos(inputs: Sequence[str | Path]) -> list[str]:
+    """Video files under the given folders (recursively, sorted) and the files given directly."""
+    found: list[str] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            found += sorted(str(p) for p in path.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS)
+        elif path.is_file():
+            found.append(str(path))
+        else:
+            raise DataError(f"no such file or folder: {path}")
+    return list(dict.fromkeys(found))  # a file listed twice is predicted once
+
+
+def read_done(jsonl: Path) -> set[str]:
+    """Videos that already have a line in `jsonl`; a trailing partial line (a crash mid-write) is cut off."""
+    if not jsonl.is_file():
+        return set()
+    data = jsonl.read_bytes()
+    if data and not data.endswith(b"\n"):
+        keep = data.rfind(b"\n") + 1
+        with open(jsonl, "r+b") as f:
+            f.truncate(keep)
+        data = data[:keep]
+    done = set()
+    for number, line in enumerate(data.decode("utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            done.add(str(json.loads(line)["video"]))
+        except (ValueError, KeyError, TypeError):
+            raise DataError(f"{jsonl}:{number} is not a prediction line (expected JSON with a 'video' key)") from None
+    return done
+
+
+class VideoFiles(Dataset):
+    """Items {"video": path, "clip": uint8 [V, 3, T, S, S]} or {"video": path, "error": message}."""
+
+    def __init__(self, videos: Sequence[str], preprocess: Preprocess, views: str = "1x1"):
+        self.videos = list(videos)
+        self.preprocess = preprocess
+        self.views = views
+
+    def __len__(self) -> int:
+        return len(self.videos)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        video = self.videos[i]
+        try:
+            return {"video": video, "clip": load_clips(video, self.preprocess, self.views)}
+        except (ActionlabError, OSError, RuntimeError, ValueError) as e:  # one bad file must not stop the run
+            return {"video": video, "error": str(e).splitlines()[0] if str(e) else type(e).__name__}
+
+
+def collate_videos(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """Stack the clips of the readable videos; keep the failures beside them."""
+    good = [x for x in items if "clip" in x]
+    return {"videos": [x["video"] for x in good],
+            "clips": torch.stack([x["clip"] for x in good]) if good else None,
+            "errors": [(x["video"], x["error"]) for x in items if "error" in x]}
+
+
+@dataclass
+class BatchSummary:
+    predicted: int  # lines written in this run with a prediction
+    failed: int  # lines written in this run with an error
+    skipped: int  # videos that already had a line
+    jsonl: Path
+
+
+def predict_folder(predictor: Predictor, inputs: Sequence[str | Path], jsonl: str | Path, *, topk: int = 5,
+                   views: str = "1x1", batch_size: int = 4, num_workers: int = 2,
+                   progress: Callable[[int, int], None] | None = None) -> BatchSummary:
+    """Predict every video under `inputs` that `jsonl` does not hold yet, appending one line per video."""
+    jsonl = Path(jsonl)
+    videos = find_videos(inputs)
+    done = read_done(jsonl)
+    todo = [v for v in videos if v not in done]
+    summary = BatchSummary(0, 0, len(videos) - len(todo), jsonl)
+    if not todo:
+        return summary
+    jsonl.parent.mkdir(parents=True, exist_ok=True)
+    loader = DataLoader(VideoFiles(todo, predictor.preprocess, views), batch_size=max(1, batch_size),
+                        num_workers=max(0, num_workers), collate_fn=collate_videos,
+                        persistent_workers=False, prefetch_factor=2 if num_workers > 0 else None)
+    model = predictor.model_name
+    with open(jsonl, "a", encoding="utf-8") as out:
+        for batch in loader:
+            lines = []
+            if batch["clips"] is not None:
+                scores = predictor.batch_scores(batch["clips"])
+                for video, row in zip(batch["videos"], scores):
+                    top = top_classes(row, predictor.class_names, topk)
+                    lines.append({"video": video, "label": top.label, "score": round(top.score, 6),
+                                  **top.to_dict(), "model": model, "views": views})
+                    summary.predicted += 1
+            for video, error in batch["errors"]:
+                lines.append({"video": video, "error": error})
+                summary.failed += 1
+            out.write("".join(json.dumps(line) + "\n" for line in lines))
+            out.flush()
+            os.fsync(out.fileno())  # a line on disk is a video that a resumed run skips
+            if progress is not None:
+                progress(summary.predicted + summary.failed, len(todo))
+    return summary
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def add_batch_arguments(p: argparse.ArgumentParser) -> None:
+    """The folder options of `actionlab predict` (`--jsonl` switches batch prediction on)."""
+    add_option(p, "--jsonl", default=None, metavar="OUT",
+               help="predict every video under the given folders into OUT, one JSON line per video; resumable")
+    add_option(p, "--views", default="1x1", help="clips x crops per video, as test.views (default 1x1)")
+    add_option(p, "--batch-size", type=int, default=4, help="videos per forward pass")
+    add_option(p, "--num-workers", type=int, default=2, help="DataLoader workers decoding videos")
+    add_option(p, "--topk", type=int, default=5, help="classes per video")
+    add_option(p, "--device", default="auto", help="auto, cpu, cuda, cuda:1")
+
+
+def run_batch(args: argparse.Namespace) -> int:
+    """Predict `args.videos` (folders or files) with `args.checkpoint` into `args.jsonl`."""
+    from .api import load
+
+    if not args.jsonl:
+        raise ConfigError("--jsonl OUT is required for batch prediction")
+    inputs = videos_of(args)
+    predictor = load(args.checkpoint, device=getattr(args, "device", "auto"))
+
+    def progress(done: int, total: int) -> None:
+        print(f"\r{done}/{total} videos", end="", file=sys.stderr, flush=True)
+
+    s = predict_folder(predictor, inputs, args.jsonl, topk=getattr(args, "topk", 5),
+                       views=getattr(args, "views", "1x1") or "1x1", batch_size=getattr(args, "batch_size", 4) or 4,
+                       num_workers=getattr(args, "num_workers", 2), progress=progress)
+    if s.predicted or s.failed:
+        print(file=sys.stderr)
+    print(f"{s.jsonl}: {s.predicted} predicted, {s.failed} failed, {s.skipped} already there")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m actionlab.batch_predict", description=__doc__.split("\n\n")[0])
+    p.add_argument("checkpoint", help="training checkpoint (runs/<name>/best.pt)")
+    p.add_argument("videos", nargs="+", help="folders (searched recursively) and video files")
+    add_batch_arguments(p)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return run_batch(args)
+    except ActionlabError as e:
+        print(f"actionlab predict: error: {e}", file=sys.stderr)
+        return e.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

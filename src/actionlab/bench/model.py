@@ -1,0 +1,157 @@
+"""actionlab bench model: CPU forward latency of models side by side, as ratios to a baseline.
+
+    actionlab bench model                                   # TSN-R50 vs TSM-R50, 8 x 224, batch 1
+    actionlab bench model --models tsn_r50 tsm_r50 tefe_r50 --repeats 10
+    actionlab bench model --channels-last --compile         # also those variants, each vs eager
+
+All (model, variant) pairs are timed in one process, round-robin (one forward of each per
+round), so a load change on a shared machine hits all of them alike; the median per pair
+is reported with its interquartile range.  Ratios compare a model with the baseline in the
+same variant, and a variant with eager execution of the same model; the effect of
+channels_last and torch.compile is measured here, never assumed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+DEFAULT_MODELS = ["tsn_r50", "tsm_r50"]
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--models", nargs="+", default=DEFAULT_MODELS, help="registered model names")
+    p.add_argument("--baseline", default=None, help="model the ratios refer to (default: the first)")
+    p.add_argument("--frames", type=int, default=8)
+    p.add_argument("--size", type=int, default=224)
+    p.add_argument("--num-classes", type=int, default=174)
+    p.add_argument("--kwargs", nargs="+", default=[], metavar="KEY=VALUE",
+                   help="kwargs for every model, e.g. base_width=16")
+    p.add_argument("--warmup", type=int, default=2, help="untimed rounds first (compilation happens here)")
+    p.add_argument("--repeats", type=int, default=7, help="timed rounds")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    p.add_argument("--channels-last", action="store_true", help="also time each model in channels_last")
+    p.add_argument("--compile", action="store_true", help="also time each model under torch.compile")
+    p.add_argument("--max-overhead", type=float, default=5.0,
+                   help="percent over the baseline each model is checked against (TSM's target: 5)")
+
+
+@dataclass
+class Entry:
+    model: str
+    variant: str
+    module: Any
+    runs_ms: list[float] = field(default_factory=list)
+    setup_s: float = 0.0
+    error: str | None = None
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.runs_ms)
+
+    @property
+    def min(self) -> float:
+        return min(self.runs_ms)
+
+    @property
+    def iqr(self) -> float:
+        if len(self.runs_ms) < 4:
+            return max(self.runs_ms) - min(self.runs_ms)
+        q = statistics.quantiles(self.runs_ms, n=4)
+        return q[2] - q[0]
+
+
+def variants(channels_last: bool, compile_: bool) -> list[str]:
+    out = ["eager"]
+    if channels_last:
+        out.append("channels_last")
+    if compile_:
+        out.append("compile")
+        if channels_last:
+            out.append("compile+channels_last")
+    return out
+
+
+def prepare(model: nn.Module, variant: str) -> Any:
+    """The callable that runs `model` in `variant` (a compiled wrapper or the module itself)."""
+    if "channels_last" in variant:
+        model = model.to(memory_format=torch.channels_last)
+    if "compile" in variant:
+        return torch.compile(model)
+    return model
+
+
+def time_round_robin(entries: list[Entry], clip: torch.Tensor, warmup: int, repeats: int) -> None:
+    with torch.inference_mode():
+        for e in entries:  # first call separately: compilation time is setup, not latency
+            start = time.perf_counter()
+            try:
+                e.module(clip)
+            except Exception as err:  # noqa: BLE001 - a failing variant is reported, the others still run
+                e.error = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"[:200]
+            e.setup_s = time.perf_counter() - start
+        live = [e for e in entries if e.error is None]
+        for r in range(max(warmup - 1, 0) + repeats):
+            for e in live:
+                start = time.perf_counter()
+                e.module(clip)
+                if r >= max(warmup - 1, 0):
+                    e.runs_ms.append((time.perf_counter() - start) * 1e3)
+
+
+def format_table(entries: list[Entry], baseline: str, max_overhead: float) -> str:
+    by_key = {(e.model, e.variant): e for e in entries if e.error is None}
+    lines = [f"{'model':<16} {'variant':<22} {'median ms':>10} {'min ms':>9} {'IQR ms':>8} {'vs ' + baseline:>14} "
+             f"{'(min)':>6} {'vs eager':>9} {'first call s':>12}"]
+    for e in entries:
+        if e.error is not None:
+            lines.append(f"{e.model:<16} {e.variant:<22} failed: {e.error}")
+            continue
+        base = by_key.get((baseline, e.variant))
+        eager = by_key.get((e.model, "eager"))
+        vs_base = f"{e.median / base.median:.3f}" if base else "-"
+        vs_base_min = f"{e.min / base.min:.3f}" if base else "-"
+        vs_eager = f"{e.median / eager.median:.3f}" if eager and e.variant != "eager" else "-"
+        lines.append(f"{e.model:<16} {e.variant:<22} {e.median:>10.1f} {e.min:>9.1f} {e.iqr:>8.1f} {vs_base:>14} "
+                     f"{vs_base_min:>6} {vs_eager:>9} {e.setup_s:>12.2f}")
+    lines.append("")
+    for e in entries:
+        base = by_key.get((baseline, e.variant))
+        if e.error is None and base is not None and e.model != baseline:
+            overhead = 100 * (e.median / base.median - 1)
+            verdict = "within" if overhead <= max_overhead else "OVER"
+            lines.append(f"{e.model} vs {baseline} ({e.variant}): {overhead:+.1f}% by median, "
+                         f"{100 * (e.min / base.min - 1):+.1f}% by min ({verdict} the {max_overhead:g}% budget "
+                         "by median)")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..commands.flops import parse_kwargs
+    from ..models.registry import create_model, model_info
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    baseline = args.baseline or args.models[0]
+    names = args.models if baseline in args.models else [baseline, *args.models]
+    kwargs = parse_kwargs(args.kwargs)
+    torch.manual_seed(0)
+    clip = torch.randn(1, 3, args.frames, args.size, args.size)
+    entries = []
+    for name in names:
+        extra = {"num_segments": args.frames} if args.frames != model_info(name).num_frames else {}
+        for variant in variants(args.channels_last, args.compile):
+            model = create_model(name, num_classes=args.num_classes, **kwargs, **extra).eval()
+            entries.append(Entry(name, variant, prepare(model, variant)))
+    print(f"CPU forward latency, batch 1, {args.frames} x 3 x {args.size} x {args.size}, {args.num_classes} classes, "
+          f"{torch.get_num_threads()} threads, torch {torch.__version__}; {args.repeats} timed rounds after "
+          f"{args.warmup} warm-up, round-robin")
+    time_round_robin(entries, clip, args.warmup, args.repeats)
+    print(format_table(entries, baseline, args.max_overhead))
+    return 0

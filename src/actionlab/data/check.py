@@ -1,0 +1,131 @@
+"""`actionlab data check`: scan a dataset's splits and report what would break training.
+
+Per split: annotation lines that do not parse, videos that are missing, truncated,
+corrupt or without frames (each one is opened and - unless `decode=False` - the frames
+the test sampler takes are decoded), frame-count statistics (and how many videos are
+shorter than `data.num_segments`), and the class histogram (empty classes flagged).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..config import DataConfig
+from ..errors import ConfigError, DataError
+from .formats import UNLABELED, VideoRecord, load_annotations
+from .readers import open_video
+from .sampling import build_sampler
+
+
+@dataclass
+class SplitReport:
+    split: str
+    status: str = "ok"  # ok | not configured | failed
+    message: str = ""
+    num_videos: int = 0
+    class_names: list[str] = field(default_factory=list)
+    annotation_errors: list[str] = field(default_factory=list)
+    unreadable: list[tuple[str, str]] = field(default_factory=list)  # (source/path, reason)
+    frame_counts: list[int] = field(default_factory=list)
+    histogram: Counter = field(default_factory=Counter)
+    num_segments: int = 8
+
+    @property
+    def problems(self) -> int:
+        return len(self.annotation_errors) + len(self.unreadable) + (self.status == "failed") + \
+            (self.status == "ok" and self.num_videos == 0)
+
+
+def _probe(record: VideoRecord, cfg: DataConfig, template: str, start: int, decode: bool) -> tuple[int, str | None]:
+    """(frame count, None) or (0, reason)."""
+    sampler = build_sampler(cfg.sampler, cfg.num_segments, cfg.frame_interval)
+    try:
+        with open_video(record.path, cfg.backend, frame_template=template, frame_start=start,
+                        num_frames=record.num_frames) as video:
+            n = video.num_frames
+            if n <= 0:
+                return 0, "no decodable frames"
+            if decode:
+                video.read(sampler(n, np.random.default_rng(0), False).reshape(-1))
+            return n, None
+    except DataError as e:
+        return 0, str(e)
+    except OSError as e:
+        return 0, f"cannot read: {e}"
+
+
+def check_split(cfg: DataConfig, split: str, *, limit: int | None = None, decode: bool = True, workers: int = 1,
+                progress: Callable[[int, int], None] | None = None) -> SplitReport:
+    report = SplitReport(split, num_segments=cfg.num_segments)
+    try:
+        ann = load_annotations(cfg, split, on_error="skip")
+    except ConfigError as e:
+        if "is empty" in str(e):
+            report.status, report.message = "not configured", str(e)
+            return report
+        raise
+    except DataError as e:
+        report.status, report.message = "failed", str(e)
+        return report
+    report.class_names = ann.class_names
+    report.annotation_errors = list(ann.errors)
+    records = ann.records[:limit] if limit else ann.records
+    report.num_videos = len(records)
+    for r in records:
+        for c in (r.label if isinstance(r.label, tuple) else (r.label,)):
+            if c != UNLABELED:
+                report.histogram[c] += 1
+    done = 0
+
+    def run(r: VideoRecord) -> tuple[VideoRecord, int, str | None]:
+        return (r, *_probe(r, cfg, ann.frame_template, ann.frame_start, decode))
+
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        for r, n, reason in pool.map(run, records):
+            done += 1
+            if reason is None:
+                report.frame_counts.append(n)
+            else:
+                report.unreadable.append((r.source or r.path, reason))
+            if progress is not None:
+                progress(done, len(records))
+    return report
+
+
+def format_report(report: SplitReport, max_lines: int = 20) -> str:
+    lines = [f"[{report.split}] {report.status}" + (f": {report.message}" if report.message else "")]
+    if report.status != "ok":
+        return "\n".join(lines)
+    lines[0] = f"[{report.split}] {report.num_videos} videos, {len(report.class_names)} classes"
+    lines.append(f"  annotation errors: {len(report.annotation_errors)}")
+    lines += [f"    {m}" for m in report.annotation_errors[:max_lines]]
+    lines.append(f"  unreadable videos: {len(report.unreadable)}")
+    lines += [f"    {src}: {reason}" for src, reason in report.unreadable[:max_lines]]
+    hidden = len(report.annotation_errors[max_lines:]) + len(report.unreadable[max_lines:])
+    if hidden:
+        lines.append(f"    ... and {hidden} more")
+    if report.frame_counts:
+        counts = np.array(report.frame_counts)
+        short = int((counts < report.num_segments).sum())
+        lines.append(f"  frames per video: min {counts.min()}, median {int(np.median(counts))}, max {counts.max()}, "
+                     f"mean {counts.mean():.1f}; {short} shorter than data.num_segments={report.num_segments}")
+    if report.num_videos == 0:
+        lines.append("  the split is empty")
+    names = report.class_names
+    hist = report.histogram
+    if names:
+        empty = [names[i] for i in range(len(names)) if hist[i] == 0]
+        values = [hist[i] for i in range(len(names))]
+        if len(names) <= 30:
+            lines.append("  classes: " + ", ".join(f"{names[i]} {hist[i]}" for i in range(len(names))))
+        else:
+            lines.append(f"  videos per class: min {min(values)}, max {max(values)}")
+        lines.append(f"  classes without videos: {len(empty)}" + (f" ({', '.join(empty[:10])}"
+                                                                 f"{', ...' if len(empty) > 10 else ''})"
+                                                                 if empty else ""))
+    return "\n".join(lines)

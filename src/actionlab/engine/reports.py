@@ -1,0 +1,119 @@
+"""Files a test run leaves behind: metrics, per-video predictions, the confusion matrix.
+
+    metrics.json            metrics + what was tested (checkpoint, views, number of videos)
+    predictions.json / .csv one row per video: index, video, label, prediction, top-k with scores
+    confusion_matrix.csv    rows = true class, columns = predicted class (single-label data)
+    confusion_matrix.png    the same as an image, when matplotlib is installed
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..metrics import confusion_matrix
+
+
+def topk_rows(scores: torch.Tensor, class_names: list[str], k: int) -> list[list[tuple[str, float]]]:
+    """Per video, the k best (class name, score) pairs."""
+    k = min(k, scores.shape[1])
+    values, idx = scores.topk(k, dim=1)
+    return [[(class_names[int(c)], float(v)) for v, c in zip(vs, cs)] for vs, cs in zip(values, idx)]
+
+
+def label_names(label: torch.Tensor, class_names: list[str]) -> list[str]:
+    if label.dim() == 0:
+        return [class_names[int(label)]] if int(label) >= 0 else []
+    return [class_names[int(c)] for c in label.nonzero().flatten()]
+
+
+def prediction_rows(scores: torch.Tensor, labels: torch.Tensor, indices: torch.Tensor, class_names: list[str],
+                    videos: list[str] | None = None, k: int = 5) -> list[dict[str, Any]]:
+    rows = []
+    for i, top in enumerate(topk_rows(scores, class_names, k)):
+        index = int(indices[i])
+        truth = label_names(labels[i], class_names)
+        rows.append({
+            "index": index,
+            "video": videos[index] if videos else "",
+            "label": truth,
+            "prediction": top[0][0],
+            "correct": top[0][0] in truth,
+            "topk": [{"class": name, "score": round(score, 6)} for name, score in top],
+        })
+    return rows
+
+
+def write_test_outputs(out_dir: Path, metrics: dict[str, Any], scores: torch.Tensor, labels: torch.Tensor,
+                       indices: torch.Tensor, class_names: list[str], videos: list[str] | None = None,
+                       k: int = 5) -> list[Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = [out_dir / "metrics.json"]
+    written[0].write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    rows = prediction_rows(scores, labels, indices, class_names, videos, k)
+    (out_dir / "predictions.json").write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
+    with open(out_dir / "predictions.csv", "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["index", "video", "label", "prediction", "correct", "topk"])
+        for r in rows:
+            topk = " ".join(f"{t['class']}:{t['score']:.4f}" for t in r["topk"])
+            writer.writerow([r["index"], r["video"], "|".join(r["label"]), r["prediction"], int(r["correct"]), topk])
+    written += [out_dir / "predictions.json", out_dir / "predictions.csv"]
+    if labels.dim() == 1:
+        keep = labels >= 0  # test sets without labels carry -1
+        cm = confusion_matrix(scores[keep].argmax(1), labels[keep], len(class_names))
+        with open(out_dir / "confusion_matrix.csv", "w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            writer.writerow(["true \\ predicted", *class_names])
+            for name, row in zip(class_names, cm.tolist()):
+                writer.writerow([name, *row])
+        written.append(out_dir / "confusion_matrix.csv")
+        png = plot_confusion_matrix(cm, class_names, out_dir / "confusion_matrix.png")
+        if png is not None:
+            written.append(png)
+    return written
+
+
+def plot_confusion_matrix(cm: torch.Tensor, class_names: list[str], path: Path) -> Path | None:
+    """A PNG of the row-normalised matrix; None without matplotlib (the `viz` extra)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    k = len(class_names)
+    if k > 60:  # unreadable as an image; the CSV has it
+        return None
+    norm = cm.double() / cm.sum(1, keepdim=True).clamp(min=1)
+    size = max(4.0, 0.35 * k + 2)
+    fig, ax = plt.subplots(figsize=(size, size))
+    ax.imshow(norm.numpy(), cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(k), class_names, rotation=90, fontsize=7)
+    ax.set_yticks(range(k), class_names, fontsize=7)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    if k <= 20:
+        for i in range(k):
+            for j in range(k):
+                if cm[i, j]:
+                    ax.text(j, i, int(cm[i, j]), ha="center", va="center", fontsize=7,
+                            color="white" if norm[i, j] > 0.5 else "black")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def format_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    """A plain-text table (numbers as given: format them before)."""
+    cells = [[str(r.get(c, "")) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) if cells else len(c) for i, c in enumerate(columns)]
+    line = lambda values: "  ".join(v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(values,
+                                                                                                          widths)))
+    return "\n".join([line(columns), line(["-" * w for w in widths])] + [line(r) for r in cells])

@@ -1,0 +1,84 @@
+"""Tiny generated videos and dataset trees for the data tests (made once per test session, cached)."""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+VTEST = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
+COCKATOO = Path("/usr/lib/python3/dist-packages/imageio/resources/images/cockatoo.mp4")
+
+# name -> (file name, codec, pixel format, encoder options); GOPs of 10 so that sparse reads cross keyframes
+CONTAINERS = {
+    "mp4_h264": ("h264.mp4", "libx264", "yuv420p", {"g": "10", "bf": "3", "preset": "veryfast"}),
+    "webm_vp8": ("vp8.webm", "libvpx", "yuv420p", {"g": "10", "cpu-used": "8", "auto-alt-ref": "1",
+                                                   "lag-in-frames": "16"}),
+    "webm_vp9": ("vp9.webm", "libvpx-vp9", "yuv420p", {"g": "10", "cpu-used": "8", "auto-alt-ref": "1",
+                                                       "lag-in-frames": "16"}),
+    "avi_mpeg4": ("mpeg4.avi", "mpeg4", "yuv420p", {"g": "10", "bf": "2"}),
+    "avi_mjpeg": ("mjpeg.avi", "mjpeg", "yuvj420p", {}),
+    "mkv_h264": ("h264.mkv", "libx264", "yuv420p", {"g": "10", "bf": "2", "preset": "veryfast"}),
+}
+
+
+@functools.lru_cache(maxsize=None)
+def workdir() -> Path:
+    path = Path(tempfile.mkdtemp(prefix="actionlab-data-tests-"))
+    atexit.register(shutil.rmtree, path, True)
+    return path
+
+
+def frame_images(n: int, w: int = 64, h: int = 48, seed: int = 0) -> np.ndarray:
+    """n distinct frames: a moving bar, a frame-number code block, smooth texture (codec-friendly)."""
+    rng = np.random.default_rng(seed)
+    base = rng.integers(40, 120, (h // 8, w // 8, 3)).astype(np.uint8).repeat(8, 0).repeat(8, 1)
+    out = np.repeat(base[None], n, axis=0).copy()
+    for i in range(n):
+        x = (i * 3) % (w - 6)
+        out[i, :, x: x + 6] = (230, 230, 40)
+        out[i, 2:10, 2:10] = ((i * 37) % 256, (i * 91) % 256, 255 - (i * 53) % 256)
+    return out
+
+
+def write_video(path: Path, frames: np.ndarray, codec: str = "libx264", pix_fmt: str = "yuv420p",
+                options: dict | None = None, fps: int = 25) -> Path:
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=fps)
+        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], pix_fmt
+        if options:
+            stream.options = dict(options)
+        for img in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+@functools.lru_cache(maxsize=None)
+def container_video(name: str, n: int = 40) -> Path:
+    file, codec, pix, opts = CONTAINERS[name]
+    path = workdir() / file
+    return write_video(path, frame_images(n), codec, pix, opts)
+
+
+@functools.lru_cache(maxsize=None)
+def small_mp4(n: int = 24) -> Path:
+    """A small H.264 MP4 with n frames."""
+    return write_video(workdir() / f"small_{n}.mp4", frame_images(n, 64, 48, seed=n), options={"g": "8"})
+
+
+def write_jpegs(folder: Path, n: int, template: str = "{:05d}.jpg", start: int = 1) -> Path:
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, img in enumerate(frame_images(n, 48, 32)):
+        Image.fromarray(img).save(folder / template.format(i + start), quality=92)
+    return folder
