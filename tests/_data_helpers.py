@@ -26,7 +26,7 @@ CONTAINERS = {
 }
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def workdir() -> Path:
     path = Path(tempfile.mkdtemp(prefix="actionlab-data-tests-"))
     atexit.register(shutil.rmtree, path, True)
@@ -62,14 +62,14 @@ def write_video(path: Path, frames: np.ndarray, codec: str = "libx264", pix_fmt:
     return path
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def container_video(name: str, n: int = 40) -> Path:
     file, codec, pix, opts = CONTAINERS[name]
     path = workdir() / file
     return write_video(path, frame_images(n), codec, pix, opts)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def small_mp4(n: int = 24) -> Path:
     """A small H.264 MP4 with n frames."""
     return write_video(workdir() / f"small_{n}.mp4", frame_images(n, 64, 48, seed=n), options={"g": "8"})

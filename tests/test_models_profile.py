@@ -8,8 +8,16 @@ import torch.nn as nn
 
 from actionlab.bench import model as bench_model
 from actionlab.cli import main
-from actionlab.commands.flops import paper_figures, parse_kwargs
-from actionlab.profile import count_macs, count_params, cpu_latency, peak_activation_memory
+from actionlab.commands.flops import parse_kwargs
+from actionlab.profile import (
+    count_macs,
+    count_params,
+    cpu_latency,
+    markdown_table,
+    model_table,
+    paper_figures,
+    peak_activation_memory,
+)
 
 
 class TwoConvs(nn.Module):
@@ -89,3 +97,11 @@ def test_bench_model_side_by_side(capsys):
     out = capsys.readouterr().out
     assert out.count("tsm_r18_tiny ") >= 2 and "channels_last" in out
     assert "tsm_r18_tiny vs tsn_r18_tiny (eager):" in out and "budget" in out
+
+
+def test_model_table_rows():
+    rows = model_table(["tsm_r50", "tsn_r18_tiny"])
+    assert [r.model for r in rows] == ["tsm_r50", "tsn_r18_tiny"] and rows[0].error is None
+    assert round(rows[0].gmacs, 2) == 32.70 and round(rows[0].params_m, 2) == 23.86
+    text = markdown_table(rows, 174)
+    assert "| tsm_r50 | 8 x 224 | 32.70 | 23.86 | 33 / 32.88 | 23.87 |" in text

@@ -36,6 +36,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from .errors import ConfigError, ModelError
 
@@ -158,6 +159,37 @@ def _quiet() -> Iterator[None]:
             lg.setLevel(level)
 
 
+# --------------------------------------------------------------------------- export-friendly forms
+
+
+def shift_by_padding(x: torch.Tensor, num_segments: int, shift_div: int = 8) -> torch.Tensor:
+    """TSM's residual shift (`models.temporal.shift.temporal_shift`) as slices, zero pads and one concat.
+
+    The training implementation writes slices into an empty tensor, which a traced graph turns into
+    scatter ops (about 90 ONNX nodes per block, slow to export and to run); this form is the same
+    function in 6 nodes.  Used only while exporting; the parity check compares it with the original.
+    """
+    nt, c, h, w = x.shape
+    fold = c // shift_div
+    x5 = x.view(-1, num_segments, c, h, w)
+    back = F.pad(x5[:, 1:, :fold], (0, 0, 0, 0, 0, 0, 0, 1))  # frame t <- frame t+1, zeros at the end
+    forward = F.pad(x5[:, :-1, fold:2 * fold], (0, 0, 0, 0, 0, 0, 1, 0))  # frame t <- frame t-1
+    return torch.cat([back, forward, x5[:, :, 2 * fold:]], dim=2).view(nt, c, h, w)
+
+
+@contextlib.contextmanager
+def export_friendly_ops() -> Iterator[None]:
+    """Swap in graph-friendly forms of ops whose training implementation traces badly (restored after)."""
+    from .models.temporal import shift
+
+    original = shift.temporal_shift
+    shift.temporal_shift = shift_by_padding
+    try:
+        yield
+    finally:
+        shift.temporal_shift = original
+
+
 # --------------------------------------------------------------------------- export + verification
 
 
@@ -273,7 +305,9 @@ def export_model(model: nn.Module, out: str | Path, *, format: Format = "onnx", 
                 **(extra_metadata or {})}
     what = "ONNX" if format == "onnx" else "torch.export"
     try:
-        with _quiet():
+        # no_grad: a model that toggles grad mode inside forward (a frozen CLIP tower) otherwise leaves
+        # set_grad_enabled nodes in the graph, which torch.export cannot load back
+        with _quiet(), torch.no_grad(), export_friendly_ops():
             if format == "onnx":
                 _export_onnx(wrapper, example, out, metadata, opset, exporter)
             else:

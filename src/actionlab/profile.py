@@ -87,7 +87,7 @@ def _run(model: nn.Module, clip: torch.Tensor) -> Any:
 
 
 def count_macs(model: nn.Module, input_shape: tuple[int, ...], device: str = "meta",
-               forward: Callable[[nn.Module, torch.Tensor], Any] = _run) -> tuple[int, str]:
+               forward: Callable[[nn.Module, torch.Tensor], Any] = _run, fallback: bool = True) -> tuple[int, str]:
     """Multiply-accumulates of one forward of a zero input of `input_shape`; returns (macs, device used).
 
     device='meta' copies the model to the meta device (no arithmetic, no memory) and falls
@@ -95,10 +95,12 @@ def count_macs(model: nn.Module, input_shape: tuple[int, ...], device: str = "me
     """
     if device == "meta":
         try:
-            meta_model = copy.deepcopy(model).to("meta")
+            first = next(iter(model.parameters()), None)
+            meta_model = model if first is not None and first.is_meta else copy.deepcopy(model).to("meta")
             return _count(meta_model, torch.zeros(input_shape, device="meta"), forward), "meta"
         except Exception:  # noqa: BLE001 - any failure on meta means: measure for real
-            pass
+            if not fallback:
+                raise
     return _count(model, torch.zeros(input_shape), forward), "cpu"
 
 
@@ -205,6 +207,85 @@ def profile_model(model: nn.Module, name: str, frames: int, size: int, num_class
     if latency:
         prof.latency = cpu_latency(model, clip, warmup, repeats)
     return prof
+
+
+def paper_figures(name: str, frames: int | None = None, size: int | None = None) -> list[dict[str, Any]]:
+    """The figures papers print for registered model `name`, optionally only those at frames x size.
+
+    They live in the model's `ModelInfo.extra["paper_figures"]` (dicts with frames, size, gmacs,
+    optional params_m, source, why), or the shorthand `extra["paper_gflops"]` at the default setting.
+    """
+    from .models.registry import model_info
+
+    info = model_info(name)
+    figures = [dict(f) for f in info.extra.get("paper_figures", []) or []]
+    if info.extra.get("paper_gflops") is not None:
+        figures.append({"frames": info.num_frames, "size": info.input_size, "gmacs": info.extra["paper_gflops"],
+                        "source": info.paper or "paper", "why": info.extra.get("paper_why", "")})
+    if frames is not None:
+        figures = [f for f in figures if f.get("frames") == frames and f.get("size", size) == size]
+    return figures
+
+
+def build_for_counting(name: str, num_classes: int, **kwargs: Any) -> tuple[nn.Module, str]:
+    """Build a registered model on the meta device (no weights drawn), else on the CPU."""
+    from .models.registry import create_model
+
+    try:
+        with torch.device("meta"):
+            return create_model(name, num_classes=num_classes, **kwargs), "meta"
+    except Exception:  # noqa: BLE001 - a builder that needs real tensors: build it for real
+        return create_model(name, num_classes=num_classes, **kwargs), "cpu"
+
+
+@dataclass
+class TableRow:
+    model: str
+    frames: int
+    size: int
+    gmacs: float | None
+    params_m: float | None
+    figures: list[dict[str, Any]]
+    error: str | None = None
+
+
+def model_table(names: list[str], num_classes: int = 174) -> list[TableRow]:
+    """GMACs and parameters of registered models at their default frames x size (for benchmarks/models.md)."""
+    from .models.registry import create_model, model_info
+
+    rows = []
+    for name in names:
+        info = model_info(name)
+        shape = clip_shape(info.num_frames, info.input_size)
+        try:
+            model, built_on = build_for_counting(name, num_classes)
+            try:
+                macs, _ = count_macs(model, shape, fallback=False)
+            except Exception:  # noqa: BLE001 - the forward needs values: build and run it for real
+                if built_on == "cpu":
+                    raise
+                model = create_model(name, num_classes=num_classes)
+                macs, _ = count_macs(model, shape, device="cpu")
+            rows.append(TableRow(name, info.num_frames, info.input_size, macs / 1e9, count_params(model)[0] / 1e6,
+                                 paper_figures(name, info.num_frames, info.input_size)))
+        except Exception as e:  # noqa: BLE001 - one model that cannot be built must not hide the others
+            rows.append(TableRow(name, info.num_frames, info.input_size, None, None, [],
+                                 f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:120]))
+    return rows
+
+
+def markdown_table(rows: list[TableRow], num_classes: int) -> str:
+    lines = [f"| model | T x size | GMACs | params (M, {num_classes} classes) | paper GMACs | paper params (M) | "
+             "paper source |", "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        if r.error:
+            lines.append(f"| {r.model} | {r.frames} x {r.size} | - | - | | | could not count: {r.error} |")
+            continue
+        pg = " / ".join(str(f["gmacs"]) for f in r.figures)
+        pp = " / ".join(str(f["params_m"]) for f in r.figures if f.get("params_m") is not None)
+        src = "; ".join(f.get("source", "") for f in r.figures)
+        lines.append(f"| {r.model} | {r.frames} x {r.size} | {r.gmacs:.2f} | {r.params_m:.2f} | {pg} | {pp} | {src} |")
+    return "\n".join(lines)
 
 
 def human_bytes(n: int | None) -> str:

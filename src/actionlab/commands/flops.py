@@ -4,6 +4,7 @@
     actionlab flops tsm_r50 --frames 16 --no-latency
     actionlab flops configs/tefe_r50_sthv1_8f.yaml   # the model, frames and size of a config
     actionlab flops tsm_r18_tiny --kwargs base_width=8 shift_div=4
+    actionlab flops --all 'ts*'                      # markdown table of registered models (no latency)
 
 GMACs are multiply-accumulates (what the papers call GFLOPs).  Where a paper prints a
 figure for the model, it is shown beside ours with the difference and the reason for it.
@@ -23,12 +24,16 @@ import torch
 import yaml
 
 from ..errors import ConfigError, ModelError
+from ..profile import paper_figures
 
 DEFAULT_NUM_CLASSES = 174  # Something-Something, the setting of the papers' cost tables
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("target", metavar="MODEL_OR_CONFIG", help="a registered model name or a YAML config")
+    p.add_argument("target", metavar="MODEL_OR_CONFIG", nargs="?", help="a registered model name or a YAML config")
+    p.add_argument("--all", nargs="?", const="*", default=None, metavar="PATTERN",
+                   help="instead: a markdown table (GMACs, params, paper figures) of every registered model "
+                        "matching PATTERN, at its default frames and size")
     p.add_argument("--frames", type=int, default=None, help="T (default: the model's or the config's)")
     p.add_argument("--size", type=int, default=None, help="H = W (default: the model's or the config's)")
     p.add_argument("--num-classes", type=int, default=None,
@@ -84,20 +89,6 @@ def resolve_target(args: argparse.Namespace) -> tuple[str, dict[str, Any], int, 
     return name, kwargs, int(frames), int(size), int(num_classes)
 
 
-def paper_figures(name: str, frames: int | None = None, size: int | None = None) -> list[dict[str, Any]]:
-    """The figures papers print for `name` (from its ModelInfo.extra), optionally only at frames x size."""
-    from ..models.registry import model_info
-
-    info = model_info(name)
-    figures = [dict(f) for f in info.extra.get("paper_figures", []) or []]
-    if info.extra.get("paper_gflops") is not None:
-        figures.append({"frames": info.num_frames, "size": info.input_size, "gmacs": info.extra["paper_gflops"],
-                        "source": info.paper or "paper", "why": info.extra.get("paper_why", "")})
-    if frames is not None:
-        figures = [f for f in figures if f.get("frames") == frames and f.get("size", size) == size]
-    return figures
-
-
 def _diff(ours: float, theirs: float | None) -> str:
     if theirs is None:
         return "-"
@@ -149,6 +140,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.all is not None:
+        return _table(args.all, args.num_classes or DEFAULT_NUM_CLASSES)
+    if not args.target:
+        raise ConfigError("give a MODEL_OR_CONFIG (or --all)")
     name, kwargs, frames, size, num_classes = resolve_target(args)
     build_kwargs = dict(kwargs)
     if "num_segments" in kwargs and kwargs["num_segments"] != frames:
@@ -168,4 +163,15 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps({**prof.to_dict(), "paper_figures": figures}, default=str))
     else:
         print(format_report(prof, figures, other))
+    return 0
+
+
+def _table(pattern: str, num_classes: int) -> int:
+    from ..models.registry import list_models
+    from ..profile import markdown_table, model_table
+
+    names = list_models(pattern)
+    if not names:
+        raise ModelError(f"no registered model matches '{pattern}'")
+    print(markdown_table(model_table(names, num_classes), num_classes))
     return 0

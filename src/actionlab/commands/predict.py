@@ -1,15 +1,70 @@
-"""actionlab predict: not built yet."""
+"""actionlab predict VIDEO_OR_FOLDER ... --checkpoint PATH [--topk 5]: the actions in video files.
+
+Prints a table of the top classes and scores of every video (folders are searched for
+video files) and, with `--json OUT`, writes them as JSON (`--json -` prints the JSON
+instead of the table).  The preprocessing is the checkpoint's own test pipeline
+(`actionlab.api`), so any video the readers handle works.
+
+Long videos and big folders (see `actionlab.timeline` and `actionlab.batch_predict`):
+`--window FRAMES [--stride S]` writes a timeline per video; `--jsonl OUT` predicts every
+video of the folders into a resumable JSON-lines file with DataLoader workers.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+from pathlib import Path
 
-from ..errors import NotBuiltError
+from ..engine.reports import format_table
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("args", nargs=argparse.REMAINDER)
+    from ..batch_predict import add_batch_arguments
+    from ..timeline import add_timeline_arguments
+
+    p.add_argument("videos", nargs="+", metavar="VIDEO_OR_FOLDER", help="video files and folders of videos")
+    p.add_argument("--checkpoint", required=True, metavar="PATH", help="training checkpoint (best.pt / last.pt)")
+    p.add_argument("--topk", type=int, default=5, help="classes shown per video")
+    p.add_argument("--views", default="1x1", metavar="CLIPSxCROPS", help="test views averaged per video")
+    p.add_argument("--json", default=None, metavar="OUT", help="also write the predictions as JSON ('-': stdout)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1")
+    add_timeline_arguments(p)  # --window / --stride ...: a timeline of long videos
+    add_batch_arguments(p)  # --jsonl ...: resumable folder prediction
 
 
 def run(args: argparse.Namespace) -> int:
-    raise NotBuiltError("'actionlab predict' is not built yet")
+    if args.window:
+        from ..timeline import run_timeline
+
+        return run_timeline(args)
+    if args.jsonl:
+        from ..batch_predict import run_batch
+
+        return run_batch(args)
+    from ..api import load, parse_views
+    from ..batch_predict import find_videos
+
+    parse_views(args.views)
+    videos = find_videos(args.videos)
+    if not videos:
+        from ..errors import DataError
+
+        raise DataError(f"no video files in {', '.join(args.videos)}")
+    predictor = load(args.checkpoint, device=args.device)
+    results = []
+    for video in videos:
+        prediction = predictor.predict(video, topk=args.topk, views=args.views)
+        results.append({"video": video, **prediction.to_dict()})
+    if args.json != "-":
+        rows = [{"video": r["video"], "top-1": r["top"][0]["label"], "score": f"{r['top'][0]['score']:.3f}",
+                 f"top-{args.topk}": ", ".join(f"{t['label']} {t['score']:.2f}" for t in r["top"])} for r in results]
+        print(format_table(rows, ["video", "top-1", "score", f"top-{args.topk}"]))
+    text = json.dumps({"checkpoint": str(args.checkpoint), "views": args.views, "predictions": results}, indent=1)
+    if args.json == "-":
+        print(text)
+    elif args.json:
+        Path(args.json).write_text(text + "\n", encoding="utf-8")
+        print(f"JSON: {args.json}", file=sys.stderr)
+    return 0

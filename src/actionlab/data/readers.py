@@ -28,8 +28,8 @@ Frame folders (Something-Something V1, Jester: `{video_id}/{frame:05d}.jpg`,
 1-based) are read through the same interface when `path` is a directory.
 JPEGs are decoded with Pillow when it is importable (libjpeg-turbo, straight to
 RGB; TSM and MMAction2 load frames with it too), else with PyAV's MJPEG/PNG
-decoder, so no extra dependency is required.  The two decoders may differ by a
-few grey levels (chroma up-sampling).
+decoder, so no extra dependency is required; with bilinear chroma up-sampling the
+two agree within a few grey levels.
 
 Frame counts: the reader's own scan is exact.  `video_info` (used by
 `actionlab data check`) trusts the MP4/MOV header count (its sample table), and
@@ -181,8 +181,12 @@ class PyAVReader:
         keys: list[int] = []
         discard: list[bool] = []
         packets: list[Any] = []
+        seen = 0  # packets including empty ones (AVI counts dropped frames in its header)
         try:
             for pkt in self._container.demux(stream):
+                if pkt.stream is None or pkt.stream.index != stream.index:
+                    continue
+                seen += pkt.size > 0 or pkt.dts is not None
                 if pkt.size == 0:  # the demuxer's end-of-stream marker (or a dropped frame in AVI)
                     continue
                 if pkt.is_keyframe:
@@ -192,8 +196,9 @@ class PyAVReader:
                 discard.append(bool(pkt.is_discard))
                 if self._keep_packets:
                     packets.append(pkt)
-        except av.error.FFmpegError:
-            pass  # a truncated file: keep what was demuxed; wanted frames beyond it fail later with a DataError
+        except av.error.FFmpegError as e:
+            raise DataError(f"{self.path} is truncated or corrupt (after {len(pts)} packets: {e})") from None
+        self._check_complete(seen, pts)
         self._packets = packets if self._keep_packets else None
         self._pts = pts
         self._dts = dts
@@ -215,6 +220,24 @@ class PyAVReader:
         self.height = int(stream.codec_context.height)
         self.codec = stream.codec_context.name
         self.container_format = self._container.format.name
+
+    def _check_complete(self, seen: int, pts: list[int | None]) -> None:
+        """A truncated file demuxes cleanly but ends early: compare with what the header promises."""
+        stream = self._stream
+        promised = int(stream.frames or 0)
+        if promised and seen < promised:
+            raise DataError(f"{self.path} is truncated: its header lists {promised} frames, the file holds {seen}")
+        known = [p for p in pts if p is not None]
+        duration = self._container.duration  # microseconds, over all streams: only trusted for video-only files
+        if not known or not duration or len(self._container.streams) != 1 or not stream.time_base:
+            return
+        rate = float(stream.average_rate or stream.guessed_rate or 0) or 25.0
+        start = float((stream.start_time or 0) * stream.time_base)
+        end = float(max(known) * stream.time_base) + 1.0 / rate - start
+        missing = duration / 1e6 - end
+        if missing > max(3.0 / rate, 0.05 * duration / 1e6):
+            raise DataError(f"{self.path} is truncated: its header says {duration / 1e6:.2f} s, the frames end at "
+                            f"{end:.2f} s")
 
     # -- reading
     def read(self, indices: Any) -> torch.Tensor:
@@ -510,7 +533,13 @@ class FrameFolderReader:
         self._codec.flush_buffers()
         if not decoded:
             raise DataError(f"cannot decode frame {path}")
-        return decoded[0].to_ndarray(format="rgb24")
+        frame = decoded[0]
+        name = frame.format.name
+        if name.startswith("yuv") and name[-4:-1] in ("420", "422"):
+            # swscale's direct YUV->RGB repeats chroma samples; up-sampling them bilinearly first matches
+            # libjpeg's ("fancy upsampling", what Pillow returns) within 2 grey levels
+            frame = frame.reformat(format=name[:-4] + "444p", interpolation="BILINEAR")
+        return frame.to_ndarray(format="rgb24")
 
     def read(self, indices: Any) -> torch.Tensor:
         idx = _as_indices(indices)

@@ -259,6 +259,8 @@ class TrainTransform:
 class TestTransform:
     """Short side to `scale_size`, then `num_crops` deterministic crops per clip (views clip-major)."""
 
+    __test__ = False  # not a pytest test class
+
     input_size: int = 224
     scale_size: int = 256
     num_crops: int = 1

@@ -6,7 +6,7 @@ unpickler reads it):
     format          "actionlab-checkpoint/1"
     model_name      registered model name (or the class name of an unregistered model)
     num_classes     size of the classifier
-    class_names     list[str]
+    class_names     list[str]         multi_label  sigmoid scores (Charades) rather than softmax
     config          the resolved config (`Config.to_dict()`)
     model           state dict of the unwrapped model
     optimizers      {name: state dict}          schedulers {name: state dict}

@@ -111,9 +111,16 @@ def plot_confusion_matrix(cm: torch.Tensor, class_names: list[str], path: Path) 
 
 
 def format_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
-    """A plain-text table (numbers as given: format them before)."""
+    """A plain-text table: text columns left-aligned, numeric ones right-aligned (format numbers before)."""
     cells = [[str(r.get(c, "")) for c in columns] for r in rows]
-    widths = [max(len(c), *(len(row[i]) for row in cells)) if cells else len(c) for i, c in enumerate(columns)]
-    line = lambda values: "  ".join(v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(values,
-                                                                                                          widths)))
-    return "\n".join([line(columns), line(["-" * w for w in widths])] + [line(r) for r in cells])
+    widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
+
+    def numeric(i: int) -> bool:
+        try:
+            return all(float(row[i].split()[0].rstrip("%")) is not None for row in cells if row[i])
+        except ValueError:
+            return False
+
+    right = [numeric(i) for i in range(len(columns))]
+    line = lambda values: "  ".join(v.rjust(w) if r else v.ljust(w) for v, w, r in zip(values, widths, right))
+    return "\n".join([line(columns), line(["-" * w for w in widths])] + [line(r) for r in cells]).rstrip()

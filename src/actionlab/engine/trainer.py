@@ -156,15 +156,17 @@ class InterruptFlag:
             signal.signal(signal.SIGINT, self._previous)
 
 
-def checkpoint_payload(cfg: Config, model: nn.Module, class_names: list[str], strategy: TrainStrategy,
-                       optimizers: dict[str, torch.optim.Optimizer], schedules: dict[str, Schedule],
-                       scaler: Any, state: TrainState, metrics: dict[str, float]) -> dict[str, Any]:
+def checkpoint_payload(cfg: Config, model: nn.Module, class_names: list[str], multi_label: bool,
+                       strategy: TrainStrategy, optimizers: dict[str, torch.optim.Optimizer],
+                       schedules: dict[str, Schedule], scaler: Any, state: TrainState,
+                       metrics: dict[str, float]) -> dict[str, Any]:
     inner = unwrap(model)
     return {
         "format": FORMAT,
         "model_name": model_name_of(inner, cfg),
         "num_classes": int(getattr(inner, "num_classes", len(class_names))),
         "class_names": list(class_names),
+        "multi_label": multi_label,
         "config": cfg.to_dict(),
         "model": inner.state_dict(),
         "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
@@ -308,8 +310,8 @@ def train(cfg: Config, resume: str | None = None, *, run_dir: str | Path | None 
 
     def save(path: Path) -> Path:
         nonlocal last_saved
-        payload = checkpoint_payload(cfg, model, class_names, strategy, optimizers, schedules, scaler, state,
-                                     metrics)  # on every rank: it gathers their RNG states
+        payload = checkpoint_payload(cfg, model, class_names, multi_label, strategy, optimizers, schedules, scaler,
+                                     state, metrics)  # on every rank: it gathers their RNG states
         if dist_info.is_main:
             save_checkpoint(payload, path)
         distributed.barrier()

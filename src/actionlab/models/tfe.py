@@ -427,7 +427,7 @@ CLIP_INFO = dict(num_frames=16, input_size=224, mean=CLIP_MEAN, std=CLIP_STD, pa
 _CLIP_B16 = dict(encoder="clip_vit_b16", num_segments=16, heads=8)
 _CLIP_L14 = dict(encoder="clip_vit_l14", num_segments=16, heads=12)
 _R50 = dict(encoder="resnet50", num_segments=16, width=512, heads=8, freeze_encoder=False)
-_TINY = dict(encoder="resnet18", encoder_kwargs={"base_width": 8}, num_segments=8, heads=4, freeze_encoder=False)
+_TINY = dict(encoder="resnet18", encoder_kwargs={"base_width": 16}, num_segments=8, heads=4, freeze_encoder=False)
 _CLIP_TINY = dict(encoder="clip_vit_tiny", num_segments=8, heads=4)
 
 
@@ -468,13 +468,13 @@ def tfe_r50(num_classes: int, pretrained: str | None = None, **kwargs: Any) -> n
 
 
 @register_model(ModelInfo(num_frames=8, input_size=64, paper=PAPER,
-                          description="tiny vanilla temporal model (ResNet-18 width 8, 2 layers) for tests/demo"))
+                          description="tiny vanilla temporal model (ResNet-18 width 16, 2 layers) for the demo"))
 def vanilla_temporal_tiny(num_classes: int, pretrained: str | None = None, **kwargs: Any) -> nn.Module:
     return _build(VanillaTemporalModel, num_classes, pretrained, {**_TINY, "num_layers": 2}, kwargs)
 
 
 @register_model(ModelInfo(num_frames=8, input_size=64, paper=PAPER,
-                          description="tiny TFE (ResNet-18 width 8, 1 layer + TD) for tests/demo"))
+                          description="tiny TFE (ResNet-18 width 16, 1 layer + TD) for the demo"))
 def tfe_tiny(num_classes: int, pretrained: str | None = None, **kwargs: Any) -> nn.Module:
     return _build(TFEModel, num_classes, pretrained, {**_TINY, "num_layers": 1}, kwargs)
 
