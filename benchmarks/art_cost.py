@@ -85,7 +85,7 @@ def main() -> None:
     clip = torch.randn(1, 3, args.frames, args.size, args.size)
     print(f"{args.frames} frames x {args.size}^2, {args.num_classes} classes, batch 1, "
           f"{torch.get_num_threads()} CPU threads")
-    print(f"| backbone | GMACs | ART GMACs | +% | params (M) | ART params (M) | +% | latency ms | ART ms | x |")
+    print("| backbone | GMACs | ART GMACs | +% | params (M) | ART params (M) | +% | latency ms | ART ms | x |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for key in args.pairs:
         base_name, art_name, kwargs = PAIRS[key]

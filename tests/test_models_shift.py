@@ -92,6 +92,11 @@ def test_inplace_variant_equals_residual_shift_and_saves_memory():
     for a, b in zip(g_fused, g_ref):
         assert torch.allclose(a, b, atol=1e-5)
     assert saved_ref == x.numel() and saved_fused == 0  # the shifted copy is not kept for backward
+    # inference: the folds move in place in the input and are put back bit for bit
+    frozen = x.detach().clone()
+    with torch.inference_mode():
+        y_inf = fused(frozen)
+    assert torch.allclose(y_inf, y_ref, atol=1e-6) and torch.equal(frozen, x.detach())
 
 
 def test_insert_shift_in_resnet_blocks():

@@ -107,7 +107,8 @@ def test_registered_model_loads_2d_weights_before_inserting_modules(tmp_path):
     ref = _pretrained_like("resnet50").eval()
     path = tmp_path / "r50_tiny.pth"
     torch.save(ref.state_dict(), path)
-    model = create_model("tefe_fe_only_r50_tiny", num_classes=5, pretrained=str(path), num_segments=4, base_width=8).eval()
+    model = create_model("tefe_fe_only_r50_tiny", num_classes=5, pretrained=str(path), num_segments=4,
+                         base_width=8).eval()
     clip = torch.randn(2, 3, 4, 32, 32)
     frames = clip.transpose(1, 2).reshape(8, 3, 32, 32)
     with torch.no_grad():
@@ -115,7 +116,7 @@ def test_registered_model_loads_2d_weights_before_inserting_modules(tmp_path):
     # The full TEFE (with TE) from the same weights: every FE block still equals its 2D conv + BN.
     tefe = create_model("tefe_r50_tiny", num_classes=5, pretrained=str(path), num_segments=4, base_width=8).eval()
     pairs = []
-    for (blk, loc), (ref_blk, _) in zip(blocks(tefe.backbone), blocks(ref)):
+    for (blk, _), (ref_blk, _) in zip(blocks(tefe.backbone), blocks(ref)):
         if isinstance(blk.conv2, FeatureEnhancement):
             blk.conv2.register_forward_hook(  # clone: the block's in-place ReLU runs right after
                 lambda m, i, o, r=ref_blk: pairs.append((o.clone(), r.bn2(r.conv2(i[0])))))
@@ -182,7 +183,7 @@ def test_registered_names_and_r50_cost():
     for n in ("tefe_r50", "tefe_r50_16f", "tefe_te_only_r50", "tefe_fe_only_r50", "tefe_r50_tiny"):
         assert n in names
     model = create_model("tefe_r50", num_classes=174)
-    assert model.num_segments == 8 and create_model.__module__  # built for 8 frames by default
+    assert model.num_segments == 8  # built for 8 frames by default
     # ResNet-50 (23.86 M with a 174-way fc) + 4 TE modules + 10 FE blocks (each adds 45 w^2 + w).
     params = sum(p.numel() for p in model.parameters())
     fe_extra = 3 * (45 * 128**2 + 128) + 5 * (45 * 256**2 + 256) + 2 * (45 * 512**2 + 512)

@@ -177,17 +177,26 @@ def shift_by_padding(x: torch.Tensor, num_segments: int, shift_div: int = 8) -> 
     return torch.cat([back, forward, x5[:, :, 2 * fold:]], dim=2).view(nt, c, h, w)
 
 
+def _shift_conv_for_export(self: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
+    """`ShiftConv2d` (TSM's fused in-place option) as conv(shift(x)) without writes into its input."""
+    return F.conv2d(shift_by_padding(x, self.num_segments, self.shift_div), self.weight, self.bias, self.stride,
+                    self.padding, self.dilation, self.groups)
+
+
 @contextlib.contextmanager
 def export_friendly_ops() -> Iterator[None]:
     """Swap in graph-friendly forms of ops whose training implementation traces badly (restored after)."""
     from .models.temporal import shift
 
-    original = shift.temporal_shift
-    shift.temporal_shift = shift_by_padding
+    swaps = [(shift, "temporal_shift", shift_by_padding), (shift.ShiftConv2d, "forward", _shift_conv_for_export)]
+    originals = [(owner, name, getattr(owner, name)) for owner, name, _ in swaps]
+    for owner, name, replacement in swaps:
+        setattr(owner, name, replacement)
     try:
         yield
     finally:
-        shift.temporal_shift = original
+        for owner, name, original in originals:
+            setattr(owner, name, original)
 
 
 # --------------------------------------------------------------------------- export + verification

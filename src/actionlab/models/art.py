@@ -209,7 +209,9 @@ class ART(Recognizer):
 
 # ---------------------------------------------------------------------------- builders
 
-_HEAD_KEYS = set(inspect.signature(ARTHead.__init__).parameters) - {"self", "visual_dim", "num_classes", "bank"}
+# ARTHead's own options; its `dropout` is `head_dropout` here, so `dropout` stays the backbone's (TSN's)
+_HEAD_KEYS = set(inspect.signature(ARTHead.__init__).parameters) - {"self", "visual_dim", "num_classes", "bank",
+                                                                   "dropout"}
 
 
 def build_art(frames: nn.Module, num_classes: int, num_segments: int, class_names: str | Sequence[str] | None = None,
@@ -247,17 +249,22 @@ def _split_backbone_kwargs(kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict
 
 def art_on(backbone: str, num_classes: int, pretrained: str | None = None, num_segments: int = 8,
            backbone_kwargs: dict[str, Any] | None = None, **kwargs: Any) -> ART:
-    """ART on any registered TSN-like model (by name), e.g. `art_on("tsm_r50", 99, num_segments=16)`."""
+    """ART on any registered TSN-like model (by name), e.g. `art_on("tsm_r50", 99, num_segments=16)`.
+
+    kwargs that are not ART's (see `build_art`, `ARTHead`) go to the backbone's builder too, so a
+    config written for the backbone (e.g. `dropout`, `base_width`) works unchanged.
+    """
     if backbone.startswith("art"):
         raise ConfigError(f"ART: backbone '{backbone}' is itself an ART model")
+    art_kwargs, extra = _split_backbone_kwargs(kwargs)
     builder = _entry(backbone).builder
-    bkw = dict(backbone_kwargs or {})
-    if "num_segments" in inspect.signature(builder).parameters or any(
-            p.kind is inspect.Parameter.VAR_KEYWORD for p in inspect.signature(builder).parameters.values()):
+    bkw = {**extra, **(backbone_kwargs or {})}
+    params = inspect.signature(builder).parameters
+    if "num_segments" in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
         bkw.setdefault("num_segments", num_segments)
     base = create_model(backbone, num_classes=num_classes, pretrained=pretrained, **bkw)
     segments = int(getattr(base, "num_segments", num_segments))
-    return build_art(CNNFrames(base), num_classes, segments, **kwargs)
+    return build_art(CNNFrames(base), num_classes, segments, **art_kwargs)
 
 
 def _tsn_frames(backbone: nn.Module, num_classes: int, num_segments: int, dropout: float) -> CNNFrames:
@@ -267,30 +274,32 @@ def _tsn_frames(backbone: nn.Module, num_classes: int, num_segments: int, dropou
 @register_model(ModelInfo(num_frames=8, paper=PAPER, description="ART on any registered TSN-like model: "
                           "model.kwargs.backbone names it (e.g. tsm_r50), backbone_kwargs its options"))
 def art(num_classes: int, pretrained: str | None = None, backbone: str = "", num_segments: int = 8,
-        **kwargs: Any) -> ART:
+        class_names: str | Sequence[str] | None = None, **kwargs: Any) -> ART:
     if not backbone:
         raise ConfigError("model 'art' needs model.kwargs.backbone: a registered TSN-like model, e.g. tsm_r50")
-    return art_on(backbone, num_classes, pretrained, num_segments, **kwargs)
+    return art_on(backbone, num_classes, pretrained, num_segments, class_names=class_names, **kwargs)
 
 
 @register_model(ModelInfo(num_frames=16, weights="imagenet", paper=PAPER,
                           description="ART on TEA-R50 (Res2Net-50 26w x 4s + ME + MTA), the paper's CNN"))
 def art_tea_r50(num_classes: int, pretrained: str | None = None, num_segments: int = 16, dropout: float = 0.5,
+                class_names: str | Sequence[str] | None = None,
                 text_encoder: str = "clip:openai/clip-vit-base-patch16", **kwargs: Any) -> ART:
     from .backbones.tea import build_tea
 
     art_kwargs, tea_kwargs = _split_backbone_kwargs(kwargs)
     frames = _tsn_frames(build_tea(num_segments, pretrained, **tea_kwargs), num_classes, num_segments, dropout)
-    return build_art(frames, num_classes, num_segments, text_encoder=text_encoder, **art_kwargs)
+    return build_art(frames, num_classes, num_segments, class_names, text_encoder=text_encoder, **art_kwargs)
 
 
 @register_model(ModelInfo(num_frames=16, weights="imagenet", paper=PAPER,
                           description="ART on TSM-R50 (the MODELS engineer's tsm_r50)"))
 def art_tsm_r50(num_classes: int, pretrained: str | None = None, num_segments: int = 16,
+                class_names: str | Sequence[str] | None = None,
                 text_encoder: str = "clip:openai/clip-vit-base-patch16", backbone_kwargs: dict | None = None,
                 **kwargs: Any) -> ART:
-    return art_on("tsm_r50", num_classes, pretrained, num_segments, backbone_kwargs, text_encoder=text_encoder,
-                  **kwargs)
+    return art_on("tsm_r50", num_classes, pretrained, num_segments, backbone_kwargs, class_names=class_names,
+                  text_encoder=text_encoder, **kwargs)
 
 
 def _clip_frames(num_classes: int, num_segments: int, pretrained: str | None, arch: str, dropout: float,
@@ -304,10 +313,11 @@ def _clip_frames(num_classes: int, num_segments: int, pretrained: str | None, ar
 @register_model(ModelInfo(num_frames=16, mean=CLIP_MEAN, std=CLIP_STD, weights="openai/clip-vit-base-patch16",
                           paper=PAPER, description="ART on a CLIP ViT-B/16 image tower (per-frame patch tokens)"))
 def art_clip_vit_b16(num_classes: int, pretrained: str | None = None, num_segments: int = 16, dropout: float = 0.5,
-                     freeze_backbone: bool = False, unfreeze_last: int = 0,
-                     text_encoder: str = "clip:openai/clip-vit-base-patch16", **kwargs: Any) -> ART:
+                     class_names: str | Sequence[str] | None = None, freeze_backbone: bool = False,
+                     unfreeze_last: int = 0, text_encoder: str = "clip:openai/clip-vit-base-patch16",
+                     **kwargs: Any) -> ART:
     frames = _clip_frames(num_classes, num_segments, pretrained, "vit_b16", dropout, freeze_backbone, unfreeze_last)
-    return build_art(frames, num_classes, num_segments, text_encoder=text_encoder, **kwargs)
+    return build_art(frames, num_classes, num_segments, class_names, text_encoder=text_encoder, **kwargs)
 
 
 # ---------------------------------------------------------------------------- tiny variants (tests, demo)
@@ -318,31 +328,32 @@ _TINY_HEAD = {"dim": 32, "se_layers": 1, "rssa_layers": 1, "heads": 4, "head_dro
 @register_model(ModelInfo(num_frames=4, input_size=64, paper=PAPER,
                           description="tiny ART on a TSN ResNet-18 of base width 8 (tests, demo)"))
 def art_r18_tiny(num_classes: int, pretrained: str | None = None, num_segments: int = 4, base_width: int = 8,
-                 dropout: float = 0.0, **kwargs: Any) -> ART:
+                 dropout: float = 0.0, class_names: str | Sequence[str] | None = None, **kwargs: Any) -> ART:
     from .backbones.resnet import ResNet
 
     frames = _tsn_frames(ResNet("resnet18", base_width=base_width), num_classes, num_segments, dropout)
-    return build_art(frames, num_classes, num_segments, **{**_TINY_HEAD, **kwargs})
+    return build_art(frames, num_classes, num_segments, class_names, **{**_TINY_HEAD, **kwargs})
 
 
 @register_model(ModelInfo(num_frames=4, input_size=64, paper=PAPER,
                           description="tiny ART on a tiny TEA (stem width 8, one block a stage)"))
 def art_tea_tiny(num_classes: int, pretrained: str | None = None, num_segments: int = 4, dropout: float = 0.0,
-                 **kwargs: Any) -> ART:
+                 class_names: str | Sequence[str] | None = None, **kwargs: Any) -> ART:
     from .backbones.tea import build_tea
 
     art_kwargs, tea_kwargs = _split_backbone_kwargs(kwargs)
     tea = build_tea(num_segments, None, **{"layers": (1, 1, 1, 1), "stem_width": 8, **tea_kwargs})
     frames = _tsn_frames(tea, num_classes, num_segments, dropout)
-    return build_art(frames, num_classes, num_segments, **{**_TINY_HEAD, **art_kwargs})
+    return build_art(frames, num_classes, num_segments, class_names, **{**_TINY_HEAD, **art_kwargs})
 
 
 @register_model(ModelInfo(num_frames=4, input_size=64, mean=CLIP_MEAN, std=CLIP_STD, paper=PAPER,
                           description="tiny ART on a tiny random CLIP ViT (tests)"))
 def art_clip_vit_tiny(num_classes: int, pretrained: str | None = None, num_segments: int = 4, dropout: float = 0.0,
-                      freeze_backbone: bool = False, **kwargs: Any) -> ART:
+                      class_names: str | Sequence[str] | None = None, freeze_backbone: bool = False,
+                      **kwargs: Any) -> ART:
     frames = _clip_frames(num_classes, num_segments, pretrained, "tiny", dropout, freeze_backbone, 0)
-    return build_art(frames, num_classes, num_segments, **{**_TINY_HEAD, **kwargs})
+    return build_art(frames, num_classes, num_segments, class_names, **{**_TINY_HEAD, **kwargs})
 
 
 # ---------------------------------------------------------------------------- training strategy

@@ -16,6 +16,10 @@ fill in without editing this file:
 In BasicBlock the chain is conv1-bn1-relu-after_conv1-conv2-bn2-before_add.
 Slots are `nn.Identity` until filled, so they add no parameters and no keys.
 Use `blocks(net)` to visit every block with its `BlockLocation`.
+
+Related: `actionlab.models.weights.build_resnet(arch, base_width, pretrained)` builds one
+with its weights loaded; `backbones/slowonly.py` turns it into SlowOnly;
+`temporal/shift.py` (`insert_shift`) into TSM.
 """
 
 from __future__ import annotations

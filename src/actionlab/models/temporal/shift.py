@@ -15,10 +15,13 @@ touching their code.  The shift has no parameters and costs no multiply-adds.
 `inplace=True` is the memory-saving option.  The official code's in-place shift
 writes into the block input, which in a residual block is also the identity
 path (so it silently shifts the identity too).  Here it instead fuses the shift
-into the branch's first conv (`ShiftConv2d`, same parameter names): autograd
-keeps only the block input, which is alive anyway for the identity, and the
-shifted copy is rebuilt in the backward pass.  Forward values and gradients
-equal the plain residual shift; training saves one activation per block.
+into the branch's first conv (`ShiftConv2d`, same parameter names).  Training:
+autograd keeps only the block input, which is alive anyway for the identity, and
+the shifted copy is rebuilt in the backward pass.  Inference: the two shifted
+folds are moved in place in the block input, convolved, and put back before the
+identity add (only those folds are copied aside).  Forward values and gradients
+equal the plain residual shift bit for bit; memory drops by about one block
+input (see benchmarks/models.md).
 """
 
 from __future__ import annotations
@@ -125,11 +128,30 @@ class ShiftConv2d(nn.Conv2d):
         self.shift_div = shift_div
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not torch.is_grad_enabled():  # nothing is saved without autograd: the plain path is the same
-            return F.conv2d(temporal_shift(x, self.num_segments, self.shift_div), self.weight, self.bias,
-                            self.stride, self.padding, self.dilation, self.groups)
+        if not torch.is_grad_enabled() and not x.requires_grad:
+            return self._forward_in_place(x)
         return _ShiftConvFunction.apply(x, self.weight, self.bias, self.num_segments, self.shift_div, self.stride,
                                         self.padding, self.dilation, self.groups)
+
+    def _forward_in_place(self, x: torch.Tensor) -> torch.Tensor:
+        """Inference: shift the input's two folds in place, convolve, put them back.
+
+        Only the 2/shift_div shifted channels are copied aside (a quarter of the input at
+        shift_div 8, instead of a whole shifted copy), and the input is bitwise restored
+        before the block adds it as its identity.
+        """
+        nt, c, h, w = x.shape
+        fold = c // self.shift_div
+        x5 = x.view(nt // self.num_segments, self.num_segments, c, h, w)
+        saved = x5[:, :, :2 * fold].clone()
+        x5[:, :-1, :fold] = saved[:, 1:, :fold]
+        x5[:, -1, :fold] = 0
+        x5[:, 1:, fold:2 * fold] = saved[:, :-1, fold:]
+        x5[:, 0, fold:2 * fold] = 0
+        try:
+            return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+        finally:
+            x5[:, :, :2 * fold] = saved
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", shift: num_segments={self.num_segments}, shift_div={self.shift_div}"
