@@ -26,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from actionlab.config import load_config
+from actionlab.config import apply_overrides, from_dict, load_config, read_yaml
 from actionlab.data import build_dataset
 from actionlab.data.synthetic import CLASS_TO_PAIR, generate
 from actionlab.engine.build import load_for_inference
@@ -37,10 +37,11 @@ from actionlab.models.atr import actionness_box_mass, box_area_fraction
 MODELS = "tsn_r18_tiny,tsn_atr_sim_r18_tiny,tsn_atr_r18_tiny,tsm_r18_tiny,tsm_atr_r18_tiny"
 
 
-def ensure_data(root: Path, videos_per_class: int, size: int, frames: int, seed: int) -> Path:
+def ensure_data(root: Path, videos_per_class: int, eval_per_class: int, size: int, frames: int, seed: int) -> Path:
     if not (root / "data.yaml").is_file():
         start = time.perf_counter()
-        generate(root, "order", videos_per_class=videos_per_class, size=size, frames=frames, seed=seed, workers=2)
+        generate(root, "order", videos_per_class=videos_per_class, eval_per_class=eval_per_class, size=size,
+                 frames=frames, seed=seed, workers=2)
         print(f"generated {root} in {time.perf_counter() - start:.0f} s")
     return root / "data.yaml"
 
@@ -85,35 +86,49 @@ def main() -> None:
     p.add_argument("--data", default="runs/atr_bench/order", help="benchmark directory (generated if missing)")
     p.add_argument("--work-dir", default="runs/atr_bench")
     p.add_argument("--models", default=MODELS)
-    p.add_argument("--videos-per-class", type=int, default=20)
+    p.add_argument("--seeds", default="0", help="comma-separated training seeds; the table averages them")
+    p.add_argument("--videos-per-class", type=int, default=20, help="training videos per class (the demo's 20)")
+    p.add_argument("--eval-per-class", type=int, default=25, help="val and test videos per class")
     p.add_argument("--size", type=int, default=64)
     p.add_argument("--video-frames", type=int, default=32)
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--set", action="append", default=[], help="extra config overrides (dotted.key=value)")
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    data_yaml = ensure_data(Path(args.data), args.videos_per_class, args.size, args.video_frames, args.seed)
+    data_yaml = ensure_data(Path(args.data), args.videos_per_class, args.eval_per_class, args.size,
+                            args.video_frames, 0)
     data_root = load_config(data_yaml).data.root
+    base = read_yaml(args.config)  # read once: every model trains with the same values
     common = [f"data.root={data_root}", f"train.work_dir={args.work_dir}", "train.device=cpu", "train.amp='off'",
               "train.eval_every=0", *args.set]
-    rows = {}
-    for name in [m.strip() for m in args.models.split(",") if m.strip()]:
-        cfg = load_config(args.config, [f"model.name={name}", f"name=atr_bench_{name}", *common])
-        start = time.perf_counter()
-        result = train(cfg)
-        rows[name] = test_and_box_mass(result.last_checkpoint, cfg)
-        rows[name]["minutes"] = (time.perf_counter() - start) / 60
-        print(json.dumps({name: rows[name]}))
+    seeds = [int(x) for x in args.seeds.split(",")]
+    names = [m.strip() for m in args.models.split(",") if m.strip()]
+    runs: dict[str, list[dict[str, float]]] = defaultdict(list)
+    for seed in seeds:
+        for name in names:
+            overrides = [f"model.name={name}", f"name=atr_bench_{name}_s{seed}", f"train.seed={seed}", *common]
+            cfg = from_dict(apply_overrides(base, overrides))
+            if seed == seeds[0] and name == names[0]:
+                print(f"config: {json.dumps(cfg.to_dict(), default=str)}")
+            start = time.perf_counter()
+            result = train(cfg)
+            row = test_and_box_mass(result.last_checkpoint, cfg)
+            row["minutes"] = (time.perf_counter() - start) / 60
+            runs[name].append(row)
+            print(json.dumps({"model": name, "seed": seed, **row}))
+    rows = {name: {k: sum(r[k] for r in rs) / len(rs) for k in rs[0]} for name, rs in runs.items()}
     stages = sorted({int(k[-1]) for r in rows.values() for k in r if k.startswith("mass_s")})
     chance = next((r["chance"] for r in rows.values() if "chance" in r), float("nan"))
-    print(f"\nin-box: actionness mass inside the moving object's box, per stage; a uniform map: {chance:.3f}")
-    print("| model | top-1 (%) | pair (%) | " + " | ".join(f"in-box S{s}" for s in stages) + " | minutes |")
+    print(f"\nmean over seeds {seeds}; in-box: share of actionness (spatial softmax of M) inside the moving "
+          f"object's box, per stage; a uniform map: {chance:.3f}")
+    print("| model | top-1 (%) | pair (%) | " + " | ".join(f"in-box S{s}" for s in stages) + " | min/run |")
     print("|" + "---|" * (4 + len(stages)))
     for name, r in rows.items():
+        per_seed = "/".join(f"{x['top1']:.1f}" for x in runs[name])
         cells = [f"{r[f'mass_s{s}']:.3f}" if f"mass_s{s}" in r else "-" for s in stages]
-        print(f"| {name} | {r['top1']:.1f} | {r['pair']:.1f} | " + " | ".join(cells) + f" | {r['minutes']:.1f} |")
+        print(f"| {name} | {r['top1']:.1f} ({per_seed}) | {r['pair']:.1f} | " + " | ".join(cells)
+              + f" | {r['minutes']:.1f} |")
 
 if __name__ == "__main__":
     main()

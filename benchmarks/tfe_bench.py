@@ -22,6 +22,8 @@ from typing import Any
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+REPO = Path(__file__).resolve().parents[1]
+
 # ---------------------------------------------------------------------------- FLOPs / parameters
 
 
@@ -99,20 +101,15 @@ def run_flops(args: argparse.Namespace) -> None:
 # ---------------------------------------------------------------------------- distractor benchmark
 
 
-def _config(data_yaml: Path, model: str, overrides: list[str], epochs: int, work_dir: Path):
-    from actionlab.config import apply_overrides, from_dict, read_yaml
+def _config(data_yaml: Path, overrides: list[str], epochs: int, work_dir: Path):
+    """configs/demo.yaml (the demo's budget and data pipeline) + the generated data + a recipe's overrides."""
+    from actionlab.config import _deep_merge, apply_overrides, from_dict, read_yaml
 
-    data = read_yaml(data_yaml)
-    base = apply_overrides(data, [
-        f"model.name={model}", "data.num_segments=8", "data.batch_size=8", "data.num_workers=0",
-        "data.train_crop=random_resized", "optim.name=adamw", "optim.lr=0.001", "optim.weight_decay=0.05",
-        "optim.schedule=cosine", "optim.warmup_epochs=1", f"train.epochs={epochs}", "train.eval_every=0",
-        "train.checkpoint_every=1000", f"train.work_dir={work_dir}", "train.log_every=1000", "train.device=cpu",
-        "test.batch_size=8",
-    ] + overrides)
-    cfg = from_dict(base)
-    cfg.name = model
-    return cfg
+    base = _deep_merge(read_yaml(REPO / "configs" / "demo.yaml"), read_yaml(data_yaml))
+    base = apply_overrides(base, overrides + [
+        f"train.epochs={epochs}", f"train.work_dir={work_dir}", "train.device=cpu", "data.num_workers=0",
+        "train.log_every=1000"])
+    return from_dict(base)
 
 
 @torch.no_grad()
@@ -143,39 +140,48 @@ def evaluate_split(model: torch.nn.Module, cfg, split: str) -> dict[str, float]:
             "auc": scores["fidelity_auc"], "videos": total}
 
 
-RUNS = {
-    "vanilla": ("vanilla_temporal_tiny", []),
-    "tfe": ("tfe_tiny", ["train.strategy=tfe"]),
-}
+def _runs() -> dict[str, list[str]]:
+    """The recipes of actionlab/recipes/tfe.py as config overrides, plus TFE with the plain -L_N."""
+    from actionlab.recipes import get_recipe
+
+    vanilla, tfe = get_recipe("vanilla_attention"), get_recipe("tfe")
+    return {"vanilla": vanilla.config_overrides(), "tfe": tfe.config_overrides(),
+            "tfe_negative": tfe.config_overrides() + ["train.strategy_kwargs.adversary=negative",
+                                                      "name=tfe_negative"]}
 
 
 def run_distractor(args: argparse.Namespace) -> None:
     from actionlab.data.synthetic import generate
+    from actionlab.engine.build import build_model
+    from actionlab.engine.checkpoint import load_checkpoint, load_model_state
     from actionlab.engine.trainer import train
 
     torch.set_num_threads(args.threads)
+    torch.set_flush_denormal(True)
     root = Path(args.out)
     data_dir = root / "distractor"
     if not (data_dir / "data.yaml").is_file():
-        generate(data_dir, variant="distractor", videos_per_class=args.videos_per_class, size=64, frames=32,
-                 seed=args.seed, workers=2)
+        generate(data_dir, variant="distractor", videos_per_class=args.videos_per_class, size=64,
+                 frames=args.frames, seed=args.data_seed, eval_per_class=args.eval_per_class, workers=2)
+    runs = _runs()
     results = {}
     for key in args.runs.split(","):
-        model_name, overrides = RUNS[key]
-        overrides = overrides + [f"train.seed={args.seed}"] + list(args.set)
-        cfg = _config(data_dir / "data.yaml", model_name, overrides, args.epochs, root / "runs")
+        overrides = runs[key] + [f"train.seed={args.seed}"] + list(args.set)
+        cfg = _config(data_dir / "data.yaml", overrides, args.epochs, root / "runs")
         start = time.perf_counter()
         result = train(cfg, run_dir=root / "runs" / f"{key}_s{args.seed}")
         seconds = time.perf_counter() - start
-        from actionlab.engine.build import build_model
-        from actionlab.engine.checkpoint import load_checkpoint, load_model_state
-
-        model = build_model(cfg, 8)
+        model = build_model(cfg, len(cfg_classes(data_dir)))
         load_model_state(model, load_checkpoint(result.last_checkpoint), result.last_checkpoint)
-        row = {"train_s": seconds, "val": evaluate_split(model, cfg, "val"), "test": evaluate_split(model, cfg, "test")}
+        row = {"train_s": round(seconds), "val": evaluate_split(model, cfg, "val"),
+               "test": evaluate_split(model, cfg, "test")}
         results[key] = row
         print(key, json.dumps(row), flush=True)
     print(json.dumps(results, indent=1))
+
+
+def cfg_classes(data_dir: Path) -> list[str]:
+    return (data_dir / "classes.txt").read_text(encoding="utf-8").split()
 
 
 # ---------------------------------------------------------------------------- adversary divergence
@@ -189,6 +195,7 @@ def run_adversary(args: argparse.Namespace) -> None:
     from actionlab.models.tfe import TFEModel, TFEStrategy, build_frame_encoder
 
     torch.set_num_threads(args.threads)
+    torch.set_flush_denormal(True)
     for adversary in ("negative", "uniform", "flipped"):
         torch.manual_seed(0)
         model = TFEModel(build_frame_encoder("resnet18", base_width=8), num_classes=8, num_segments=8, heads=4)
@@ -208,11 +215,12 @@ def run_adversary(args: argparse.Namespace) -> None:
                 logs = strategy.train_step(ctx, x_all[idx], y_all[idx])
                 if step % max(1, args.steps // 8) == 0 or step == args.steps - 1:
                     history.append((step, logs["cls"], logs["nonsalient"], logs["adversary"]))
+                    print(f"  [{adversary}] step {step}: {logs}", file=sys.stderr, flush=True)
         except NonFiniteLossError as e:
             history.append((step, math.nan, math.nan, f"stopped: {e}"))
         print(f"adversary={adversary}: (step, L_S, L_N, phase-2 adversarial term)")
         for row in history:
-            print("   ", ", ".join(f"{v:.3g}" if isinstance(v, float) else str(v) for v in row))
+            print("   ", ", ".join(f"{v:.3g}" if isinstance(v, float) else str(v) for v in row), flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -222,15 +230,18 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("--num-classes", type=int, default=157)
     d = sub.add_parser("distractor")
     d.add_argument("--out", default="/tmp/tfe_bench")
-    d.add_argument("--epochs", type=int, default=12)
-    d.add_argument("--videos-per-class", type=int, default=24)
+    d.add_argument("--epochs", type=int, default=8)
+    d.add_argument("--videos-per-class", type=int, default=48)
+    d.add_argument("--eval-per-class", type=int, default=24)
+    d.add_argument("--frames", type=int, default=16)
+    d.add_argument("--data-seed", type=int, default=0)
     d.add_argument("--seed", type=int, default=0)
-    d.add_argument("--runs", default="vanilla,tfe")
+    d.add_argument("--runs", default="vanilla,tfe,tfe_negative")
     d.add_argument("--threads", type=int, default=2)
     d.add_argument("--set", nargs="*", default=[], help="extra config overrides for every run")
     a = sub.add_parser("adversary")
     a.add_argument("--steps", type=int, default=400)
-    a.add_argument("--threads", type=int, default=2)
+    a.add_argument("--threads", type=int, default=1)
     args = p.parse_args(argv)
     {"flops": run_flops, "distractor": run_distractor, "adversary": run_adversary}[args.what](args)
     return 0

@@ -9,11 +9,17 @@ import numpy as np
 import pytest
 import torch
 
-from _deploy_helpers import CLASSES, changing_frames, decode_all, make_checkpoint, write_video
+from _deploy_helpers import CLASSES, changing_frames, decode_all, make_checkpoint, one_thread, write_video
 from actionlab.api import Prediction, Predictor, load
 from actionlab.errors import DataError, ModelError
 
 DEPLOY_MD = Path(__file__).resolve().parents[1] / "benchmarks" / "deploy.md"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _single_thread():
+    with one_thread():
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +119,8 @@ def test_readme_example_runs(files: dict[str, Path], capsys: pytest.CaptureFixtu
         pytest.skip("actionlab/__init__.py does not export `load` yet (lead: `from .api import load, Predictor`)")
     code = _readme_python_block()
     assert '"runs/tsm/best.pt"' in code and '"video.mp4"' in code
-    code = code.replace('"runs/tsm/best.pt"', repr(str(files["ckpt"]))).replace('"video.mp4"', repr(str(files["video"])))
+    code = code.replace('"runs/tsm/best.pt"', repr(str(files["ckpt"])))
+    code = code.replace('"video.mp4"', repr(str(files["video"])))
     exec(compile(code, str(DEPLOY_MD), "exec"), {"__name__": "__readme__"})
     out = capsys.readouterr().out
     assert any(name in out for name in CLASSES)

@@ -31,7 +31,7 @@ from ..errors import ConfigError
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--methods", default="tsn,tsm", help="comma-separated recipes (their baselines are added); "
                    "see `--list`")
-    p.add_argument("--minutes", type=float, default=3.0, help="training minutes per model (default 3)")
+    p.add_argument("--minutes", type=float, default=5.0, help="training minutes per model (default 5)")
     p.add_argument("--out", default=None, metavar="DIR", help="run directory (default runs/demo-<time>)")
     p.add_argument("--videos-per-class", type=int, default=48, help="training videos per class (default 48)")
     p.add_argument("--frames", type=int, default=16, help="frames per generated video (default 16)")
@@ -73,7 +73,7 @@ def comparison_table(rows: list[dict[str, Any]]) -> str:
         "vs": r["baseline"] or "-",
         "top-1": _fmt(r["top1"], ".3f"),
         "within-pair": _fmt(r["within_pair"], ".3f"),
-        "chance": "0.500" if r["pairs"] else "-",
+        "pair chance": "0.500" if r["pairs"] else "-",
         "top-1 chance": _fmt(1 / r["classes"], ".3f"),
         "GMACs": _fmt(r["gmacs"], ".3f"),
         "params (M)": _fmt(r["params_m"], ".3f"),
@@ -175,7 +175,7 @@ def run(args: argparse.Namespace) -> int:
     text = "\n\n".join(sections) + "\n\n" + footer
     print("\n" + text)
     (out / "results.md").write_text("# actionlab demo\n\n" + text + "\n", encoding="utf-8")
-    (out / "results.json").write_text(json.dumps({"args": vars(args) | {"_run": None}, "rows": rows,
+    (out / "results.json").write_text(json.dumps({"args": {k: v for k, v in vars(args).items() if not k.startswith("_")}, "rows": rows,
                                                   "seconds": elapsed}, indent=1, default=str) + "\n",
                                       encoding="utf-8")
     print(f"\neverything is in {out}")

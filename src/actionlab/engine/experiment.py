@@ -43,7 +43,7 @@ class _Calibrated(Exception):
     pass
 
 
-def calibrate_epochs(cfg: Config, minutes: float, steps: int = 4) -> tuple[int, float]:
+def calibrate_epochs(cfg: Config, minutes: float, steps: int = 8) -> tuple[int, float]:
     """(epochs that fit in `minutes` of training, measured seconds per epoch).
 
     Runs `steps` + 1 steps of the real loop (data loading included; the first step is not timed:

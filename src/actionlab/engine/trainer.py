@@ -2,9 +2,9 @@
 
     train(cfg, resume="auto")
       1. processes and devices: torchrun group, device, seeds, determinism
-      2. run directory (new, or the one being resumed) and the config saved into it
-      3. data: train / val datasets and loaders (seeded per sample, sharded per rank)
-      4. model, training strategy, optimizers, lr schedules, grad scaler
+      2. data: train / val datasets and loaders (seeded per sample, sharded per rank)
+      3. model, training strategy, optimizers, lr schedules, grad scaler
+      4. run directory (new, or the one being resumed) and the config saved into it
       5. resume: weights, optimizer and schedule states, epoch / batch position, RNG states
       6. DDP / torch.compile wrappers
       7. epochs -> batches -> strategy.train_step -> schedules, logs, step checkpoints
@@ -205,20 +205,10 @@ def train(cfg: Config, resume: str | None = None, *, run_dir: str | Path | None 
     seed_everything(cfg.train.seed, cfg.train.deterministic, device)
     autocast, needs_scaler = autocast_factory(cfg.train.amp, device)
     accumulate = max(1, cfg.train.accumulate)
-    if checkpoint_every_steps is None:
+    if checkpoint_every_steps is None:  # a config field for it is requested from the lead; until then, the CLI flag
         checkpoint_every_steps = int(getattr(cfg.train, "checkpoint_every_steps", 0) or 0)
 
-    # 2. run directory --------------------------------------------------------------------------
-    resolved: tuple[Path, Path | None] | None = None
-    if dist_info.is_main:
-        resolved = resolve_run(cfg, resume, Path(run_dir) if run_dir is not None else None)
-    run_path, resume_path = distributed.broadcast_object(resolved)
-    log = RunLogger(run_path, enabled=dist_info.is_main)
-    if dist_info.is_main:
-        save_config(cfg, run_path / "config.yaml")
-    log.info(f"run directory: {run_path}")
-
-    # 3. data -----------------------------------------------------------------------------------
+    # 2. data -------------------------------------------------------------------------------------
     if train_set is None:
         from ..data import build_dataset
 
@@ -246,7 +236,7 @@ def train(cfg: Config, resume: str | None = None, *, run_dir: str | Path | None 
         val_loader = eval_loader(val_set, cfg.test.batch_size, cfg.data.num_workers, cfg.train.seed,
                                  dist_info.rank, dist_info.world_size)
 
-    # 4. model, strategy, optimizers, schedules, scaler ----------------------------------------
+    # 3. model, strategy, optimizers, schedules, scaler ----------------------------------------
     if model is None:
         model = build_model(cfg, num_classes)
     if cfg.train.partial_bn:  # TSN's partial BN: the model knows which of its norms to freeze
@@ -269,6 +259,16 @@ def train(cfg: Config, resume: str | None = None, *, run_dir: str | Path | None 
     state = TrainState()
     metrics: dict[str, float] = {}
     best_metric = "mAP" if multi_label else "top1"
+
+    # 4. run directory --------------------------------------------------------------------------
+    resolved: tuple[Path, Path | None] | None = None
+    if dist_info.is_main:
+        resolved = resolve_run(cfg, resume, Path(run_dir) if run_dir is not None else None)
+    run_path, resume_path = distributed.broadcast_object(resolved)
+    log = RunLogger(run_path, enabled=dist_info.is_main)
+    if dist_info.is_main:
+        save_config(cfg, run_path / "config.yaml")
+    log.info(f"run directory: {run_path}")
 
     # 5. resume ---------------------------------------------------------------------------------
     rng_state = None

@@ -27,12 +27,13 @@ DEMO_CONFIG: dict[str, Any] = {
     "data": {
         "format": "generic", "root": "runs/bench-order", "train_list": "train.txt", "val_list": "val.txt",
         "test_list": "test.txt", "class_names": "classes.txt", "options": {"annotations": "annotations.json"},
-        "num_segments": 8, "scale_size": 64, "input_size": 56, "train_crop": "multiscale",
+        # 64 px videos read at 32 px: ~3x cheaper than 56 px, and the order pairs are as easy to tell apart
+        "num_segments": 8, "scale_size": 36, "input_size": 32, "train_crop": "multiscale",
         "flip": False,  # a horizontal flip turns move_right into move_left and rotate_cw into rotate_ccw
         "batch_size": 16, "num_workers": 0,
     },
     "model": {"name": "tsm_r18_tiny", "kwargs": {"dropout": 0.2}},
-    "optim": {"name": "sgd", "lr": 0.05, "momentum": 0.9, "weight_decay": 1.0e-4, "schedule": "cosine",
+    "optim": {"name": "sgd", "lr": 0.02, "momentum": 0.9, "weight_decay": 1.0e-4, "schedule": "cosine",
               "warmup_epochs": 1, "clip_grad": 20},
     "train": {"epochs": 8, "seed": 0, "eval_every": 0, "log_every": 10, "work_dir": "runs"},
     "test": {"views": "1x1", "batch_size": 16},

@@ -1,0 +1,93 @@
+"""Batch prediction over a folder: DataLoader workers, one JSONL line per video, resume, bad files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from _deploy_helpers import changing_frames, make_checkpoint, one_thread, write_video
+from actionlab.api import Predictor, load
+from actionlab.batch_predict import find_videos, main, predict_folder, read_done
+from actionlab.errors import DataError
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _single_thread():
+    with one_thread():
+        yield
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    d = tmp_path_factory.mktemp("deploy_batch")
+    ckpt = make_checkpoint(d / "tsn.pt", "tsn_r18_tiny", num_frames=4, input_size=32, scale_size=36)
+    videos = d / "videos"
+    (videos / "sub").mkdir(parents=True)
+    for i, name in enumerate(["a.mp4", "b.mp4", "sub/c.mp4"]):
+        write_video(videos / name, changing_frames(20 + 7 * i, 40, 48, seed=10 + i))
+    (videos / "broken.mp4").write_bytes(b"not a video")
+    (videos / "notes.txt").write_text("ignored: not a video extension")
+    return {"dir": d, "ckpt": ckpt, "videos": videos, "predictor": load(ckpt, device="cpu")}
+
+
+def _lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_find_videos(setup: dict) -> None:
+    v = setup["videos"]
+    found = find_videos([v])
+    assert found == [str(v / n) for n in ["a.mp4", "b.mp4", "broken.mp4", "sub/c.mp4"]]
+    assert find_videos([v / "a.mp4", v]) == found[:1] + found[1:]  # a file listed twice is kept once
+    with pytest.raises(DataError, match="no such file"):
+        find_videos([v / "nope"])
+
+
+def test_predicts_every_video_once_and_resumes(setup: dict, tmp_path: Path) -> None:
+    predictor: Predictor = setup["predictor"]
+    out = tmp_path / "pred.jsonl"
+    first = predict_folder(predictor, [setup["videos"]], out, topk=3, batch_size=2, num_workers=1)
+    assert (first.predicted, first.failed, first.skipped) == (3, 1, 0)
+    lines = {x["video"]: x for x in _lines(out)}
+    assert len(lines) == 4
+    assert "error" in lines[str(setup["videos"] / "broken.mp4")]
+    for name in ["a.mp4", "sub/c.mp4"]:
+        video = str(setup["videos"] / name)
+        ref = predictor.predict(video, topk=3)
+        assert [t["label"] for t in lines[video]["top"]] == ref.labels
+        assert [t["score"] for t in lines[video]["top"]] == pytest.approx(ref.scores, abs=1e-5)
+        assert lines[video]["label"] == ref.label
+
+    # a crash: one complete line lost and the next cut mid-write; the rerun does only what is missing
+    text = out.read_text().splitlines(keepends=True)
+    kept, lost, cut = text[:2], text[2], text[3]
+    out.write_text("".join(kept) + cut[: len(cut) // 2])
+    assert len(read_done(out)) == 2 and out.read_text() == "".join(kept)  # the partial line is dropped
+    again = predict_folder(predictor, [setup["videos"]], out, topk=3, batch_size=2, num_workers=0)
+    assert (again.predicted + again.failed, again.skipped) == (2, 2)
+    final = _lines(out)
+    assert sorted(x["video"] for x in final) == sorted(lines)  # one line per video, none twice
+    assert json.loads(lost)["video"] in {x["video"] for x in final[2:]}
+
+    done = predict_folder(predictor, [setup["videos"]], out)
+    assert (done.predicted, done.failed, done.skipped) == (0, 0, 4)
+
+
+def test_views_and_cli(setup: dict, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "cli.jsonl"
+    rc = main([str(setup["ckpt"]), str(setup["videos"] / "a.mp4"), "--jsonl", str(out), "--views", "2x3",
+               "--num-workers", "0", "--topk", "2", "--device", "cpu"])
+    assert rc == 0 and "1 predicted, 0 failed, 0 already there" in capsys.readouterr().out
+    (line,) = _lines(out)
+    ref = setup["predictor"].predict(setup["videos"] / "a.mp4", topk=2, views="2x3")
+    assert line["views"] == "2x3" and [t["label"] for t in line["top"]] == ref.labels
+    assert line["score"] == pytest.approx(ref.score, abs=1e-5)
+
+
+def test_unreadable_jsonl_is_a_user_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"video": "a.mp4"}\nnot json\n')
+    with pytest.raises(DataError, match=r"bad.jsonl:2"):
+        read_done(bad)

@@ -1,0 +1,92 @@
+"""train -> test -> predict -> explain through the CLI on real generated MP4 files, and the one-line errors."""
+
+import json
+
+import pytest
+import torch
+
+from _engine_toys import one_thread  # noqa: F401
+from actionlab.cli import main
+from actionlab.data.synthetic import generate
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+TINY = ["model.name=tsn_r18_tiny", "model.kwargs={base_width: 8, dropout: 0.0}", "data.num_segments=4",
+        "data.scale_size=32", "data.input_size=32", "data.batch_size=2", "train.epochs=1", "train.device=cpu",
+        "test.batch_size=2"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A 2-class benchmark (4 videos per split) and a tiny TSN trained on it for one epoch."""
+    root = tmp_path_factory.mktemp("engine_cli")
+    generate(root / "data", "order", videos_per_class=2, eval_per_class=2, size=32, frames=8,
+             classes=["move_right", "move_left"])
+    config = root / "cfg.yaml"
+    config.write_text(f"_base_: {root / 'data' / 'data.yaml'}\nname: cli\ntrain:\n  work_dir: {root / 'runs'}\n"
+                      "data:\n  flip: false\n  num_workers: 0\n")
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    assert main(["train", str(config), "--set", *TINY]) == 0
+    torch.set_num_threads(n)
+    return root, config, root / "runs" / "cli" / "checkpoints" / "last.pt"
+
+
+def test_test_command_writes_metrics_predictions_and_confusion_matrix(trained, capsys):
+    root, config, ckpt = trained
+    assert main(["test", str(config), "--checkpoint", str(ckpt), "--views", "2x3", "--set", *TINY]) == 0
+    out_dir = root / "runs" / "cli" / "test_test_2x3"
+    metrics = json.loads((out_dir / "metrics.json").read_text())
+    assert metrics["views"] == "2x3" and metrics["videos"] == 4
+    assert set(metrics["metrics"]) == {"top1", "top5", "mean_class_accuracy", "mAP"}
+    rows = json.loads((out_dir / "predictions.json").read_text())
+    assert [r["index"] for r in rows] == [0, 1, 2, 3] and rows[0]["video"].endswith(".mp4")
+    cm = (out_dir / "confusion_matrix.csv").read_text().splitlines()
+    assert cm[0] == "true \\ predicted,move_right,move_left"
+    assert sum(int(x) for line in cm[1:] for x in line.split(",")[1:]) == 4
+    assert "top1" in capsys.readouterr().out
+
+
+def test_predict_folder_prints_a_table_and_writes_json(trained, capsys, tmp_path):
+    root, _, ckpt = trained
+    out = tmp_path / "p.json"
+    assert main(["predict", str(root / "data/videos/test"), "--checkpoint", str(ckpt), "--topk", "2",
+                 "--json", str(out)]) == 0
+    table = capsys.readouterr().out
+    assert "top-1" in table and "move_left_0000.mp4" in table
+    preds = json.loads(out.read_text())["predictions"]
+    assert len(preds) == 4 and all(len(p["top"]) == 2 for p in preds)
+    scores = [t["score"] for t in preds[0]["top"]]
+    assert scores == sorted(scores, reverse=True) and sum(scores) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_explain_dispatches_to_the_models_kind(trained, capsys, tmp_path):
+    pytest.importorskip("matplotlib")
+    root, _, ckpt = trained
+    video = root / "data/videos/test/move_right_0000.mp4"
+    assert main(["explain", str(video), "--checkpoint", str(ckpt), "--out", str(tmp_path / "x")]) == 0
+    assert "gradcam of" in capsys.readouterr().out
+    assert list((tmp_path / "x").glob("*.png"))
+
+
+@pytest.mark.parametrize("argv, overrides, message", [
+    (["test", "{config}", "--checkpoint", "{ckpt}", "--views", "2by3"], [], "--views expects"),
+    (["test", "{config}", "--checkpoint", "{ckpt}"], ["model.name=tsm_r18_tiny"],
+     "was saved from model 'tsn_r18_tiny', but the config asks for 'tsm_r18_tiny'"),
+    (["test", "{config}", "--checkpoint", "{ckpt}"], ["data.class_names={classes3}"], "has 2 classes, the dataset has 3"),
+    (["test", "{config}", "--checkpoint", "{root}/missing.pt"], [], "checkpoint not found"),
+    (["train", "{config}"], ["model.name=tsn_r18_tinny"], "unknown model 'tsn_r18_tinny'; did you mean"),
+    (["train", "{config}"], ["data.train_list={empty}"], "empty"),
+    (["explain", "{video}", "--checkpoint", "{ckpt}", "--kind", "saliency"], None, "unknown explanation kind"),
+])
+def test_bad_input_is_a_one_line_error(trained, capsys, argv, overrides, message):
+    root, config, ckpt = trained
+    (root / "classes3.txt").write_text("move_right\nmove_left\ngrow\n")
+    (root / "empty.txt").write_text("")
+    fill = {"config": config, "ckpt": ckpt, "root": root, "classes3": root / "classes3.txt",
+            "empty": root / "empty.txt", "video": root / "data/videos/test/move_right_0000.mp4"}
+    argv = [a.format(**fill) for a in argv]
+    if overrides is not None:  # train / test: the tiny settings, then the bad one
+        argv += ["--set", *TINY, *(o.format(**fill) for o in overrides)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1, err
