@@ -53,7 +53,9 @@ def params(model: torch.nn.Module) -> int:
     head = getattr(model, "head", None)
     skip = set()
     if head is not None and hasattr(head, "bank"):
-        skip = {id(head.bank.agent)} | {id(q) for q in head.prototype_mlp.parameters()}
+        skip = {id(head.bank.agent)}
+        if head.prototype_mlp is not None:
+            skip |= {id(q) for q in head.prototype_mlp.parameters()}
         if head.free_prototypes is not None:
             skip.add(id(head.free_prototypes))
     return sum(q.numel() for q in model.parameters() if id(q) not in skip)

@@ -49,7 +49,12 @@ def test_ablation_kwargs_reach_the_head():
                          mtc_weight=2.0)
     out = model(clip())
     terms = model.loss(out, torch.tensor([0, 1]))
-    assert "sema" not in terms
+    assert "sema" not in terms and model.head.prototype_mlp is None
+    # without L_video the top-K selection map is still trained, against the untuned bank S
+    assert terms["select"].item() == pytest.approx(model.head.selection_loss(out.extras["art"],
+                                                                             torch.tensor([0, 1])).item())
+    terms["loss"].backward()
+    assert model.head.video_to_text.weight.grad is not None and model.head.bank.agent.grad is None
     art = out.extras["art"]
     assert terms["mtc"].item() == pytest.approx(2.0 * (art.mtc["spatial"] + art.mtc["tracklet"]).item(), rel=1e-5)
     assert len(model.head.enhance) == 0
@@ -151,3 +156,18 @@ def test_tiny_art_learns_a_fixed_batch():
         last = strategy.train_step(ctx, x, y)
     assert last["cls"] < 0.5 * first["cls"]
     assert last["loss"] < first["loss"]
+
+
+def test_paper_configs_load_with_the_papers_schedule():
+    from pathlib import Path
+
+    from actionlab.config import load_config
+
+    files = sorted((Path(__file__).resolve().parents[1] / "configs").glob("art_*.yaml"))
+    datasets = {f.stem.split("_16f")[0].split("_", 3)[-1] for f in files}
+    assert {"finegym99", "finegym288", "diving48", "ntu60_xview", "ntu60_xsub", "k400"} <= datasets
+    for f in files:
+        cfg = load_config(f)
+        assert cfg.model.name in list_models("art*") and cfg.train.strategy == "art"
+        assert cfg.data.num_segments == 16 and cfg.train.epochs == 50
+        assert (cfg.optim.lr, cfg.optim.step_size, cfg.optim.gamma) == (0.01, 20, 0.1)

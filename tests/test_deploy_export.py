@@ -164,3 +164,18 @@ def test_exported_model_runs_numpy_frames(tmp_path: Path) -> None:
     frames = np.random.default_rng(0).integers(0, 256, (1, 4, 32, 32, 3), dtype=np.uint8)
     logits = ExportedModel(result.path)(frames)
     assert logits.shape == (1, len(CLASSES)) and np.isfinite(logits).all()
+
+
+def test_readme_onnx_example_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import re
+
+    text = (Path(__file__).resolve().parents[1] / "benchmarks" / "deploy.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", text.split("## For the README", 1)[1], flags=re.S)
+    (code,) = [b for b in blocks if "ExportedModel" in b]
+    model, pre = _model("tsn_r18_tiny", num_frames=8)
+    path = tmp_path / "tsm.onnx"
+    export_model(model, path, class_names=CLASSES, mean=pre.mean, std=pre.std, num_frames=8, size=224,
+                 exporter="torchscript", verify=False)
+    assert '"tsm.onnx"' in code
+    exec(compile(code.replace('"tsm.onnx"', repr(str(path))), "deploy.md", "exec"), {"__name__": "__readme__"})
+    assert capsys.readouterr().out.strip() in CLASSES

@@ -102,3 +102,16 @@ def test_cli_entry_point(setup: dict, tmp_path: Path, capsys: pytest.CaptureFixt
     assert "long.mp4: 5 windows over 33.0s" in capsys.readouterr().out
     assert (tmp_path / "long.timeline.json").is_file() and not (tmp_path / "long.timeline.png").exists()
     assert main([str(setup["ckpt"]), str(tmp_path / "none.mp4"), "--out-dir", str(tmp_path)]) == 2
+
+
+def test_dense_sampler_windows(setup: dict, tmp_path: Path) -> None:
+    """A dense clip (4 frames, 8 apart) longer than the window wraps inside it, as the data sampler does."""
+    ckpt = make_checkpoint(tmp_path / "dense.pt", "tsn_r18_tiny", num_frames=4, input_size=32, scale_size=36,
+                           overrides=["data.sampler=dense", "data.frame_interval=8"])
+    predictor = load(ckpt, device="cpu")
+    tl = video_timeline(predictor, setup["video"], window=24, stride=40, topk=5)
+    assert [(w.start_frame, w.end_frame) for w in tl.windows] == plan_windows(FRAMES, 24, 40)
+    frames = decode_all(setup["video"])
+    for w in tl.windows:
+        ref = predictor.predict(frames[w.start_frame:w.end_frame], topk=5)
+        assert w.scores == pytest.approx(ref.scores, abs=1e-5) and w.labels == ref.labels

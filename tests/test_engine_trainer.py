@@ -1,4 +1,5 @@
 import json
+import math
 import os
 import signal
 import subprocess
@@ -123,3 +124,21 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
 def test_empty_dataset_is_a_data_error(tmp_path):
     with pytest.raises(DataError, match="training set is empty"):
         train(toy_config(tmp_path), model=tiny_tsn(), train_set=ToyVideos(0), run_dir=tmp_path / "r")
+
+
+def test_bf16_autocast_channels_last_and_amp_defaults(tmp_path):
+    import contextlib
+
+    from actionlab.engine.runtime import autocast_factory
+
+    assert autocast_factory("auto", torch.device("cpu")) == (contextlib.nullcontext, False)  # full precision on CPU
+    factory, scaler = autocast_factory("bf16", torch.device("cpu"))
+    with factory():
+        assert torch.get_autocast_dtype("cpu") == torch.bfloat16 and torch.is_autocast_enabled("cpu")
+    assert not scaler
+    torch.manual_seed(0)
+    model = tiny_tsn()
+    result = train(toy_config(tmp_path, "train.amp=bf16", "train.channels_last=true", "train.epochs=1"),
+                   model=model, train_set=ToyVideos(8), run_dir=tmp_path / "r")
+    assert model.backbone.conv1.weight.is_contiguous(memory_format=torch.channels_last)
+    assert math.isfinite(result.history[0]["train_loss"])

@@ -11,6 +11,7 @@ from actionlab.models.temporal.shift import (
     ShiftConv2d,
     TemporalShift,
     insert_shift,
+    shift_functional,
     temporal_shift,
     temporal_shift_back,
 )
@@ -35,6 +36,8 @@ def shift_by_slicing(x: torch.Tensor, t: int, div: int) -> torch.Tensor:
 def test_shift_matches_direct_slicing(t, c, div):
     x = torch.randn(2 * t, c, 3, 5)
     assert torch.equal(temporal_shift(x, t, div), shift_by_slicing(x, t, div))
+    functional = shift_functional(x.view(2, t, c, 3, 5), c // div).view_as(x)  # the torch.compile form
+    assert torch.equal(functional, shift_by_slicing(x, t, div))
 
 
 def test_shift_zero_fills_ends_and_moves_one_frame():

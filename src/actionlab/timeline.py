@@ -132,7 +132,11 @@ class _Pending:
     index: int
     start: int
     end: int
-    samples: list[int]
+    samples: list[int]  # frames the model takes, in clip order (a dense clip longer than the window wraps)
+
+    @property
+    def last(self) -> int:
+        return max(self.samples)
 
 
 def video_timeline(predictor: Any, video: str | Path, window: int = 64, stride: int = 16, topk: int = 5,
@@ -201,7 +205,7 @@ def video_timeline(predictor: Any, video: str | Path, window: int = 64, stride: 
         if i in refcount:
             buffer[i] = crop(frame)
             peak = max(peak, len(buffer))
-        ready = [p for p in active if p.samples[-1] <= i]
+        ready = [p for p in active if p.last <= i]
         for p in ready:
             active.remove(p)
             finish(p)

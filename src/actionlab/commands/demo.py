@@ -175,8 +175,8 @@ def run(args: argparse.Namespace) -> int:
     text = "\n\n".join(sections) + "\n\n" + footer
     print("\n" + text)
     (out / "results.md").write_text("# actionlab demo\n\n" + text + "\n", encoding="utf-8")
-    (out / "results.json").write_text(json.dumps({"args": {k: v for k, v in vars(args).items() if not k.startswith("_")}, "rows": rows,
-                                                  "seconds": elapsed}, indent=1, default=str) + "\n",
-                                      encoding="utf-8")
+    settings = {k: v for k, v in vars(args).items() if not k.startswith("_")}
+    summary = {"args": settings, "rows": rows, "seconds": elapsed}
+    (out / "results.json").write_text(json.dumps(summary, indent=1, default=str) + "\n", encoding="utf-8")
     print(f"\neverything is in {out}")
     return 0

@@ -13,7 +13,6 @@ single-process run.
 from __future__ import annotations
 
 import contextlib
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -21,20 +20,10 @@ import torch
 import torch.nn as nn
 from torch.utils.data import DataLoader
 
-from ..errors import ConfigError
+from ..errors import DataError
 from ..metrics import compute_metrics
 from . import distributed
 from .runtime import prepare_clip
-
-_VIEWS = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*$")
-
-
-def parse_views(text: str, key: str = "--views") -> tuple[int, int]:
-    """'2x3' -> (2 clips, 3 crops); ConfigError for anything else."""
-    m = _VIEWS.match(str(text))
-    if not m or int(m.group(1)) < 1 or int(m.group(2)) < 1:
-        raise ConfigError(f"{key} expects CLIPSxCROPS with positive integers (e.g. 1x1, 2x3, 10x3), got {text!r}")
-    return int(m.group(1)), int(m.group(2))
 
 
 @dataclass
@@ -99,7 +88,7 @@ def evaluate(model: nn.Module, loader: DataLoader, device: torch.device, mean: S
     result = EvalResult(gathered["scores"], gathered["labels"], gathered["indices"],
                         skipped=total - len(gathered["indices"]))
     if len(result.indices) == 0:
-        raise ConfigError("evaluation found no video to score (the dataset is empty or every video was skipped)")
+        raise DataError("evaluation found no video to score (the dataset is empty or every video was skipped)")
     result.metrics = compute_metrics(result.scores, result.labels)
     return result
 

@@ -14,6 +14,7 @@ mid-schedule would compare half-trained models).
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import json
 import math
@@ -32,7 +33,7 @@ from ..recipes import Recipe
 def recipe_config(recipe: Recipe, base_config: str | Path | dict[str, Any], data_root: str | Path,
                   work_dir: str | Path, extra: list[str] | None = None) -> Config:
     """The base config (`recipes.DEMO_CONFIG` or a YAML file) + the benchmark's location + the recipe's overrides."""
-    data = dict(base_config) if isinstance(base_config, dict) else read_yaml(base_config)
+    data = copy.deepcopy(base_config) if isinstance(base_config, dict) else read_yaml(base_config)
     overrides = [f"data.root={Path(data_root).resolve()}", f"train.work_dir={work_dir}"]
     overrides += recipe.config_overrides() + list(extra or [])
     cfg = from_dict(apply_overrides(data, overrides))

@@ -122,5 +122,5 @@ def format_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
             return False
 
     right = [numeric(i) for i in range(len(columns))]
-    line = lambda values: "  ".join(v.rjust(w) if r else v.ljust(w) for v, w, r in zip(values, widths, right))
-    return "\n".join([line(columns), line(["-" * w for w in widths])] + [line(r) for r in cells]).rstrip()
+    line = lambda values: "  ".join(v.rjust(w) if r else v.ljust(w) for v, w, r in zip(values, widths, right)).rstrip()
+    return "\n".join([line(columns), line(["-" * w for w in widths])] + [line(r) for r in cells])

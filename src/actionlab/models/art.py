@@ -107,6 +107,10 @@ class ViTFrames(nn.Module):
         return FrameTokens(patches.reshape(n, t, patches.shape[1], -1), grid, x_cls, self.fc(self.dropout(x_cls)))
 
 
+def _forget_ready(module: nn.Module, incompatible_keys: Any) -> None:
+    module._ready_seen = False  # a loaded state dict may change bank_ready
+
+
 class ART(Recognizer):
     """Backbone (frame encoder) + ART head; `forward(clip) -> Output(logits Eq. 11, extras)`.
 
@@ -134,6 +138,8 @@ class ART(Recognizer):
         self.bank_cache_dir = bank_cache_dir
         self.register_buffer("bank_ready", torch.tensor(False))
         self._warned_random = False
+        self._ready_seen = False  # python copy of bank_ready: no device sync per forward once set
+        self.register_load_state_dict_post_hook(_forget_ready)
 
     # ------------------------------------------------------------------ the text bank
     def prepare_text_bank(self) -> None:
@@ -149,9 +155,13 @@ class ART(Recognizer):
             for t in (target.initial, target.bank, target.agent):
                 t.copy_(bank.to(t.device, t.dtype))
             self.bank_ready.fill_(True)
+        self._ready_seen = True
 
     def _ensure_bank(self) -> None:
+        if self._ready_seen:
+            return
         if bool(self.bank_ready):
+            self._ready_seen = True
             return
         if self.class_names is not None:
             self.prepare_text_bank()
@@ -178,6 +188,8 @@ class ART(Recognizer):
         sema = self.head.sema_losses(out, target, getattr(self.frames, "prototype_weight", None))
         if sema:
             terms["sema"] = self.sema_weight * torch.stack(list(sema.values())).sum()
+        if not self.head.video_consistency:  # keep the top-K selection map trained (see heads/art.py)
+            terms["select"] = self.head.selection_loss(out, target)
         total = torch.stack(list(terms.values())).sum()
         for name, value in out.mtc.items():
             terms[f"mtc_{name}"] = value.detach()

@@ -37,6 +37,10 @@ Readings chosen where the paper is silent or ambiguous (see METHODS.md, ART):
   initial value). Eq. 16's class prototypes W are "decoupled from the prediction head": by default
   the Eq. 10 classifier's weight rows, detached (`prototypes="head"`), mapped to C_t by an MLP;
   `prototypes="free"` gives W its own parameters instead.
+- With a CNN the class token and the text live in different spaces, so the map `video_to_text` that
+  the top-K selection uses is learnt, by L_video (Eq. 14). When L_video is ablated (Table VI), the same
+  CE against the untuned bank S (`selection_loss`, no gradient to any bank) still trains that map, so
+  the ablation removes the bank's tuning and not the selection.
 """
 
 from __future__ import annotations
@@ -243,9 +247,11 @@ class ARTHead(nn.Module):
         self.classifier = nn.Linear(visual_dim + num_tracklets * dim, num_classes)
         nn.init.normal_(self.classifier.weight, 0.0, 0.001)
         nn.init.zeros_(self.classifier.bias)
-        self.prototype_mlp = nn.Sequential(nn.Linear(visual_dim, text_dim), nn.GELU(), nn.Linear(text_dim, text_dim))
+        # built only when used, so that every parameter gets a gradient (DDP without find_unused_parameters)
+        self.prototype_mlp = (nn.Sequential(nn.Linear(visual_dim, text_dim), nn.GELU(), nn.Linear(text_dim, text_dim))
+                              if prototype_consistency else None)
         self.free_prototypes = (nn.Parameter(torch.randn(num_classes, visual_dim) * visual_dim**-0.5)
-                                if prototypes == "free" else None)
+                                if prototype_consistency and prototypes == "free" else None)
 
     # ------------------------------------------------------------------ Sec. III-B: RSSA
     def select_semantics(self, x_cls: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -312,7 +318,7 @@ class ARTHead(nn.Module):
         if self.video_consistency:
             logits = video_consistency_logits(out.video_text, agent) / self.sema_temperature
             terms["video"] = soft_cross_entropy(logits, target)
-        if self.prototype_consistency:
+        if self.prototype_consistency and self.prototype_mlp is not None:
             if self.free_prototypes is not None:
                 w = self.free_prototypes
             elif head_weight is not None:
@@ -326,6 +332,12 @@ class ARTHead(nn.Module):
                 labels = target
             terms["prot"] = F.cross_entropy(logits[labels], labels)  # Eq. 16: row y scored against column y
         return terms
+
+    def selection_loss(self, out: ARTHeadOutput, target: torch.Tensor) -> torch.Tensor:
+        """Trains `video_to_text` (the map the top-K selection uses) when L_video is ablated: the same CE
+        as Eq. 14 but against the EMA bank S, which gets no gradient, so the bank stays untuned."""
+        logits = video_consistency_logits(out.video_text, self.bank.bank.detach()) / self.sema_temperature
+        return soft_cross_entropy(logits, target)
 
     @torch.no_grad()
     def update_bank(self, momentum: float | None = None) -> None:

@@ -43,8 +43,10 @@ def temporal_shift(x: torch.Tensor, num_segments: int, shift_div: int = 8) -> to
         raise ValueError(f"temporal shift: batch {nt} is not a multiple of num_segments={num_segments}")
     fold = c // shift_div
     x5 = x.view(nt // num_segments, num_segments, c, h, w)
-    # empty_like + slice copies beat zeros_like (one pass over memory instead of two) and keep
-    # channels_last strides; only the two boundary frames of the shifted folds are zeroed.
+    if torch.compiler.is_compiling():  # torch.compile / export: a pad + cat graph fuses into one kernel
+        return shift_functional(x5, fold).view(nt, c, h, w)
+    # Eager: empty_like + slice copies cost one pass over memory (a clone's worth; zeros_like would
+    # add a second) and keep channels_last strides; only the boundary frames of the folds are zeroed.
     out = torch.empty_like(x5)
     out[:, :-1, :fold] = x5[:, 1:, :fold]  # frame t <- frame t+1
     out[:, -1, :fold] = 0
@@ -52,6 +54,13 @@ def temporal_shift(x: torch.Tensor, num_segments: int, shift_div: int = 8) -> to
     out[:, 0, fold:2 * fold] = 0
     out[:, :, 2 * fold:] = x5[:, :, 2 * fold:]
     return out.view(nt, c, h, w)
+
+
+def shift_functional(x5: torch.Tensor, fold: int) -> torch.Tensor:
+    """The same shift of [N, T, C, H, W] without in-place writes (what graph compilers handle well)."""
+    back = F.pad(x5[:, 1:, :fold], (0, 0, 0, 0, 0, 0, 0, 1))  # frame t <- t+1, zeros after the last
+    forward = F.pad(x5[:, :-1, fold:2 * fold], (0, 0, 0, 0, 0, 0, 1, 0))  # frame t <- t-1, zeros first
+    return torch.cat((back, forward, x5[:, :, 2 * fold:]), dim=2)
 
 
 def temporal_shift_back(grad: torch.Tensor, num_segments: int, shift_div: int = 8) -> torch.Tensor:

@@ -1,0 +1,157 @@
+"""actionlab bench export: PyTorch eager vs ONNX Runtime CPU latency per clip, side by side in one run.
+
+    actionlab bench export                      # TSM-R50, 8 x 224, batch 1 (the figure in benchmarks/deploy.md)
+    actionlab bench export --methods            # also: which methods export (default exporter) and their parity
+
+The same graph runs in both: the exported `clip uint8 -> logits` module (the
+normalisation inside it) in PyTorch eager mode and its ONNX export in ONNX
+Runtime on the CPU, with the same number of threads.  Calls alternate between
+the two (eager, ORT, eager, ORT, ...) so that load from other processes on a
+shared machine hits both alike; the medians and their ratio are printed.
+Weights are random (latency does not depend on them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+#: models for --methods: one per method at its paper setting (frames), smaller crops to keep the run short
+METHOD_MODELS = (("TSN", "tsn_r50"), ("TSM", "tsm_r50"), ("TEFE", "tefe_r50"), ("ATR", "tsn_atr_r50"),
+                 ("ART", "art_tsm_r50"), ("TFE", "tfe_r50"))
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default="tsm_r50", help="registered model (default tsm_r50)")
+    p.add_argument("--frames", type=int, default=8, help="T (default 8)")
+    p.add_argument("--size", type=int, default=224, help="crop size (default 224)")
+    p.add_argument("--batch", type=int, default=1, help="clips per call (default 1)")
+    p.add_argument("--classes", type=int, default=400, help="classifier size (default 400, Kinetics)")
+    p.add_argument("--repeats", type=int, default=20, help="timed calls per runtime (default 20)")
+    p.add_argument("--warmup", type=int, default=3, help="untimed calls per runtime first (default 3)")
+    p.add_argument("--threads", type=int, default=None, help="threads for both runtimes (default: torch's)")
+    p.add_argument("--exporter", choices=("dynamo", "torchscript"), default="dynamo", help="ONNX exporter")
+    p.add_argument("--methods", action="store_true",
+                   help="also export one model per method with the default exporter and check parity")
+    p.add_argument("--methods-size", type=int, default=112, help="crop size for --methods (default 112)")
+
+
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def machine_line(threads: int) -> str:
+    import onnxruntime as ort
+
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
+    return (f"machine: {cpu_name()}, {os.cpu_count()} logical CPUs, load average {load}; "
+            f"torch {torch.__version__} and onnxruntime {ort.__version__}, {threads} threads each")
+
+
+def _build(name: str, classes: int, frames: int) -> torch.nn.Module:
+    from ..config import load_config
+    from ..engine.build import build_model
+
+    cfg = load_config(None, [f"model.name={name}", f"data.num_segments={frames}"])
+    return build_model(cfg, classes, load_pretrained=False).eval()
+
+
+def _ms(samples: list[float]) -> str:
+    return f"{statistics.median(samples) * 1e3:8.1f} ms (mean {statistics.mean(samples) * 1e3:7.1f} " \
+           f"+- {statistics.pstdev(samples) * 1e3:5.1f})"
+
+
+def latency(args: argparse.Namespace, threads: int, workdir: Path) -> dict[str, Any]:
+    """Export `args.model`, then time eager and ONNX Runtime calls alternately."""
+    import onnxruntime as ort
+
+    from ..export import ExportableClassifier, example_clip, export_model
+    from ..models.registry import model_info
+
+    info = model_info(args.model)
+    model = _build(args.model, args.classes, args.frames)
+    path = workdir / f"{args.model}.onnx"
+    t0 = time.perf_counter()
+    result = export_model(model, path, num_frames=args.frames, size=args.size, mean=info.mean, std=info.std,
+                          exporter=args.exporter)
+    export_s = time.perf_counter() - t0
+    eager = ExportableClassifier(model, info.mean, info.std).eval()
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    clip = example_clip(args.frames, args.size, "uint8", "ncthw", batch=args.batch, seed=0)
+    feed = {session.get_inputs()[0].name: clip.numpy()}
+    times: dict[str, list[float]] = {"eager": [], "ort": []}
+    with torch.inference_mode():
+        for _ in range(args.warmup):
+            eager(clip)
+            session.run(None, feed)
+        for _ in range(args.repeats):
+            t = time.perf_counter()
+            eager(clip)
+            times["eager"].append(time.perf_counter() - t)
+            t = time.perf_counter()
+            session.run(None, feed)
+            times["ort"].append(time.perf_counter() - t)
+    return {"times": times, "export_s": export_s, "diff": result.max_abs_diff, "tol": result.tolerance,
+            "size_mb": path.stat().st_size / 2**20}
+
+
+def methods_table(args: argparse.Namespace, workdir: Path) -> list[str]:
+    """One model per method through `export_model` (default exporter): exported + parity, or the blocker."""
+    from ..errors import ActionlabError
+    from ..export import export_model
+    from ..models.registry import model_info
+
+    lines = [f"{'method':6s} {'model':14s} {'T':>3s} {'export':>8s}  result"]
+    for method, name in METHOD_MODELS:
+        info = model_info(name)
+        t0 = time.perf_counter()
+        try:
+            model = _build(name, 10, info.num_frames)
+            r = export_model(model, workdir / f"m_{name}.onnx", num_frames=info.num_frames, size=args.methods_size,
+                             mean=info.mean, std=info.std)
+            status = f"ONNX ok, onnxruntime vs PyTorch max abs logit diff {r.max_abs_diff:.2g} (tol {r.tolerance:.2g})"
+        except ActionlabError as e:
+            status = f"NOT exported: {e}"
+        lines.append(f"{method:6s} {name:14s} {info.num_frames:3d} {time.perf_counter() - t0:7.1f}s  {status}")
+        print(lines[-1], flush=True)
+    return lines
+
+
+def run(args: argparse.Namespace) -> int:
+    threads = args.threads or torch.get_num_threads()
+    torch.set_num_threads(threads)
+    print(machine_line(threads), flush=True)
+    with tempfile.TemporaryDirectory(prefix="actionlab-bench-export-") as tmp:
+        r = latency(args, threads, Path(tmp))
+        e, o = statistics.median(r["times"]["eager"]), statistics.median(r["times"]["ort"])
+        print(f"{args.model} {args.frames}x{args.size}, batch {args.batch}, uint8 input (normalisation in the graph), "
+              f"{args.repeats} alternating calls each after {args.warmup} warm-up")
+        print(f"  export ({args.exporter}): {r['export_s']:.1f}s, {r['size_mb']:.1f} MiB, "
+              f"max abs logit diff vs PyTorch {r['diff']:.2g} (tol {r['tol']:.2g})")
+        print(f"  PyTorch eager (CPU)    {_ms(r['times']['eager'])}")
+        print(f"  ONNX Runtime (CPU EP)  {_ms(r['times']['ort'])}")
+        print(f"  ratio eager / ORT (medians): {e / o:.2f}x "
+              f"({'ORT faster' if o < e else 'eager faster'})")
+        if args.methods:
+            print(f"\nexport per method ({args.methods_size}x{args.methods_size}, default exporter, random weights):")
+            methods_table(args, Path(tmp))
+    return 0

@@ -1,0 +1,71 @@
+from pathlib import Path
+
+import pytest
+
+from actionlab.commands.demo import _jobs, comparison_table
+from actionlab.config import from_dict, load_config
+from actionlab.engine.experiment import recipe_config
+from actionlab.errors import ConfigError
+from actionlab.models.registry import list_models
+from actionlab.recipes import DEMO_CONFIG, Recipe, all_recipes, get_recipe, with_baselines
+
+CONFIGS = Path(__file__).parent.parent / "configs"
+
+
+def test_every_recipe_names_a_registered_model_and_a_known_baseline():
+    recipes = all_recipes()
+    assert {"tsn", "tsm"} <= set(recipes)
+    models = set(list_models())
+    for r in recipes.values():
+        assert r.model in models, r.name
+        assert r.baseline is None or r.baseline in recipes, r.name
+        assert r.variant in ("order", "finegrained", "distractor")
+
+
+def test_with_baselines_orders_baselines_first_without_repeats():
+    assert [r.name for r in with_baselines(["tsm", "tsn"])] == ["tsn", "tsm"]
+    with pytest.raises(ConfigError, match="unknown method 'tms'; did you mean .*tsm"):
+        get_recipe("tms")
+
+
+def test_demo_jobs_run_baselines_on_the_methods_variant(monkeypatch):
+    import actionlab.recipes as recipes
+
+    fake = {"tsn": Recipe("tsn", "tsn_r18_tiny"), "x": Recipe("x", "tsm_r18_tiny", baseline="tsn",
+                                                                  variant="finegrained")}
+    monkeypatch.setattr(recipes, "all_recipes", lambda: fake)
+    assert [(r.name, v) for r, v in _jobs(["x"])] == [("tsn", "finegrained"), ("x", "finegrained")]
+
+
+def test_recipe_overrides_reach_the_config(tmp_path):
+    recipe = Recipe("r", "tsm_r18_tiny", model_kwargs={"shift_div": 4}, overrides={"optim.lr": 0.5,
+                                                                                    "train.strategy": "standard"})
+    cfg = recipe_config(recipe, DEMO_CONFIG, tmp_path, tmp_path / "runs")
+    assert (cfg.model.name, cfg.model.kwargs["shift_div"], cfg.optim.lr) == ("tsm_r18_tiny", 4, 0.5)
+    assert cfg.data.root == str(tmp_path.resolve()) and cfg.name == "r"
+    assert cfg.model.kwargs["dropout"] == DEMO_CONFIG["model"]["kwargs"]["dropout"]  # merged, not replaced
+
+
+def test_configs_demo_yaml_equals_the_demo_config():
+    assert load_config(CONFIGS / "demo.yaml").to_dict() == from_dict(DEMO_CONFIG).to_dict()
+
+
+@pytest.mark.parametrize("name", ["tsn_r50_sthv2_8f", "tsm_r50_sthv2_8f", "tsm_r50_kinetics400_8f"])
+def test_baseline_configs_follow_the_official_tsm_schedules(name):
+    cfg = load_config(CONFIGS / f"{name}.yaml")
+    assert cfg.model.name in list_models() and cfg.model.pretrained == "imagenet"
+    assert (cfg.optim.name, cfg.optim.schedule, cfg.optim.milestones, cfg.train.epochs) == ("sgd", "step", [20, 40],
+                                                                                         50)
+    assert cfg.optim.clip_grad == 20 and cfg.optim.scale_lr_with_batch
+    if "sthv2" in name:
+        assert cfg.optim.lr == 0.01 and cfg.optim.base_batch_size == 64 and not cfg.data.flip
+    else:
+        assert cfg.optim.lr == 0.02 and cfg.optim.base_batch_size == 128
+
+
+def test_comparison_table_shows_chance_levels():
+    row = {"recipe": "tsm", "model": "tsm_r18_tiny", "baseline": "tsn", "top1": 0.9, "within_pair": 0.95,
+           "pairs": 4, "classes": 8, "gmacs": 0.022, "params_m": 0.7, "train_clips_per_s": 20.0,
+           "test_clips_per_s": 30.0, "epochs": 10, "train_seconds": 240.0}
+    text = comparison_table([row])
+    assert "within-pair" in text and "0.950" in text and "0.500" in text and "0.125" in text
