@@ -184,6 +184,164 @@ def cfg_classes(data_dir: Path) -> list[str]:
     return (data_dir / "classes.txt").read_text(encoding="utf-8").split()
 
 
+# ---------------------------------------------------------------------------- distractor, frozen encoder
+
+
+class CachedFeatures(torch.nn.Module):
+    """A frozen frame encoder whose outputs were computed once: clips are features [N, D, T, 1, 1]."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.num_features = dim
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+@torch.no_grad()
+def encode_videos(data_dir: Path, threads: int) -> dict[str, Any]:
+    """Every frame of every video through the frozen EfficientNet-Lite0 (shipped ImageNet weights)."""
+    cache = data_dir / "lite0_features.pt"
+    if cache.is_file():
+        return torch.load(cache, weights_only=True)
+    from actionlab.data import read
+    from actionlab.data.transforms import normalize
+    from actionlab.models.registry import IMAGENET_MEAN, IMAGENET_STD
+    from actionlab.models.weights import build_efficientnet_lite0
+
+    torch.set_num_threads(threads)
+    net = build_efficientnet_lite0("lite0").eval()
+    meta = json.loads((data_dir / "annotations.json").read_text(encoding="utf-8"))
+    frames = meta["frames"]
+    out: dict[str, Any] = {}
+    for split in ("train", "val", "test"):
+        paths = [p for p, v in meta["videos"].items() if v["split"] == split]
+        feats, labels, masks = [], [], []
+        for path in paths:
+            video = read(data_dir / path, list(range(frames)))  # uint8 [F, H, W, 3]
+            clip = normalize(video.permute(3, 0, 1, 2).unsqueeze(0), IMAGENET_MEAN, IMAGENET_STD)[0]
+            feats.append(net.forward_features(clip.transpose(0, 1)).mean((2, 3)))  # [F, D]
+            info = meta["videos"][path]
+            labels.append(info["label"])
+            mask = torch.zeros(frames, dtype=torch.bool)
+            for start, end in info["action_frames"]:
+                mask[start:end] = True
+            masks.append(mask)
+        out[split] = {"features": torch.stack(feats), "labels": torch.tensor(labels), "masks": torch.stack(masks)}
+    torch.save(out, cache)
+    return out
+
+
+def _sample(num_frames: int, segments: int, train: bool, n: int) -> torch.Tensor:
+    """TSN segment sampling: a random frame per segment (train) or its middle frame (test) -> [n, T]."""
+    edges = torch.linspace(0, num_frames, segments + 1)
+    start, length = edges[:-1].floor().long(), (edges[1:] - edges[:-1]).floor().long().clamp_min(1)
+    if train:
+        offset = (torch.rand(n, segments) * length).long()
+    else:
+        offset = (length // 2).expand(n, segments)
+    return start + offset
+
+
+def _temporal_model(kind: str, dim: int, num_classes: int, segments: int, width: int) -> torch.nn.Module:
+    from actionlab.models.tfe import FrameEncoder, TFEModel, VanillaTemporalModel
+
+    encoder = FrameEncoder(CachedFeatures(dim), "cnn", dim, freeze=False)
+    common = dict(num_classes=num_classes, num_segments=segments, width=width, heads=4, dropout=0.1)
+    if kind == "vanilla":
+        return VanillaTemporalModel(encoder, num_layers=2, **common)
+    return TFEModel(encoder, num_layers=1, **common)
+
+
+@torch.no_grad()
+def _evaluate_features(model: torch.nn.Module, split: dict[str, torch.Tensor], segments: int) -> dict[str, float]:
+    from actionlab.fidelity import FidelityMeter
+
+    model.eval()
+    feats, labels, masks = split["features"], split["labels"], split["masks"]
+    idx = _sample(feats.shape[1], segments, False, len(labels))
+    x = torch.gather(feats, 1, idx[..., None].expand(-1, -1, feats.shape[-1]))
+    out = model(x.transpose(1, 2)[..., None, None])
+    meter = FidelityMeter()
+    meter.update(out.extras["attention"], torch.gather(masks, 1, idx))
+    scores = meter.compute()
+    model.train()
+    return {"top1": float((out.logits.argmax(-1) == labels).float().mean()), "mass": scores["fidelity_mass"],
+            "chance": scores["fidelity_chance"], "auc": scores["fidelity_auc"]}
+
+
+def train_on_features(kind: str, data: dict[str, Any], seed: int, epochs: int, adversary: str = "uniform",
+                      segments: int = 8, width: int = 128, batch_size: int = 16) -> dict[str, Any]:
+    from actionlab.config import OptimConfig
+    from actionlab.engine.optim import Schedule, build_optimizer
+    from actionlab.engine.strategies import StepContext, TrainStrategy
+    from actionlab.models.tfe import TFEStrategy
+
+    torch.manual_seed(seed)
+    train_split = data["train"]
+    feats, labels = train_split["features"], train_split["labels"]
+    model = _temporal_model("vanilla" if kind == "vanilla" else "tfe", feats.shape[-1], int(labels.max()) + 1,
+                            segments, width)
+    strategy = TrainStrategy() if kind == "vanilla" else TFEStrategy(adversary=adversary)
+    cfg = OptimConfig(name="adamw", lr=1e-3, weight_decay=0.05, schedule="cosine", warmup_epochs=1, clip_grad=5.0)
+    optimizers = strategy.build_optimizers(model, lambda m: build_optimizer(m, cfg))
+    steps = math.ceil(len(labels) / batch_size)
+    schedules = [Schedule(o, cfg, steps, epochs) for o in optimizers.values()]
+    model.train()
+    history = []
+    for _epoch in range(epochs):
+        order = torch.randperm(len(labels))
+        sums: dict[str, float] = {}
+        for b in range(steps):
+            batch = order[b * batch_size:(b + 1) * batch_size]
+            idx = _sample(feats.shape[1], segments, True, len(batch))
+            x = torch.gather(feats[batch], 1, idx[..., None].expand(-1, -1, feats.shape[-1]))
+            ctx = StepContext(model, optimizers, clip_grad=cfg.clip_grad)
+            logs = strategy.train_step(ctx, x.transpose(1, 2)[..., None, None], labels[batch])
+            for s in schedules:
+                s.step()
+            for k, v in logs.items():
+                sums[k] = sums.get(k, 0.0) + v / steps
+        history.append(sums)
+    return {"val": _evaluate_features(model, data["val"], segments),
+            "test": _evaluate_features(model, data["test"], segments), "last_epoch": history[-1]}
+
+
+def run_distractor_features(args: argparse.Namespace) -> None:
+    from actionlab.data.synthetic import generate
+
+    torch.set_flush_denormal(True)
+    root = Path(args.out)
+    data_dir = root / "distractor"
+    if not (data_dir / "data.yaml").is_file():
+        generate(data_dir, variant="distractor", videos_per_class=args.videos_per_class, size=64,
+                 frames=args.frames, seed=args.data_seed, eval_per_class=args.eval_per_class, workers=2)
+    start = time.perf_counter()
+    data = encode_videos(data_dir, args.threads)
+    print(f"features: {time.perf_counter() - start:.0f} s", flush=True)
+    torch.set_num_threads(args.threads)
+    results: dict[str, list[dict[str, Any]]] = {}
+    for kind in args.runs.split(","):
+        for seed in range(args.seeds):
+            t0 = time.perf_counter()
+            adversary = "negative" if kind == "tfe_negative" else args.adversary
+            row = train_on_features(kind, data, seed, args.epochs, adversary)
+            row["seconds"] = round(time.perf_counter() - t0, 1)
+            results.setdefault(kind, []).append(row)
+            print(kind, seed, json.dumps(row), flush=True)
+    print("| model | val top-1 (cue 90% = label) | test top-1 (cue random) | test attention on action "
+          "(uniform) | test ranking AUC |")
+    print("|---|---|---|---|---|")
+    for kind, rows in results.items():
+        def stat(split: str, key: str, rows: list[dict[str, Any]] = rows) -> str:
+            values = torch.tensor([r[split][key] for r in rows])
+            return f"{values.mean():.3f} ± {values.std(unbiased=False):.3f}" if len(values) > 1 else f"{values[0]:.3f}"
+
+        chance = sum(r["test"]["chance"] for r in rows) / len(rows)
+        print(f"| {kind} | {stat('val', 'top1')} | {stat('test', 'top1')} | {stat('test', 'mass')} ({chance:.3f}) "
+              f"| {stat('test', 'auc')} |")
+
+
 # ---------------------------------------------------------------------------- adversary divergence
 
 
@@ -239,11 +397,23 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--runs", default="vanilla,tfe,tfe_negative")
     d.add_argument("--threads", type=int, default=2)
     d.add_argument("--set", nargs="*", default=[], help="extra config overrides for every run")
+    e = sub.add_parser("distractor-features")
+    e.add_argument("--out", default="/tmp/tfe_bench")
+    e.add_argument("--epochs", type=int, default=30)
+    e.add_argument("--seeds", type=int, default=3)
+    e.add_argument("--videos-per-class", type=int, default=48)
+    e.add_argument("--eval-per-class", type=int, default=24)
+    e.add_argument("--frames", type=int, default=16)
+    e.add_argument("--data-seed", type=int, default=0)
+    e.add_argument("--runs", default="vanilla,tfe,tfe_negative")
+    e.add_argument("--adversary", default="uniform")
+    e.add_argument("--threads", type=int, default=1)
     a = sub.add_parser("adversary")
     a.add_argument("--steps", type=int, default=400)
     a.add_argument("--threads", type=int, default=1)
     args = p.parse_args(argv)
-    {"flops": run_flops, "distractor": run_distractor, "adversary": run_adversary}[args.what](args)
+    {"flops": run_flops, "distractor": run_distractor, "distractor-features": run_distractor_features,
+     "adversary": run_adversary}[args.what](args)
     return 0
 
 

@@ -197,3 +197,16 @@ def test_frozen_cnn_encoder_gets_no_gradient():
     model.loss(model(clip(1, 4)), torch.tensor([0]))["loss"].backward()
     assert all(p.grad is None for p in model.encoder.parameters())
     assert model.pos.weight.grad is not None
+
+
+def test_recipes_resolve_to_configs():
+    from actionlab.config import load_config
+    from actionlab.recipes import get_recipe, with_baselines
+
+    assert [r.name for r in with_baselines(["tfe"])] == ["vanilla_attention", "tfe"]
+    for name in ("vanilla_attention", "tfe"):
+        recipe = get_recipe(name)
+        assert recipe.variant == "distractor"
+        cfg = load_config(None, recipe.config_overrides())
+        assert cfg.model.name == recipe.model and cfg.optim.name == "adamw"
+    assert load_config(None, get_recipe("tfe").config_overrides()).train.strategy == "tfe"

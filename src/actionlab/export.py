@@ -17,7 +17,12 @@ file (ONNX metadata_props / the .pt2's extra file "actionlab.json").
 Every export is checked: the file is loaded back (onnxruntime for ONNX), run on a
 random clip of a batch size other than the one traced, and compared with the
 PyTorch model; the max abs difference is printed and must stay under tolerance.
-A model whose ops cannot be exported fails with a message naming the op.
+A model whose ops cannot be exported fails with a message naming the op (or the
+line of model code) that blocks it.  `ExportedModel(path)` runs either file.
+
+While tracing, ops whose training implementation traces badly are swapped for
+equivalent graph-friendly forms (`export_friendly_ops`: TSM's shift as pads and a
+concat instead of scatter writes); the parity check compares against the original.
 """
 
 from __future__ import annotations

@@ -51,6 +51,7 @@ class Entry:
     variant: str
     module: Any
     runs_ms: list[float] = field(default_factory=list)
+    temporal_ms: list[float] = field(default_factory=list)  # time inside temporal modules, per forward
     setup_s: float = 0.0
     error: str | None = None
 
@@ -90,6 +91,40 @@ def prepare(model: nn.Module, variant: str) -> Any:
     return model
 
 
+def temporal_modules(module: Any) -> list[nn.Module]:
+    """The outermost modules defined under actionlab.models.temporal (shift, TAM, FE, ATR, ...) of an eager model."""
+    if not isinstance(module, nn.Module):
+        return []
+    found: list[nn.Module] = []
+    for m in module.modules():
+        if type(m).__module__.startswith("actionlab.models.temporal") and not any(
+                m is not f and any(m is sub for sub in f.modules()) for f in found):
+            found.append(m)
+    return found
+
+
+class ModuleTimer:
+    """Adds up the wall time spent inside a set of modules (forward hooks)."""
+
+    def __init__(self, modules: list[nn.Module]):
+        self.total = 0.0
+        self._start: dict[int, float] = {}
+        self.handles = []
+        for m in modules:
+            self.handles.append(m.register_forward_pre_hook(self._pre))
+            self.handles.append(m.register_forward_hook(self._post))
+
+    def _pre(self, module: nn.Module, args: Any) -> None:
+        self._start[id(module)] = time.perf_counter()
+
+    def _post(self, module: nn.Module, args: Any, out: Any) -> None:
+        self.total += time.perf_counter() - self._start.pop(id(module))
+
+    def take(self) -> float:
+        total, self.total = self.total, 0.0
+        return total
+
+
 def time_round_robin(entries: list[Entry], clip: torch.Tensor, warmup: int, repeats: int) -> None:
     with torch.inference_mode():
         for e in entries:  # first call separately: compilation time is setup, not latency
@@ -100,12 +135,21 @@ def time_round_robin(entries: list[Entry], clip: torch.Tensor, warmup: int, repe
                 e.error = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"[:200]
             e.setup_s = time.perf_counter() - start
         live = [e for e in entries if e.error is None]
+        timers = {id(e): ModuleTimer(temporal_modules(e.module)) for e in live if e.variant == "eager"}
         for r in range(max(warmup - 1, 0) + repeats):
             for e in live:
+                timer = timers.get(id(e))
                 start = time.perf_counter()
                 e.module(clip)
+                elapsed = time.perf_counter() - start
+                inside = timer.take() if timer is not None else 0.0
                 if r >= max(warmup - 1, 0):
-                    e.runs_ms.append((time.perf_counter() - start) * 1e3)
+                    e.runs_ms.append(elapsed * 1e3)
+                    if timer is not None and timer.handles:
+                        e.temporal_ms.append(inside * 1e3)
+        for timer in timers.values():
+            for h in timer.handles:
+                h.remove()
 
 
 def paired_ratio(runs: list[float], base_runs: list[float]) -> tuple[float, float]:
@@ -131,6 +175,12 @@ def format_table(entries: list[Entry], baseline: str, max_overhead: float) -> st
         vs_eager = f"{paired_ratio(e.runs_ms, eager.runs_ms)[0]:.3f}" if eager and e.variant != "eager" else "-"
         lines.append(f"{e.model:<16} {e.variant:<22} {e.median:>10.1f} {e.min:>9.1f} {e.iqr:>8.1f} {vs_base:>16} "
                      f"{vs_eager:>9} {e.setup_s:>12.2f}")
+    for e in entries:
+        if e.temporal_ms:
+            share = statistics.median(t / r for t, r in zip(e.temporal_ms, e.runs_ms))
+            lines.append(f"{e.model} ({e.variant}): time inside its temporal modules: median "
+                         f"{statistics.median(e.temporal_ms):.1f} ms, min {min(e.temporal_ms):.1f} ms per forward "
+                         f"= {100 * share:.2f}% of the forward (median over rounds)")
     lines += ["", "ratios: median over rounds of (this forward / the other's forward in the same round)"]
     for e in entries:
         base = by_key.get((baseline, e.variant))

@@ -45,7 +45,10 @@ Output (all paths relative to OUT)
                                            "videos": {path: {"label", "split", "action_frames":
                                            [[start, end)], "distractor_frames": [[start, end)],
                                            "boxes": [[x1, y1, x2, y2] | null per frame], "cue": k}}}
-    data.yaml                             a config fragment (data section) to `_base_` on
+    data.yaml                             a config fragment (data section) to `_base_` on; its
+                                          flip_label_map swaps move_right/move_left and
+                                          rotate_cw/rotate_ccw, which a horizontal flip mirrors
+                                          into each other (grow/shrink and a/b orders survive it)
 Generation is deterministic: video i of class c in a split draws from
 `numpy.random.default_rng([seed, split, c, i])`.
 """
@@ -72,6 +75,8 @@ PAIRS: dict[str, tuple[str, str]] = {
     "order": ("a_then_b", "b_then_a"),
 }
 CLASS_TO_PAIR = {name: (pair, k) for pair, names in PAIRS.items() for k, name in enumerate(names)}
+#: a horizontal flip turns these classes into their partner (the flip label map of the data config)
+FLIP_SWAPS = {"move_right": "move_left", "rotate_cw": "rotate_ccw"}
 DEFAULT_CLASSES = tuple(name for names in PAIRS.values() for name in names)
 VARIANTS = ("order", "finegrained", "distractor")
 SPLITS = ("train", "val", "test")
@@ -383,15 +388,17 @@ def generate(out_dir: str | os.PathLike, variant: str = "order", videos_per_clas
         (root / f"{split}.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
     (root / "classes.txt").write_text("\n".join(names) + "\n", encoding="utf-8")
     meta = {"variant": variant, "size": size, "frames": frames, "fps": fps, "seed": seed, "classes": names,
-            "pairs": [[a, b] for a, b in PAIRS.values() if a in names and b in names], "videos": videos}
+            "pairs": [[a, b] for a, b in PAIRS.values() if a in names and b in names],
+            "flip_swaps": [[a, b] for a, b in FLIP_SWAPS.items() if a in names and b in names], "videos": videos}
     with open(root / "annotations.json", "w", encoding="utf-8") as f:
         json.dump(meta, f, separators=(",", ":"))
     config = root / "data.yaml"
     import yaml
 
+    flip_map = {a: b for a, b in FLIP_SWAPS.items() if a in names and b in names}
     fragment = {"data": {"format": "generic", "root": str(root.resolve()), "train_list": "train.txt",
                          "val_list": "val.txt", "test_list": "test.txt", "class_names": "classes.txt",
-                         "scale_size": size, "input_size": size * 7 // 8 // 2 * 2,
-                         "options": {"annotations": "annotations.json"}}}
+                         "scale_size": size, "input_size": size * 7 // 8 // 2 * 2, "flip": True,
+                         "flip_label_map": flip_map, "options": {"annotations": "annotations.json"}}}
     config.write_text(yaml.safe_dump(fragment, sort_keys=False), encoding="utf-8")
     return SynthResult(root, names, {k: v * len(names) for k, v in counts.items()}, config)

@@ -14,7 +14,10 @@ clip: one normalised clip [1, C, T, H, W] (or [C, T, H, W]); frames: uint8 [T, H
 for display (None: the clip is rescaled for display).
 
 Options: compare_model (a second recognizer), compare_clip (its own normalised clip when
-its normalisation differs), labels (row names, default each model's registered name),
+its normalisation differs), compare_checkpoint (a second training checkpoint instead: its
+clip is `frames` normalised with its own mean/std; what `actionlab explain --opt
+compare_checkpoint=runs/vanilla/checkpoints/best.pt` uses), labels (row names, default each
+model's registered name),
 action_mask (bool [T]), label (true class name or index, for the title), prefix
 ("attention"), dpi (100).
 """
@@ -92,6 +95,18 @@ def _display_frames(clip: torch.Tensor, frames: Any) -> np.ndarray:
     return (x.permute(1, 2, 3, 0).numpy() * 255).astype(np.uint8)
 
 
+def _load_comparison(checkpoint: str, clip: torch.Tensor, frames: Any) -> tuple[nn.Module, torch.Tensor]:
+    """A second checkpoint's model and the same frames normalised for it."""
+    from ..api import load
+
+    if frames is None:
+        raise ModelError("compare_checkpoint needs the display frames (uint8 [T, H, W, 3]) to build its clip")
+    predictor = load(checkpoint, device=str(clip.device))
+    images = torch.as_tensor(np.asarray(frames.cpu() if isinstance(frames, torch.Tensor) else frames))
+    uint8 = images.permute(3, 0, 1, 2).unsqueeze(0).contiguous()  # [1, 3, T, H, W]
+    return predictor.model, predictor.preprocess.normalise(uint8.to(clip.device)).float()
+
+
 def _order(results: list[AttentionResult], is_tfe: list[bool]) -> list[AttentionResult]:
     """The paper's order: the vanilla model's strip above TFE's."""
     return [r for r, tfe in sorted(zip(results, is_tfe), key=lambda pair: pair[1])]
@@ -112,6 +127,8 @@ def render(model: nn.Module, clip: torch.Tensor, frames: Any, out_dir: str | Pat
     from ..models.tfe import TFEModel
 
     clip = _one_clip(clip)
+    if opts.get("compare_checkpoint") and opts.get("compare_model") is None:
+        opts["compare_model"], opts["compare_clip"] = _load_comparison(str(opts["compare_checkpoint"]), clip, frames)
     labels = list(opts.get("labels") or [])
     models = [model] + ([opts["compare_model"]] if opts.get("compare_model") is not None else [])
     clips = [clip] + ([_one_clip(opts.get("compare_clip", clip))] if len(models) > 1 else [])
