@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -167,8 +168,6 @@ def test_exported_model_runs_numpy_frames(tmp_path: Path) -> None:
 
 
 def test_readme_onnx_example_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    import re
-
     text = (Path(__file__).resolve().parents[1] / "benchmarks" / "deploy.md").read_text(encoding="utf-8")
     blocks = re.findall(r"```python\n(.*?)```", text.split("## For the README", 1)[1], flags=re.S)
     (code,) = [b for b in blocks if "ExportedModel" in b]
@@ -179,3 +178,20 @@ def test_readme_onnx_example_runs(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert '"tsm.onnx"' in code
     exec(compile(code.replace('"tsm.onnx"', repr(str(path))), "deploy.md", "exec"), {"__name__": "__readme__"})
     assert capsys.readouterr().out.strip() in CLASSES
+
+
+def test_latency_benchmark_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`python benchmarks/bench_onnx.py` end to end on a tiny model (the real run is in benchmarks/deploy.md)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "bench_onnx", Path(__file__).resolve().parents[1] / "benchmarks" / "bench_onnx.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    onnx_path = tmp_path / "b.onnx"
+    args = ["--model", "tsn_r18_tiny", "--frames", "4", "--size", "32", "--classes", "5", "--repeats", "2",
+            "--warmup", "1", "--threads", "1", "--exporter", "torchscript", "--onnx", str(onnx_path)]
+    assert bench.main(args) == 0
+    out = capsys.readouterr().out
+    assert "export (torchscript)" in out and re.search(r"ratio eager / ORT \(medians\): \d+\.\d+x", out)
+    assert bench.main(args) == 0 and f"export: reused {onnx_path}" in capsys.readouterr().out

@@ -142,3 +142,44 @@ def test_bf16_autocast_channels_last_and_amp_defaults(tmp_path):
                    model=model, train_set=ToyVideos(8), run_dir=tmp_path / "r")
     assert model.backbone.conv1.weight.is_contiguous(memory_format=torch.channels_last)
     assert math.isfinite(result.history[0]["train_loss"])
+
+
+def test_augmentation_does_not_depend_on_workers_or_resume_position():
+    from actionlab.engine.loader import train_loader
+
+    def batches(workers: int, start: int = 0):
+        loader, sampler, seeded = train_loader(ToyVideos(12), 4, workers, seed=3)
+        sampler.set_epoch(1, start=start)
+        seeded.set_epoch(1)
+        return [b["clip"] for b in loader]
+
+    no_workers = batches(0)
+    assert len(no_workers) == 3
+    for a, b in zip(no_workers, batches(2)):
+        assert torch.equal(a, b)  # same crops with the samples loaded by other processes
+    assert torch.equal(batches(0, start=4)[0], no_workers[1])  # a resumed epoch sees the same second batch
+
+
+def test_metrics_go_to_tensorboard_when_it_is_installed(tmp_path, monkeypatch):
+    import sys
+    import types
+
+    scalars = []
+
+    class FakeWriter:
+        def __init__(self, log_dir):
+            self.log_dir = log_dir
+
+        def add_scalar(self, tag, value, step):
+            scalars.append((tag, step))
+
+        def flush(self):
+            pass
+
+        def close(self):
+            pass
+
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", types.SimpleNamespace(SummaryWriter=FakeWriter))
+    torch.manual_seed(0)
+    train(toy_config(tmp_path, "train.epochs=2"), model=tiny_tsn(), train_set=ToyVideos(8), run_dir=tmp_path / "r")
+    assert ("train_loss", 1) in scalars and ("train_loss", 2) in scalars and ("lr", 2) in scalars

@@ -109,6 +109,7 @@ def test_registered_model_loads_2d_weights_before_inserting_modules(tmp_path):
     torch.save(ref.state_dict(), path)
     model = create_model("tefe_fe_only_r50_tiny", num_classes=5, pretrained=str(path), num_segments=4,
                          base_width=8).eval()
+    assert model.pretrained_report.source == str(path) and not model.pretrained_report.missing
     clip = torch.randn(2, 3, 4, 32, 32)
     frames = clip.transpose(1, 2).reshape(8, 3, 32, 32)
     with torch.no_grad():

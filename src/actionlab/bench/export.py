@@ -1,7 +1,7 @@
 """actionlab bench export: PyTorch eager vs ONNX Runtime CPU latency per clip, side by side in one run.
 
     actionlab bench export                      # TSM-R50, 8 x 224, batch 1 (the figure in benchmarks/deploy.md)
-    actionlab bench export --methods            # also: which methods export (default exporter) and their parity
+    actionlab bench export --methods            # instead: which methods export (default exporter), with parity
 
 The same graph runs in both: the exported `clip uint8 -> logits` module (the
 normalisation inside it) in PyTorch eager mode and its ONNX export in ONNX
@@ -20,7 +20,6 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import torch
 
@@ -37,10 +36,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--classes", type=int, default=400, help="classifier size (default 400, Kinetics)")
     p.add_argument("--repeats", type=int, default=20, help="timed calls per runtime (default 20)")
     p.add_argument("--warmup", type=int, default=3, help="untimed calls per runtime first (default 3)")
-    p.add_argument("--threads", type=int, default=None, help="threads for both runtimes (default: torch's)")
+    p.add_argument("--threads", default=None,
+                   help="threads for both runtimes, or a comma list measured one after the other (default: torch's)")
+    p.add_argument("--onnx", default=None, metavar="PATH",
+                   help="keep the export here and reuse it when it exists (exporting R50 takes minutes)")
     p.add_argument("--exporter", choices=("dynamo", "torchscript"), default="dynamo", help="ONNX exporter")
     p.add_argument("--methods", action="store_true",
-                   help="also export one model per method with the default exporter and check parity")
+                   help="instead of latency: export one model per method with the default exporter, check parity")
     p.add_argument("--methods-size", type=int, default=112, help="crop size for --methods (default 112)")
 
 
@@ -55,12 +57,13 @@ def cpu_name() -> str:
     return platform.processor() or "unknown CPU"
 
 
-def machine_line(threads: int) -> str:
+def machine_line(threads: list[int]) -> str:
     import onnxruntime as ort
 
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
-    return (f"machine: {cpu_name()}, {os.cpu_count()} logical CPUs, load average {load}; "
-            f"torch {torch.__version__} and onnxruntime {ort.__version__}, {threads} threads each")
+    return (f"machine: {cpu_name()}, {os.cpu_count()} logical CPUs, load average {load} (1/5/15 min); "
+            f"torch {torch.__version__}, onnxruntime {ort.__version__}; threads per runtime: "
+            f"{', '.join(map(str, threads))}")
 
 
 def _build(name: str, classes: int, frames: int) -> torch.nn.Module:
@@ -76,20 +79,38 @@ def _ms(samples: list[float]) -> str:
            f"+- {statistics.pstdev(samples) * 1e3:5.1f})"
 
 
-def latency(args: argparse.Namespace, threads: int, workdir: Path) -> dict[str, Any]:
-    """Export `args.model`, then time eager and ONNX Runtime calls alternately."""
-    import onnxruntime as ort
-
-    from ..export import ExportableClassifier, example_clip, export_model
+def export_once(args: argparse.Namespace, workdir: Path) -> tuple[torch.nn.Module, Path, str]:
+    """The model and its ONNX file (exported now, or reused from --onnx), and a line on the export."""
+    from ..export import ExportedModel, export_model
     from ..models.registry import model_info
 
     info = model_info(args.model)
     model = _build(args.model, args.classes, args.frames)
-    path = workdir / f"{args.model}.onnx"
+    path = Path(args.onnx) if args.onnx else workdir / f"{args.model}.onnx"
+    if path.is_file():
+        meta = ExportedModel(path).metadata
+        want = {"model": args.model, "num_frames": args.frames, "size": args.size, "num_classes": args.classes}
+        if any(meta.get(k) != v for k, v in want.items()):
+            raise SystemExit(f"{path} holds another export ({meta.get('model')}); remove it or pick another --onnx")
+        # the weights differ from the ones exported (random either way): latency does not depend on them
+        return model, path, f"  export: reused {path} ({path.stat().st_size / 2**20:.1f} MiB)"
     t0 = time.perf_counter()
-    result = export_model(model, path, num_frames=args.frames, size=args.size, mean=info.mean, std=info.std,
-                          exporter=args.exporter)
-    export_s = time.perf_counter() - t0
+    r = export_model(model, path, num_frames=args.frames, size=args.size, mean=info.mean, std=info.std,
+                     exporter=args.exporter)
+    return model, path, (f"  export ({args.exporter}): {time.perf_counter() - t0:.1f}s, "
+                         f"{path.stat().st_size / 2**20:.1f} MiB, max abs logit diff vs PyTorch "
+                         f"{r.max_abs_diff:.2g} (tol {r.tolerance:.2g})")
+
+
+def latency(model: torch.nn.Module, path: Path, args: argparse.Namespace, threads: int) -> dict[str, list[float]]:
+    """Time eager and ONNX Runtime calls alternately on the same uint8 clip."""
+    import onnxruntime as ort
+
+    from ..export import ExportableClassifier, example_clip
+    from ..models.registry import model_info
+
+    info = model_info(args.model)
+    torch.set_num_threads(threads)
     eager = ExportableClassifier(model, info.mean, info.std).eval()
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
@@ -110,8 +131,7 @@ def latency(args: argparse.Namespace, threads: int, workdir: Path) -> dict[str, 
             t = time.perf_counter()
             session.run(None, feed)
             times["ort"].append(time.perf_counter() - t)
-    return {"times": times, "export_s": export_s, "diff": result.max_abs_diff, "tol": result.tolerance,
-            "size_mb": path.stat().st_size / 2**20}
+    return times
 
 
 def methods_table(args: argparse.Namespace, workdir: Path) -> list[str]:
@@ -137,21 +157,24 @@ def methods_table(args: argparse.Namespace, workdir: Path) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    threads = args.threads or torch.get_num_threads()
-    torch.set_num_threads(threads)
-    print(machine_line(threads), flush=True)
+    thread_counts = [int(t) for t in str(args.threads).split(",")] if args.threads else [torch.get_num_threads()]
+    print(machine_line(thread_counts), flush=True)
     with tempfile.TemporaryDirectory(prefix="actionlab-bench-export-") as tmp:
-        r = latency(args, threads, Path(tmp))
-        e, o = statistics.median(r["times"]["eager"]), statistics.median(r["times"]["ort"])
+        if args.methods:
+            torch.set_num_threads(thread_counts[0])
+            print(f"export per method ({args.methods_size}x{args.methods_size}, default exporter, random weights):")
+            methods_table(args, Path(tmp))
+            return 0
+        model, path, export_line = export_once(args, Path(tmp))
         print(f"{args.model} {args.frames}x{args.size}, batch {args.batch}, uint8 input (normalisation in the graph), "
               f"{args.repeats} alternating calls each after {args.warmup} warm-up")
-        print(f"  export ({args.exporter}): {r['export_s']:.1f}s, {r['size_mb']:.1f} MiB, "
-              f"max abs logit diff vs PyTorch {r['diff']:.2g} (tol {r['tol']:.2g})")
-        print(f"  PyTorch eager (CPU)    {_ms(r['times']['eager'])}")
-        print(f"  ONNX Runtime (CPU EP)  {_ms(r['times']['ort'])}")
-        print(f"  ratio eager / ORT (medians): {e / o:.2f}x "
-              f"({'ORT faster' if o < e else 'eager faster'})")
-        if args.methods:
-            print(f"\nexport per method ({args.methods_size}x{args.methods_size}, default exporter, random weights):")
-            methods_table(args, Path(tmp))
+        print(export_line, flush=True)
+        for threads in thread_counts:
+            times = latency(model, path, args, threads)
+            e, o = statistics.median(times["eager"]), statistics.median(times["ort"])
+            print(f"  {threads} thread{'s' if threads > 1 else ''}:")
+            print(f"    PyTorch eager (CPU)    {_ms(times['eager'])}")
+            print(f"    ONNX Runtime (CPU EP)  {_ms(times['ort'])}")
+            print(f"    ratio eager / ORT (medians): {e / o:.2f}x ({'ORT faster' if o < e else 'eager faster'})",
+                  flush=True)
     return 0

@@ -85,6 +85,13 @@ def comparison_table(rows: list[dict[str, Any]]) -> str:
     return format_table(table, list(table[0]))
 
 
+def pairs_table(rows: list[dict[str, Any]]) -> str:
+    """Within-pair accuracy of each model on each pair of time-reversed classes."""
+    pairs = list(rows[0]["within_pair_by_pair"])
+    table = [{"method": r["recipe"], **{p: _fmt(r["within_pair_by_pair"].get(p), ".3f") for p in pairs}} for r in rows]
+    return format_table(table, ["method", *pairs])
+
+
 def predictions_table(rows: list[dict[str, Any]], data_root: Path, per_class: int = 1) -> str:
     """Each model's top-1 (score) on the first `per_class` test videos of every class."""
     from ..api import load
@@ -154,7 +161,8 @@ def run(args: argparse.Namespace) -> int:
             results[(recipe.name, variant)] = run_recipe_in_worker(recipe, cfg.to_dict(), args.minutes, threads,
                                                                    f"[{recipe.name}] ")
     else:
-        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+        # a fresh process per model: its own thread setting, stdout prefix and memory
+        with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), max_tasks_per_child=1) as pool:
             futures = {pool.submit(run_recipe_in_worker, recipe, cfg.to_dict(), args.minutes, threads,
                                    f"[{recipe.name}] "): (recipe.name, variant) for recipe, variant, cfg in configs}
             for future in as_completed(futures):
@@ -166,6 +174,8 @@ def run(args: argparse.Namespace) -> int:
     for variant in roots:
         variant_rows = [r for r, (_, v) in zip(rows, jobs) if v == variant]
         sections.append(f"## '{variant}' benchmark: test split, views 1x1\n\n{comparison_table(variant_rows)}")
+        if variant_rows[0]["pairs"]:
+            sections.append(f"## Within-pair accuracy by pair ('{variant}'; chance 0.5)\n\n{pairs_table(variant_rows)}")
         sections.append(f"## Predictions on held-out videos ('{variant}')\n\n"
                         f"{predictions_table(variant_rows, roots[variant])}")
     elapsed = time.perf_counter() - started

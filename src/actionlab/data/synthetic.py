@@ -5,7 +5,7 @@ Design
 Classes come in pairs whose second member is the *time reversal* of the first:
 
     move_right / move_left    a rounded square translating horizontally
-    rotate_cw  / rotate_ccw   a hand (capsule) turning about a hub by 90-180 degrees
+    rotate_cw  / rotate_ccw   a hand with a round tip turning about a hub by 110-180 degrees
     grow       / shrink       a disk whose radius grows 3-4x
     a_then_b   / b_then_a     a square shown first, then a ring (the order is the class)
 
@@ -200,16 +200,18 @@ def _motion(pair: str, canvas: Canvas, frames: np.ndarray, rng: np.random.Genera
         x = cx + (p - 0.5) * span
         _paint(frames, canvas.square(x, cy, half, corner=half * 0.4), colour)
         return _box(x, cy, half, half)
-    if pair == "rotate":
-        length, width, hub = rng.uniform(11, 15) * scale, 1.8 * scale, 3.0 * scale
-        start = rng.uniform(0, 2 * math.pi)
-        theta = start + p * rng.uniform(0.5 * math.pi, math.pi)  # image y points down: increasing = clockwise
+    if pair == "rotate":  # a hand with a round tip turning about a hub
+        length, width, hub, tip = rng.uniform(12, 16) * scale, 1.6 * scale, 2.5 * scale, 3.5 * scale
+        # starts pointing up (+-45 deg): the direction is then a local cue a small CNN learns in minutes; the
+        # partner class is still the exact reversal, so the frames' multiset is the same
+        start = -0.5 * math.pi + rng.uniform(-0.25 * math.pi, 0.25 * math.pi)
+        theta = start + p * rng.uniform(0.6 * math.pi, math.pi)  # image y points down: increasing = clockwise
         hx, hy = cx + length * np.cos(theta), cy + length * np.sin(theta)
-        _paint(frames, np.maximum(canvas.capsule(cx, cy, hx, hy, width), canvas.disk(cx, cy, hub)), colour)
-        lo_x, hi_x = np.minimum(cx, hx) - width, np.maximum(cx, hx) + width
-        lo_y, hi_y = np.minimum(cy, hy) - width, np.maximum(cy, hy) + width
-        lo_x, hi_x = np.minimum(lo_x, cx - hub), np.maximum(hi_x, cx + hub)
-        lo_y, hi_y = np.minimum(lo_y, cy - hub), np.maximum(hi_y, cy + hub)
+        shape = np.maximum(canvas.capsule(cx, cy, hx, hy, width), canvas.disk(hx, hy, tip))
+        _paint(frames, np.maximum(shape, canvas.disk(cx, cy, hub)), colour)
+        reach = max(tip, hub)
+        lo_x, hi_x = np.minimum(cx, hx) - reach, np.maximum(cx, hx) + reach
+        lo_y, hi_y = np.minimum(cy, hy) - reach, np.maximum(cy, hy) + reach
         return np.stack([lo_x, lo_y, hi_x, hi_y], axis=-1).astype(np.float32)
     if pair == "size":
         r0 = rng.uniform(3, 4.5) * scale

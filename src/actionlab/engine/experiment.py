@@ -139,6 +139,8 @@ def run_recipe(recipe: Recipe, cfg: Config, minutes: float | None = None, max_ep
         "top5": report.metrics["top5"],
         "mean_class_accuracy": report.metrics.get("mean_class_accuracy"),
         "within_pair": within,
+        "within_pair_by_pair": {f"{report.class_names[a]}/{report.class_names[b]}":
+                                pair_accuracy(report.result.scores, report.result.labels, [(a, b)]) for a, b in pairs},
         "pairs": len(pairs),
         "classes": len(report.class_names),
         "final_train_loss": history[-1].get("train_loss") if history else None,

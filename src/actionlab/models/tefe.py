@@ -163,14 +163,19 @@ def build_tefe(num_classes: int, pretrained: str | Mapping[str, Any] | None = No
     fe = DEFAULT_FE if fe is None else fe
     if arch not in ARCHS:
         raise ModelError(f"model.kwargs.arch: unknown ResNet '{arch}', expected one of {sorted(ARCHS)}")
+    if isinstance(pretrained, str) and pretrained.startswith("imagenet") and base_width != 64:
+        raise ModelError(f"ImageNet weights fit base_width 64, not {base_width} (model.kwargs.base_width)")
     state = read_state_dict(pretrained, arch) if pretrained is not None else None
     whole = state is not None and _is_tefe_checkpoint(state)
+    label = pretrained if isinstance(pretrained, str) else "<dict>"
     net = build_resnet(arch, base_width, None if whole else state)
     plan = insert_tefe(net, num_segments, te, fe, te_kernel_size, te_reduction, fe_temporal_kernel_size)
     model = TEFE(net, num_classes, num_segments, plan, dropout, consensus, init_std, partial_bn)
     if whole:
-        label = pretrained if isinstance(pretrained, str) else "<dict>"
         model.pretrained_report = load_state_dict_into(model, state, label)  # type: ignore[arg-type]
+    elif state is not None:
+        net.pretrained_report.source = label  # type: ignore[union-attr]
+        model.pretrained_report = net.pretrained_report  # type: ignore[assignment]
     return model
 
 

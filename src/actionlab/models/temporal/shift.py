@@ -44,7 +44,7 @@ def temporal_shift(x: torch.Tensor, num_segments: int, shift_div: int = 8) -> to
     fold = c // shift_div
     x5 = x.view(nt // num_segments, num_segments, c, h, w)
     if torch.compiler.is_compiling():  # torch.compile / export: a pad + cat graph fuses into one kernel
-        return shift_functional(x5, fold).view(nt, c, h, w)
+        return shift_functional(x, num_segments, fold)
     # Eager: empty_like + slice copies cost one pass over memory (a clone's worth; zeros_like would
     # add a second) and keep channels_last strides; only the boundary frames of the folds are zeroed.
     out = torch.empty_like(x5)
@@ -56,11 +56,19 @@ def temporal_shift(x: torch.Tensor, num_segments: int, shift_div: int = 8) -> to
     return out.view(nt, c, h, w)
 
 
-def shift_functional(x5: torch.Tensor, fold: int) -> torch.Tensor:
-    """The same shift of [N, T, C, H, W] without in-place writes (what graph compilers handle well)."""
-    back = F.pad(x5[:, 1:, :fold], (0, 0, 0, 0, 0, 0, 0, 1))  # frame t <- t+1, zeros after the last
-    forward = F.pad(x5[:, :-1, fold:2 * fold], (0, 0, 0, 0, 0, 0, 1, 0))  # frame t <- t-1, zeros first
-    return torch.cat((back, forward, x5[:, :, 2 * fold:]), dim=2)
+def shift_functional(x: torch.Tensor, num_segments: int, fold: int) -> torch.Tensor:
+    """The same shift of [N*T, C, H, W] without in-place writes or a 5D view (what graph compilers handle well).
+
+    Frames move along the batch dimension; the frame that would cross into the next clip is
+    masked to zero, as the clip ends are.  Staying 4D lets a compiler keep its preferred
+    (channels_last) layout for the convolutions around the shift.
+    """
+    index = torch.arange(x.shape[0], device=x.device) % num_segments
+    back = F.pad(x[1:, :fold], (0, 0, 0, 0, 0, 0, 0, 1))  # frame t <- t+1
+    back = torch.where((index != num_segments - 1).view(-1, 1, 1, 1), back, 0.0)
+    forward = F.pad(x[:-1, fold:2 * fold], (0, 0, 0, 0, 0, 0, 1, 0))  # frame t <- t-1
+    forward = torch.where((index != 0).view(-1, 1, 1, 1), forward, 0.0)
+    return torch.cat((back, forward, x[:, 2 * fold:]), dim=1)
 
 
 def temporal_shift_back(grad: torch.Tensor, num_segments: int, shift_div: int = 8) -> torch.Tensor:
