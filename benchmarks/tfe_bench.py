@@ -199,9 +199,12 @@ class CachedFeatures(torch.nn.Module):
 
 
 @torch.no_grad()
-def encode_videos(data_dir: Path, threads: int) -> dict[str, Any]:
-    """Every frame of every video through the frozen EfficientNet-Lite0 (shipped ImageNet weights)."""
-    cache = data_dir / "lite0_features.pt"
+def encode_videos(data_dir: Path, threads: int, pool: str = "mean") -> dict[str, Any]:
+    """Every frame of every video through the frozen EfficientNet-Lite0 (shipped ImageNet weights).
+
+    pool="mean": global average of the last feature map (position is lost); "grid": the 2 x 2 map
+    of a 64-px frame flattened, which keeps where the moving object is."""
+    cache = data_dir / f"lite0_{pool}.pt"
     if cache.is_file():
         return torch.load(cache, weights_only=True)
     from actionlab.data import read
@@ -220,7 +223,8 @@ def encode_videos(data_dir: Path, threads: int) -> dict[str, Any]:
         for path in paths:
             video = read(data_dir / path, list(range(frames)))  # uint8 [F, H, W, 3]
             clip = normalize(video.permute(3, 0, 1, 2).unsqueeze(0), IMAGENET_MEAN, IMAGENET_STD)[0]
-            feats.append(net.forward_features(clip.transpose(0, 1)).mean((2, 3)))  # [F, D]
+            maps = net.forward_features(clip.transpose(0, 1))  # [F, D, h, w]
+            feats.append(maps.mean((2, 3)) if pool == "mean" else maps.flatten(1))
             info = meta["videos"][path]
             labels.append(info["label"])
             mask = torch.zeros(frames, dtype=torch.bool)
@@ -317,7 +321,7 @@ def run_distractor_features(args: argparse.Namespace) -> None:
         generate(data_dir, variant="distractor", videos_per_class=args.videos_per_class, size=64,
                  frames=args.frames, seed=args.data_seed, eval_per_class=args.eval_per_class, workers=2)
     start = time.perf_counter()
-    data = encode_videos(data_dir, args.threads)
+    data = encode_videos(data_dir, args.threads, args.pool)
     print(f"features: {time.perf_counter() - start:.0f} s", flush=True)
     torch.set_num_threads(args.threads)
     results: dict[str, list[dict[str, Any]]] = {}
@@ -407,6 +411,7 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--data-seed", type=int, default=0)
     e.add_argument("--runs", default="vanilla,tfe,tfe_negative")
     e.add_argument("--adversary", default="uniform")
+    e.add_argument("--pool", default="mean", choices=["mean", "grid"])
     e.add_argument("--threads", type=int, default=1)
     a = sub.add_parser("adversary")
     a.add_argument("--steps", type=int, default=400)

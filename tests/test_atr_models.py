@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from actionlab.errors import ModelError
+from actionlab.errors import ConfigError, ModelError
 from actionlab.models.atr import (
     ATR_SIM,
     actionness_box_mass,
@@ -160,6 +160,11 @@ def test_render_writes_one_overlay_per_block(tmp_path):
     assert mean.shape == (T, SIZE, SIZE) and 0 <= mean.min() and mean.max() <= 1
     with pytest.raises(ModelError, match="block"):
         actionness.render(model, clip(1), frames, tmp_path, None, block="layer1.0")
+    with pytest.raises(ConfigError, match="bloc"):
+        actionness.render(model, clip(1), frames, tmp_path, None, bloc="all")
+    from actionlab.explain import resolve_kind
+
+    assert resolve_kind(model) == "actionness"
     with pytest.raises(ModelError, match="no actionness"):
         actionness.render(tiny_tsn(atr=ATR_SIM), clip(1), frames, tmp_path, None)
 
@@ -201,3 +206,13 @@ def test_registered_variants_and_whole_checkpoints(tmp_path):
         assert torch.equal(again(x).logits, model(x).logits)
     with pytest.raises(ModelError):
         create_model("tsn_atr_r18_tiny", num_classes=5, shift_div=4)  # not an option of the TSN base
+
+
+def test_recipes_compare_each_atr_net_with_its_own_base():
+    from actionlab.models.registry import model_info
+    from actionlab.recipes import get_recipe
+
+    for name in ("atr", "atr_sim", "tsm_atr"):
+        recipe = get_recipe(name)
+        assert model_info(recipe.model).extra["base"] == get_recipe(recipe.baseline).model
+        assert recipe.variant == "order" and not recipe.overrides  # the baseline's budget, unchanged

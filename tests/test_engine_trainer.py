@@ -183,3 +183,19 @@ def test_metrics_go_to_tensorboard_when_it_is_installed(tmp_path, monkeypatch):
     torch.manual_seed(0)
     train(toy_config(tmp_path, "train.epochs=2"), model=tiny_tsn(), train_set=ToyVideos(8), run_dir=tmp_path / "r")
     assert ("train_loss", 1) in scalars and ("train_loss", 2) in scalars and ("lr", 2) in scalars
+
+
+def test_sigterm_saves_a_checkpoint_like_ctrl_c(tmp_path):
+    def terminate(state, logs):
+        if state.step == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    before = signal.getsignal(signal.SIGTERM)
+    torch.manual_seed(0)
+    with pytest.raises(KeyboardInterrupt):
+        train(toy_config(tmp_path), model=tiny_tsn(), train_set=ToyVideos(16), run_dir=tmp_path / "r",
+              on_step=terminate)
+    saved = torch.load(tmp_path / "r/checkpoints/last.pt", weights_only=True)
+    assert (saved["epoch"], saved["batch_in_epoch"], saved["step"]) == (0, 2, 2)
+    assert "interrupted: saved" in (tmp_path / "r/train.log").read_text()
+    assert signal.getsignal(signal.SIGTERM) is before  # the handler is given back

@@ -215,6 +215,10 @@ def _dynamic_batch() -> tuple[dict[int, Any]]:
 def _export_onnx(wrapper: ExportableClassifier, example: torch.Tensor, out: Path, metadata: dict[str, Any],
                  opset: int | None, exporter: str) -> None:
     if exporter == "dynamo":
+        try:
+            import onnxscript  # noqa: F401 - the torch.export-based exporter is built on it
+        except ImportError:
+            raise ModelError("ONNX export needs onnx and onnxscript (pip install 'actionlab[export]')") from None
         program = torch.onnx.export(wrapper, (example,), None, dynamo=True, dynamic_shapes=_dynamic_batch(),
                                     input_names=["clip"], output_names=["logits"], opset_version=opset,
                                     verbose=False)
@@ -247,7 +251,10 @@ class ExportedModel:
             raise ModelError(f"exported model not found: {self.path}")
         if self.path.suffix == ".onnx":
             self.format = "onnx"
-            import onnxruntime as ort
+            try:
+                import onnxruntime as ort
+            except ImportError:
+                raise ModelError("running an ONNX file needs onnxruntime (pip install 'actionlab[export]')") from None
 
             options = ort.SessionOptions()
             if threads:

@@ -280,8 +280,11 @@ def plotted_classes(timeline: Timeline, max_classes: int = 8) -> list[int]:
 
 def write_plot(timeline: Timeline, path: Path, max_classes: int = 8) -> Path:
     """Scores of the winning classes over time (window centres), one line per class."""
-    import matplotlib
-
+    try:
+        import matplotlib
+    except ImportError:
+        raise ConfigError("the timeline plot needs matplotlib (pip install 'actionlab[viz]'); or pass --no-plot") \
+            from None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

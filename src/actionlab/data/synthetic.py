@@ -45,10 +45,12 @@ Output (all paths relative to OUT)
                                            "videos": {path: {"label", "split", "action_frames":
                                            [[start, end)], "distractor_frames": [[start, end)],
                                            "boxes": [[x1, y1, x2, y2] | null per frame], "cue": k}}}
-    data.yaml                             a config fragment (data section) to `_base_` on; its
-                                          flip_label_map swaps move_right/move_left and
-                                          rotate_cw/rotate_ccw, which a horizontal flip mirrors
-                                          into each other (grow/shrink and a/b orders survive it)
+    data.yaml                             a config fragment (data section) to `_base_` on.  Flip
+                                          is off: a flip mirrors move_right/move_left and
+                                          rotate_cw/rotate_ccw into each other (its
+                                          flip_label_map says so, for data.flip=true), and with
+                                          it the rotation direction becomes a position-times-
+                                          motion relation a tiny TSM no longer learns in minutes
 Generation is deterministic: video i of class c in a split draws from
 `numpy.random.default_rng([seed, split, c, i])`.
 """
@@ -400,7 +402,7 @@ def generate(out_dir: str | os.PathLike, variant: str = "order", videos_per_clas
     flip_map = {a: b for a, b in FLIP_SWAPS.items() if a in names and b in names}
     fragment = {"data": {"format": "generic", "root": str(root.resolve()), "train_list": "train.txt",
                          "val_list": "val.txt", "test_list": "test.txt", "class_names": "classes.txt",
-                         "scale_size": size, "input_size": size * 7 // 8 // 2 * 2, "flip": True,
+                         "scale_size": size, "input_size": size * 7 // 8 // 2 * 2, "flip": False,
                          "flip_label_map": flip_map, "options": {"annotations": "annotations.json"}}}
     config.write_text(yaml.safe_dump(fragment, sort_keys=False), encoding="utf-8")
     return SynthResult(root, names, {k: v * len(names) for k, v in counts.items()}, config)

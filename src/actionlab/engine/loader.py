@@ -65,7 +65,7 @@ class SeededDataset(Dataset):
         return getattr(self.dataset, name)
 
 
-def collate_fn():
+def _collate():
     from ..data import collate
 
     return collate
@@ -80,7 +80,7 @@ def train_loader(dataset: Dataset, batch_size: int, num_workers: int, seed: int,
     generator.manual_seed(seed)  # the loader's worker base seed: kept off the global generator
     drop_last = sampler.per_rank >= batch_size
     loader = DataLoader(seeded, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
-                        collate_fn=collate_fn(), drop_last=drop_last, generator=generator,
+                        collate_fn=_collate(), drop_last=drop_last, generator=generator,
                         pin_memory=torch.cuda.is_available(), persistent_workers=False)
     return loader, sampler, seeded
 
@@ -92,5 +92,5 @@ def eval_loader(dataset: Dataset, batch_size: int, num_workers: int, seed: int =
     generator = torch.Generator()
     generator.manual_seed(seed)
     return DataLoader(seeded, batch_size=batch_size, sampler=EvalSampler(len(seeded), rank, world_size),
-                      num_workers=num_workers, collate_fn=collate_fn(), generator=generator,
+                      num_workers=num_workers, collate_fn=_collate(), generator=generator,
                       pin_memory=torch.cuda.is_available())

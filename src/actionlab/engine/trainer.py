@@ -9,7 +9,7 @@
       6. DDP / torch.compile wrappers
       7. epochs -> batches -> strategy.train_step -> schedules, logs, step checkpoints
          -> validation, metrics row, last / best checkpoints
-      NaN/inf loss: stop, keep the last good checkpoint.  Ctrl-C: finish the step, save, exit.
+      NaN/inf loss: stop, keep the last good checkpoint.  Ctrl-C / SIGTERM: finish the step, save, exit.
 
 How a method trains differently lives in its `TrainStrategy` (strategies.py), never in here.
 """
@@ -135,25 +135,28 @@ def split_views(clip: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor,
 
 
 class InterruptFlag:
-    """First Ctrl-C asks the loop to save and stop after the current step; a second one aborts at once."""
+    """Ctrl-C (SIGINT) or SIGTERM (a scheduler's pre-emption, torchrun stopping its workers) asks the loop
+    to save and stop after the current step; a second Ctrl-C aborts at once."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self) -> None:
         self.requested = False
-        self._previous: Any = None
+        self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> InterruptFlag:
-        if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
+        if threading.current_thread() is threading.main_thread():  # signal handlers live in the main thread
+            self._previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
         return self
 
     def _handle(self, signum: int, frame: Any) -> None:
-        if self.requested:
+        if self.requested and signum == signal.SIGINT:
             raise KeyboardInterrupt
         self.requested = True
 
     def __exit__(self, *exc: Any) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+        for s, handler in self._previous.items():
+            signal.signal(s, handler)
 
 
 def checkpoint_payload(cfg: Config, model: nn.Module, class_names: list[str], multi_label: bool,

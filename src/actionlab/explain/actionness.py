@@ -13,7 +13,9 @@ model's top prediction. `value` picks what is drawn:
   "raw"      M itself, min-max scaled over the whole clip.
 `block`: "last" (the deepest ATR block), "all" (one PNG each), "mean" (every block's
 map resized to the frame and averaged), or a block name such as "layer3.5".
-`boxes` [T, 4] (optional, frame pixels, NaN if unknown) draws the annotated box.
+`boxes` [T, 4] (optional, frame pixels, NaN if unknown) draws the annotated box; `cmap`
+("jet"), `alpha` (0.5, overlay opacity) and `dpi` (80) style the figure. Unknown options
+are an error (a typo in `--opt` should not pass silently).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..errors import ModelError
+from ..errors import ConfigError, ModelError
 
 
 def _display_frames(clip: torch.Tensor, frames: Any) -> np.ndarray:
@@ -86,15 +88,21 @@ def select_maps(extras: dict[str, Any], block: str, size: tuple[int, int],
 
 def render(model: torch.nn.Module, clip: torch.Tensor, frames: Any, out_dir: str | Path,
            class_names: list[str] | None = None, *, block: str = "last", value: str = "sigmoid",
-           boxes: Any = None, cmap: str = "jet", alpha: float = 0.5, **_: Any) -> list[Path]:
+           boxes: Any = None, cmap: str = "jet", alpha: float = 0.5, dpi: int = 80, **unknown: Any) -> list[Path]:
     """Overlay the actionness maps of `model` on `frames` and save PNGs in `out_dir`.
 
     clip: the normalised model input [1, C, T, H, W] (or [C, T, H, W]); frames: the same
     frames for display, uint8 [T, H, W, 3] (None: the clip, min-max scaled).
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    from matplotlib.patches import Rectangle
+    if unknown:
+        raise ConfigError(f"unknown actionness option(s) {sorted(unknown)}: expected block, value, boxes, cmap, "
+                          "alpha, dpi")
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+        from matplotlib.patches import Rectangle
+    except ImportError as e:
+        raise ConfigError("actionness overlays need matplotlib (pip install 'actionlab[viz]')") from e
 
     if clip.dim() == 4:
         clip = clip.unsqueeze(0)
@@ -133,6 +141,6 @@ def render(model: torch.nn.Module, clip: torch.Tensor, frames: Any, out_dir: str
         fig.colorbar(shown, ax=axes[1, :].tolist(), fraction=0.02, pad=0.01)
         fig.suptitle(f"actionness ({value}) of {name}: predicted '{label}' ({float(probs[top]):.2f})", fontsize=9)
         path = out_dir / f"actionness_{re.sub(r'[^A-Za-z0-9_.-]', '_', name)}.png"
-        fig.savefig(path, dpi=80)
+        fig.savefig(path, dpi=dpi)
         paths.append(path)
     return paths

@@ -57,18 +57,20 @@ def temporal_shift(x: torch.Tensor, num_segments: int, shift_div: int = 8) -> to
 
 
 def shift_functional(x: torch.Tensor, num_segments: int, fold: int) -> torch.Tensor:
-    """The same shift of [N*T, C, H, W] without in-place writes or a 5D view (what graph compilers handle well).
+    """The same shift of [N*T, C, H, W] as one pointwise expression (what graph compilers handle well).
 
-    Frames move along the batch dimension; the frame that would cross into the next clip is
-    masked to zero, as the clip ends are.  Staying 4D lets a compiler keep its preferred
-    (channels_last) layout for the convolutions around the shift.
+    Each output element selects x[n+1] (first fold), x[n-1] (second fold) or x[n] by its
+    channel, zero where that frame lies outside the clip.  No in-place writes, 5D views or
+    concatenation: a compiler fuses it into one loop and keeps whatever layout (channels_last)
+    it picked for the convolutions around it.
     """
-    index = torch.arange(x.shape[0], device=x.device) % num_segments
-    back = F.pad(x[1:, :fold], (0, 0, 0, 0, 0, 0, 0, 1))  # frame t <- t+1
-    back = torch.where((index != num_segments - 1).view(-1, 1, 1, 1), back, 0.0)
-    forward = F.pad(x[:-1, fold:2 * fold], (0, 0, 0, 0, 0, 0, 1, 0))  # frame t <- t-1
-    forward = torch.where((index != 0).view(-1, 1, 1, 1), forward, 0.0)
-    return torch.cat((back, forward, x[:, 2 * fold:]), dim=1)
+    frame = (torch.arange(x.shape[0], device=x.device) % num_segments).view(-1, 1, 1, 1)
+    channel = torch.arange(x.shape[1], device=x.device).view(1, -1, 1, 1)
+    following = F.pad(x[1:], (0, 0, 0, 0, 0, 0, 0, 1))  # x[n+1]
+    preceding = F.pad(x[:-1], (0, 0, 0, 0, 0, 0, 1, 0))  # x[n-1]
+    from_next = torch.where(frame < num_segments - 1, following, 0.0)
+    from_prev = torch.where(frame > 0, preceding, 0.0)
+    return torch.where(channel < fold, from_next, torch.where(channel < 2 * fold, from_prev, x))
 
 
 def temporal_shift_back(grad: torch.Tensor, num_segments: int, shift_div: int = 8) -> torch.Tensor:
