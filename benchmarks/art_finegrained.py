@@ -74,6 +74,8 @@ def main() -> None:
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
     p.add_argument("--set", dest="extra", nargs="+", default=[], metavar="KEY=VALUE",
                    help="config overrides for both models, e.g. train.epochs=4 data.num_workers=2")
+    p.add_argument("--art-set", dest="art_extra", nargs="+", default=[], metavar="KEY=VALUE",
+                   help="overrides for the ART model only, e.g. model.kwargs.mtc_terms=[spatial,tracklet]")
     args = p.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     data_dir = args.out / f"data_{args.size}_{args.video_frames}_{args.videos_per_class}"
@@ -85,7 +87,8 @@ def main() -> None:
     results: dict[str, Any] = {"args": {k: str(v) for k, v in vars(args).items()}, "runs": []}
     for seed in args.seeds:
         for recipe in ("art_backbone", "art"):
-            cfg = config(data_dir / "data.yaml", recipe, args.extra, seed, args.out / "runs")
+            extra = args.extra + (args.art_extra if recipe == "art" else [])
+            cfg = config(data_dir / "data.yaml", recipe, extra, seed, args.out / "runs")
             torch.manual_seed(seed)
             train_set = build_dataset(cfg, "train")
             model = build_model(cfg, len(train_set.class_names))

@@ -68,8 +68,8 @@ def test_param_groups_keep_decay_off_the_text_bank():
     text = next(g for g in groups if g["name"] == "text")
     assert any(p is model.head.bank.agent for p in text["params"]) and text["weight_decay"] == 0.0
     backbone = [g for g in groups if g["name"].startswith("backbone")]
-    assert backbone and all(g["lr_mult"] == pytest.approx(0.1 * (1.0 if g["name"] != "backbone_bias" else 1.0))
-                            for g in backbone)
+    assert backbone and all(g["lr_mult"] == pytest.approx(0.1) for g in backbone)
+    assert all(g["lr_mult"] == pytest.approx(1.0) for g in groups if g["name"].startswith("head"))
     ids = [id(p) for g in groups for p in g["params"]]
     assert len(ids) == len(set(ids)) == sum(1 for p in model.parameters() if p.requires_grad)
 

@@ -41,6 +41,15 @@ def test_pyav_is_frame_exact(name, keep_packets):
             assert torch.equal(video.read(idx), full[torch.from_numpy(idx)]), (name, idx.tolist())
 
 
+@pytest.mark.parametrize("name", ["mp4_h264", "webm_vp9"])
+def test_frame_threads_are_frame_exact_too(name):
+    path = container_video(name)
+    full = read_all_sequential(path)
+    with PyAVReader(path, threads=2) as video:
+        for idx in _index_sets(len(full), seed=1)[:6]:
+            assert torch.equal(video.read(idx), full[torch.from_numpy(idx)])
+
+
 @pytest.mark.parametrize("name", list(CONTAINERS))
 def test_video_info_counts_frames(name, monkeypatch):
     monkeypatch.setenv("ACTIONLAB_CACHE_DIR", str(workdir() / "cache"))

@@ -27,7 +27,6 @@ applied both ways) adds to the format's own swaps (SSv2's left/right classes).
 from __future__ import annotations
 
 import logging
-import threading
 from typing import Any
 
 import numpy as np
@@ -72,8 +71,7 @@ class VideoDataset(Dataset):
         self.epoch = 0
         self.flip_label_map = dict(flip_label_map or {})
         self.name = name
-        self.skipped = 0
-        self._lock = threading.Lock()
+        self.skipped = 0  # videos skipped in this process (workers count their own: see collate's "skipped")
 
     # -- bookkeeping
     @property
@@ -109,8 +107,7 @@ class VideoDataset(Dataset):
         except DataError as e:
             if self.on_error != "skip":
                 raise
-            with self._lock:
-                self.skipped += 1
+            self.skipped += 1
             log.warning("skipped video %s (%s): %s", index, record.source or record.path, e)
             return None
 
@@ -127,6 +124,10 @@ class VideoDataset(Dataset):
                 fps = video.fps
         except OSError as e:
             raise DataError(f"cannot read {record.path}: {e}") from None
+        except Exception as e:  # a decoder error the reader did not anticipate: still this video's fault
+            if type(e).__module__.startswith("av"):
+                raise DataError(f"cannot decode {record.path}: {e}") from None
+            raise
         src_boxes = None
         if record.boxes is not None:
             # per-frame boxes of the annotation at the sampled frames; frames beyond the annotation: NaN

@@ -20,6 +20,10 @@ segments, TSN's segments are symmetric under reversal too); it can still tell th
 apart (50% accuracy over 8 classes), while any model that sees order can reach ~100%.
 The motion covers about half the frame over the clip, so a 64-px, 8-frame TSM learns it
 in a few CPU minutes; random phase, position, colours and noise keep it from being trivial.
+Measured (order variant, 40 training / 12 test videos per class, 32 frames, crop 56,
+tsm_r18_tiny vs tsn_r18_tiny from scratch, AdamW 2e-3, batch 16, 16 epochs = ~70 CPU-s
+each): TSM 92-96% test accuracy, TSN 31-48% (it finds the pair, ~90-96%, then guesses).
+The finegrained variant is harder by design (TSM 65% after the same 16 epochs).
 
 Variants
 --------
