@@ -11,6 +11,7 @@ relative to the file, or a list of them); later keys override earlier ones.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
 import types
@@ -100,6 +101,7 @@ class TrainConfig:
     deterministic: bool = False
     eval_every: int = 1  # epochs between validations (0: never)
     checkpoint_every: int = 1  # epochs between checkpoints
+    checkpoint_every_steps: int = 0  # also checkpoint every N optimizer steps (0: epoch ends only)
     work_dir: str = "runs"
     log_every: int = 20  # steps between log lines
     partial_bn: bool = False  # freeze all BN layers but the first (TSN)
@@ -207,12 +209,13 @@ def _build(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
 
 
 def _deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
+    """A new dict: `update` merged into `base`; neither input is modified."""
+    out = copy.deepcopy(base)
     for k, v in update.items():
         if isinstance(v, dict) and isinstance(out.get(k), dict):
             out[k] = _deep_merge(out[k], v)
         else:
-            out[k] = v
+            out[k] = copy.deepcopy(v)
     return out
 
 
