@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,12 +22,22 @@ def _accepts(fn: Any, name: str) -> bool:
     return any(p.name == name or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
 
 
-def build_model(cfg: Config, num_classes: int, load_pretrained: bool = True) -> nn.Module:
+def _names_explicitly(fn: Any, name: str) -> bool:
+    """True when `fn` has a parameter called `name` (a bare **kwargs does not count: it may forward
+    everything to a constructor that rejects the key, as the TSN builders do)."""
+    param = inspect.signature(fn).parameters.get(name)
+    return param is not None and param.kind not in (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL)
+
+
+def build_model(cfg: Config, num_classes: int, load_pretrained: bool = True,
+                class_names: Sequence[str] | None = None) -> nn.Module:
     """`create_model(cfg.model.name, ...)` with the clip length from `data.num_segments`.
 
     The number of frames is passed as `num_segments` unless `model.kwargs` sets it, so one config key
     drives both the sampler and the temporal modules.  load_pretrained=False skips `model.pretrained`
-    (the weights come from a checkpoint).
+    (the weights come from a checkpoint).  class_names (the dataset's when training, the checkpoint's at
+    inference) go to builders that name a `class_names` parameter (ART's text bank) unless
+    `model.kwargs` sets them.
     """
     if num_classes <= 0:
         raise ConfigError("config key 'model.num_classes' must be positive (or 0 to take it from the dataset)")
@@ -34,6 +45,8 @@ def build_model(cfg: Config, num_classes: int, load_pretrained: bool = True) -> 
     builder = _entry(cfg.model.name).builder
     if "num_segments" not in kwargs and _accepts(builder, "num_segments"):
         kwargs["num_segments"] = cfg.data.num_segments
+    if class_names is not None and "class_names" not in kwargs and _names_explicitly(builder, "class_names"):
+        kwargs["class_names"] = list(class_names)
     try:
         pretrained = cfg.model.pretrained if load_pretrained else None
         return create_model(cfg.model.name, num_classes=num_classes, pretrained=pretrained, **kwargs)
@@ -76,8 +89,9 @@ def load_for_inference(checkpoint_path: str | Path, cfg: Config | None = None,
     k = saved_classes or num_classes or use_cfg.model.num_classes
     if not k:
         raise ModelError(f"cannot tell the number of classes of checkpoint {checkpoint_path}")
-    model = build_model(use_cfg, int(k), load_pretrained=False)
+    saved_names = ckpt.get("class_names")
+    model = build_model(use_cfg, int(k), load_pretrained=False, class_names=saved_names or None)
     load_model_state(model, ckpt, checkpoint_path, expected_model=use_cfg.model.name)
     model.to(device).eval()
-    class_names = list(ckpt.get("class_names") or [str(i) for i in range(int(k))])
+    class_names = list(saved_names or [str(i) for i in range(int(k))])
     return LoadedModel(model, use_cfg, class_names, ckpt)

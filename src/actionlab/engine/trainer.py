@@ -225,6 +225,7 @@ def train(cfg: Config, resume: str | None = None, *, run_dir: str | Path | None 
     if class_names and cfg.model.num_classes and cfg.model.num_classes != len(class_names):
         raise ConfigError(f"config key 'model.num_classes' is {cfg.model.num_classes} but the dataset has "
                           f"{len(class_names)} classes")
+    dataset_class_names = list(class_names)  # real names only: ART builds its text bank from them
     class_names = class_names or [str(i) for i in range(num_classes)]
     multi_label = bool(getattr(train_set, "multi_label", False))
     batch_size = cfg.data.batch_size
@@ -241,7 +242,7 @@ def train(cfg: Config, resume: str | None = None, *, run_dir: str | Path | None 
 
     # 3. model, strategy, optimizers, schedules, scaler ----------------------------------------
     if model is None:
-        model = build_model(cfg, num_classes)
+        model = build_model(cfg, num_classes, class_names=dataset_class_names or None)
     if cfg.train.partial_bn:  # TSN's partial BN: the model knows which of its norms to freeze
         if not hasattr(model, "set_partial_bn"):
             raise ConfigError(f"config key 'train.partial_bn': model '{cfg.model.name}' has no partial BN")
