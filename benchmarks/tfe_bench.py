@@ -307,8 +307,10 @@ def train_on_features(kind: str, data: dict[str, Any], seed: int, epochs: int, a
             for k, v in logs.items():
                 sums[k] = sums.get(k, 0.0) + v / steps
         history.append(sums)
+    trace = {k: [round(h[k], 3) for h in history[:: max(1, epochs // 10)]] for k in ("nonsalient", "adversary")
+             if k in history[-1]}
     return {"val": _evaluate_features(model, data["val"], segments),
-            "test": _evaluate_features(model, data["test"], segments), "last_epoch": history[-1]}
+            "test": _evaluate_features(model, data["test"], segments), "last_epoch": history[-1], "trace": trace}
 
 
 def run_distractor_features(args: argparse.Namespace) -> None:

@@ -364,8 +364,13 @@ def run_timeline(args: argparse.Namespace) -> int:
     if not args.window:
         raise ConfigError("--window is required for a timeline")
     stride = args.stride or max(1, args.window // 4)
+    from .batch_predict import find_videos
+
+    videos = find_videos(videos_of(args))  # folders are searched for video files
+    if not videos:
+        raise DataError(f"no video files in {', '.join(videos_of(args))}")
     predictor = load(args.checkpoint, device=getattr(args, "device", "auto"))
-    for video in videos_of(args):
+    for video in videos:
         def progress(done: int, total: int, name: str = Path(video).name) -> None:
             print(f"\r{name}: {done}/{total} windows", end="", file=sys.stderr, flush=True)
 

@@ -26,6 +26,7 @@ import torch
 import torch.nn as nn
 
 DEFAULT_MODELS = ["tsn_r50", "tsm_r50"]
+TSM_TARGET = 5.0  # issue 4: the shift adds at most 5% to TSN's CPU latency
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -41,8 +42,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     p.add_argument("--channels-last", action="store_true", help="also time each model in channels_last")
     p.add_argument("--compile", action="store_true", help="also time each model under torch.compile")
-    p.add_argument("--max-overhead", type=float, default=5.0,
-                   help="percent over the baseline each model is checked against (TSM's target: 5)")
+    p.add_argument("--max-overhead", type=float, default=None,
+                   help="percent over the baseline every model is checked against (default: only TSM against "
+                        f"its TSN, with TSM's target of {TSM_TARGET:g}%%)")
 
 
 @dataclass
@@ -161,7 +163,14 @@ def paired_ratio(runs: list[float], base_runs: list[float]) -> tuple[float, floa
     return statistics.median(ratios), q[2] - q[0]
 
 
-def format_table(entries: list[Entry], baseline: str, max_overhead: float) -> str:
+def budget_for(model: str, baseline: str, max_overhead: float | None) -> float | None:
+    """The overhead budget a model is held to: the user's, else TSM's 5% against its own TSN."""
+    if max_overhead is not None:
+        return max_overhead
+    return TSM_TARGET if baseline.startswith("tsn_") and model == "tsm_" + baseline[4:] else None
+
+
+def format_table(entries: list[Entry], baseline: str, max_overhead: float | None) -> str:
     by_key = {(e.model, e.variant): e for e in entries if e.error is None}
     lines = [f"{'model':<16} {'variant':<22} {'median ms':>10} {'min ms':>9} {'IQR ms':>8} "
              f"{'vs ' + baseline:>16} {'vs eager':>9} {'first call s':>12}"]
@@ -187,9 +196,12 @@ def format_table(entries: list[Entry], baseline: str, max_overhead: float) -> st
         if e.error is None and base is not None and e.model != baseline:
             ratio, iqr = paired_ratio(e.runs_ms, base.runs_ms)
             overhead = 100 * (ratio - 1)
-            verdict = "within" if overhead <= max_overhead else "OVER"
-            lines.append(f"{e.model} vs {baseline} ({e.variant}): {overhead:+.1f}% (IQR of the ratio {iqr:.3f}; "
-                         f"ratio of minima {e.min / base.min:.3f}) -> {verdict} the {max_overhead:g}% budget")
+            line = (f"{e.model} vs {baseline} ({e.variant}): {overhead:+.1f}% (IQR of the ratio {iqr:.3f}; "
+                    f"ratio of minima {e.min / base.min:.3f})")
+            budget = budget_for(e.model, baseline, max_overhead)
+            if budget is not None:
+                line += f" -> {'within' if overhead <= budget else 'OVER'} the {budget:g}% budget"
+            lines.append(line)
     return "\n".join(lines)
 
 

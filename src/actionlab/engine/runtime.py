@@ -85,3 +85,14 @@ def model_mean_std(model: torch.nn.Module) -> tuple[tuple[float, ...], tuple[flo
     if isinstance(info, ModelInfo):
         return tuple(info.mean), tuple(info.std)
     return IMAGENET_MEAN, IMAGENET_STD
+
+
+def to_channels_last(module: torch.nn.Module) -> torch.nn.Module:
+    """Move the 4D parameters and buffers (2D convolutions) of `module` to channels_last, in place.
+
+    `module.to(memory_format=torch.channels_last)` raises on a 5D weight (3D convolutions: TEFE's FE,
+    SlowOnly); those, and every other rank, keep their layout.  Returns `module`.
+    """
+    # Module._apply is what Module.to uses: it also swaps .grad and keeps Parameter objects (optimizers
+    # built before the call stay valid).
+    return module._apply(lambda t: t.contiguous(memory_format=torch.channels_last) if t.dim() == 4 else t)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,14 +11,14 @@ from typing import Any
 import torch
 
 from ..config import Config
-from ..errors import DataError
+from ..errors import DataError, ModelError
 from ..metrics import compute_metrics
 from . import distributed
 from .build import load_for_inference
 from .evaluate import EvalResult, evaluate
 from .loader import eval_loader
 from .reports import write_test_outputs
-from .runtime import autocast_factory, model_mean_std, select_device
+from .runtime import autocast_factory, model_mean_std, select_device, to_channels_last
 
 
 @dataclass
@@ -48,7 +49,9 @@ def evaluate_checkpoint(cfg: Config, checkpoint: Path, split: str = "test", out_
 
     The model must be the one the checkpoint was saved from and its classifier must match the dataset's
     class count (one-line `ModelError`s otherwise).  `cfg.test.ensemble_checkpoint` adds a second model
-    whose averaged scores are averaged with the first's.
+    (TEFE's 8+16 ensemble): it is tested on the same videos and views, sampled with its own saved
+    `data.num_segments` / sampler settings, and the two models' per-video scores are averaged by video
+    index (probabilities or logits per `test.average`).
     """
     from ..data import build_dataset
 
@@ -64,19 +67,25 @@ def evaluate_checkpoint(cfg: Config, checkpoint: Path, split: str = "test", out_
     checkpoints = [checkpoint] + ([Path(cfg.test.ensemble_checkpoint)] if cfg.test.ensemble_checkpoint else [])
     results = []
     start = time.perf_counter()
-    for path in checkpoints:
-        loaded = load_for_inference(path, cfg if path == checkpoint else None, num_classes=dataset.num_classes,
+    for member, path in enumerate(checkpoints):
+        loaded = load_for_inference(path, cfg if member == 0 else None, num_classes=dataset.num_classes,
                                     device=device)
+        member_loader = loader
+        if member > 0:
+            _check_same_classes(loaded.class_names, list(dataset.class_names), path, loaded.checkpoint)
+            member_cfg = ensemble_member_config(cfg, loaded.cfg)
+            if sampling_of(member_cfg) != sampling_of(cfg):  # e.g. the 16-frame model of TEFE's 8+16 ensemble
+                member_loader = eval_loader(build_dataset(member_cfg, split, views=cfg.test.views),
+                                            cfg.test.batch_size, cfg.data.num_workers, cfg.train.seed, info.rank,
+                                            info.world_size)
+        if cfg.train.channels_last:
+            to_channels_last(loaded.model)
         mean, std = model_mean_std(loaded.model)
-        results.append(evaluate(loaded.model, loader, device, mean, std, average=cfg.test.average,
+        results.append(evaluate(loaded.model, member_loader, device, mean, std, average=cfg.test.average,
                                 max_views_per_forward=cfg.test.max_views_per_forward, autocast=autocast,
                                 multi_label=dataset.multi_label))
     elapsed = time.perf_counter() - start
-    result = results[0]
-    if len(results) > 1:
-        result = EvalResult(torch.stack([r.scores for r in results]).mean(0), result.labels, result.indices,
-                            skipped=result.skipped)
-        result.metrics = compute_metrics(result.scores, result.labels)
+    result = results[0] if len(results) == 1 else ensemble_results(results, len(dataset))
     class_names = list(dataset.class_names)
     summary = {"checkpoint": str(checkpoint), "split": split, "views": cfg.test.views, "average": cfg.test.average,
                "videos": len(result.indices), "skipped": result.skipped, "seconds": round(elapsed, 2),
@@ -87,3 +96,55 @@ def evaluate_checkpoint(cfg: Config, checkpoint: Path, split: str = "test", out_
         write_test_outputs(out, {**summary, "metrics": result.metrics}, result.scores, result.labels, result.indices,
                            class_names, videos)
     return CheckpointReport(result.metrics, result, class_names, out if write else None, summary)
+
+
+# --------------------------------------------------------------------------- ensembles (TEFE's 8+16 frames)
+
+_SAMPLING_KEYS = ("num_segments", "sampler", "frame_interval", "twice_sample")
+
+
+def sampling_of(cfg: Config) -> tuple[Any, ...]:
+    return tuple(getattr(cfg.data, k) for k in _SAMPLING_KEYS)
+
+
+def ensemble_member_config(cfg: Config, member_cfg: Config) -> Config:
+    """The caller's config (same test list, views, sizes) with the member's own clip sampling.
+
+    A model is tested on clips sampled the way it was trained: the 16-frame member of an 8+16 ensemble
+    gets 16-frame clips of the same videos.
+    """
+    data = dataclasses.replace(cfg.data, **{k: getattr(member_cfg.data, k) for k in _SAMPLING_KEYS})
+    return dataclasses.replace(cfg, data=data)
+
+
+def ensemble_results(results: list[EvalResult], total: int) -> EvalResult:
+    """Average the members' per-video scores, matched by dataset index.
+
+    Each member's scores are already view-averaged probabilities (or logits, for test.average=logit), so
+    their mean is the ensemble's probability (logit) average.  A video one member skipped is dropped.
+    """
+    from ..models.tefe import average_scores
+
+    common = set(results[0].indices.tolist())
+    for r in results[1:]:
+        common &= set(r.indices.tolist())
+    if not common:
+        raise DataError("the ensemble members scored no video in common")
+    order = torch.tensor(sorted(common), dtype=torch.long)
+    scores, labels = [], None
+    for r in results:
+        row_of = {int(i): row for row, i in enumerate(r.indices.tolist())}
+        rows = torch.tensor([row_of[int(i)] for i in order], dtype=torch.long)
+        scores.append(r.scores[rows])
+        labels = r.labels[rows] if labels is None else labels
+    # the members' scores are already probabilities / logits: "logit" makes average_scores a plain mean
+    averaged = average_scores(scores, "logit")
+    result = EvalResult(averaged, labels, order, skipped=total - len(order))
+    result.metrics = compute_metrics(result.scores, result.labels)
+    return result
+
+
+def _check_same_classes(member_names: list[str], names: list[str], path: Path, ckpt: dict[str, Any]) -> None:
+    if ckpt.get("class_names") and member_names != names:
+        raise ModelError(f"ensemble checkpoint {path} has classes {member_names[:3]}... in another order or "
+                         f"naming than the dataset's {names[:3]}...; the scores cannot be averaged")

@@ -47,7 +47,7 @@ from .evaluate import evaluate
 from .loader import eval_loader, train_loader
 from .logs import RunLogger, Throughput, format_duration
 from .optim import Schedule, build_optimizer, scaled_lr
-from .runtime import autocast_factory, model_mean_std, prepare_clip, seed_everything, select_device
+from .runtime import autocast_factory, model_mean_std, prepare_clip, seed_everything, select_device, to_channels_last
 from .strategies import NonFiniteLossError, StepContext, TrainStrategy, build_strategy, unwrap
 
 
@@ -249,7 +249,7 @@ def train(cfg: Config, resume: str | None = None, *, run_dir: str | Path | None 
         model.set_partial_bn(True)
     model.to(device)
     if cfg.train.channels_last:
-        model.to(memory_format=torch.channels_last)
+        to_channels_last(model)
     mean, std = model_mean_std(model)
     strategy = build_strategy(cfg.train.strategy, **cfg.train.strategy_kwargs)
     base_lr = scaled_lr(cfg.optim, batch_size * dist_info.world_size * accumulate)

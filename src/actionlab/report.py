@@ -1,0 +1,387 @@
+"""The comparison table, CSV, plots and claim checks of finished runs (`actionlab bench accuracy`, `actionlab report`).
+
+A finished run is a training run directory (config.yaml, metrics.jsonl, checkpoints/, test_<split>_<views>/).
+`actionlab bench accuracy` also writes `bench_row.json` into each run directory: everything the table needs
+(top-1, mean class accuracy, within-pair accuracy, temporal fidelity, actionness-in-box, pointing game,
+GMACs, params, clips/s). A run without it (e.g. a run on a real dataset) gives what its test metrics say.
+
+    rows = load_rows([Path("runs/bench-accuracy-...")])   # a bench directory, or run directories
+    paths = write_report(rows, out_dir)                     # results.md / .csv / .json + plots/*.png
+
+Every number comes from the runs' files; nothing is typed in.  `check_claims` reads the papers' claims
+off the aggregated numbers and says 'holds' or 'does not hold' for each, with the numbers.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+ROW_FILE = "bench_row.json"
+
+# (key in a row, column title, format); aggregated as mean +- std over seeds
+METRICS: list[tuple[str, str, str]] = [
+    ("top1", "top-1", ".3f"),
+    ("mean_class_accuracy", "mean class acc", ".3f"),
+    ("within_pair", "within-pair", ".3f"),
+    ("fidelity_auc", "fidelity AUC", ".3f"),
+    ("fidelity_mass", "fidelity mass", ".3f"),
+    ("fidelity_chance", "fidelity mass chance", ".3f"),
+    ("pointing_any", "pointing", ".3f"),
+    ("pointing_chance", "pointing chance", ".3f"),
+    ("actionness_in_box", "actionness in box", ".3f"),
+    ("actionness_in_box_chance", "in-box chance", ".3f"),
+    ("gmacs", "GMACs", ".4f"),
+    ("params_m", "params (M)", ".3f"),
+    ("test_clips_per_s", "CPU clips/s", ".1f"),
+]
+
+# within-pair accuracy "near chance" (0.5) and "far above" it
+NEAR_CHANCE = 0.1
+FAR_ABOVE = 0.75
+
+
+# ---------------------------------------------------------------------------- loading
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
+
+
+def _row_from_plain_run(run_dir: Path) -> dict[str, Any] | None:
+    """A run without bench_row.json: its name, model, seed and its (first) test split's metrics."""
+    import yaml
+
+    tests = sorted(run_dir.glob("test_*/metrics.json"))
+    if not tests:
+        return None
+    metrics = json.loads(tests[0].read_text()).get("metrics", {})
+    cfg = yaml.safe_load((run_dir / "config.yaml").read_text()) if (run_dir / "config.yaml").is_file() else {}
+    cfg = cfg or {}
+    return {
+        "recipe": cfg.get("name") or run_dir.name,
+        "model": (cfg.get("model") or {}).get("name", "?"),
+        "baseline": None,
+        "variant": Path(str((cfg.get("data") or {}).get("root", "-"))).name or "-",
+        "seed": (cfg.get("train") or {}).get("seed", 0),
+        "run_dir": str(run_dir),
+        **{k: v for k, v in metrics.items() if _number(v) is not None},
+    }
+
+
+def find_run_dirs(path: Path) -> list[Path]:
+    """Run directories at or under `path`: those holding bench_row.json, or else metrics.jsonl."""
+    if not path.exists():
+        raise ConfigError(f"{path}: no such run directory")
+    if (path / ROW_FILE).is_file() or (path / "metrics.jsonl").is_file():
+        return [path]
+    found = sorted({p.parent for p in path.rglob(ROW_FILE)})
+    return found or sorted({p.parent for p in path.rglob("metrics.jsonl")})
+
+
+def load_rows(paths: list[Path]) -> list[dict[str, Any]]:
+    """One row per finished run under `paths` (bench directories or run directories)."""
+    rows: list[dict[str, Any]] = []
+    for path in paths:
+        run_dirs = find_run_dirs(Path(path))
+        if not run_dirs:
+            raise ConfigError(f"{path}: no finished run in it (no {ROW_FILE} and no metrics.jsonl)")
+        for run_dir in run_dirs:
+            row_file = run_dir / ROW_FILE
+            row = json.loads(row_file.read_text()) if row_file.is_file() else _row_from_plain_run(run_dir)
+            if row is None:
+                continue
+            row["run_dir"] = str(run_dir)
+            rows.append(row)
+    if not rows:
+        raise ConfigError(f"no tested run in {', '.join(str(p) for p in paths)} (run `actionlab test` first)")
+    return rows
+
+
+def training_history(run_dir: str | Path) -> list[dict[str, Any]]:
+    jsonl = Path(run_dir) / "metrics.jsonl"
+    if not jsonl.is_file():
+        return []
+    return [json.loads(line) for line in jsonl.read_text().splitlines() if line.strip()]
+
+
+# ---------------------------------------------------------------------------- aggregation
+
+
+@dataclass
+class Stat:
+    mean: float
+    std: float
+    n: int
+
+    def format(self, spec: str) -> str:
+        if self.n == 0:
+            return "-"
+        return format(self.mean, spec) if self.n == 1 else f"{format(self.mean, spec)} ± {format(self.std, spec)}"
+
+
+def summarize(values: list[float]) -> Stat:
+    """Mean and sample standard deviation of the finite values (n counts them)."""
+    vals = [v for v in values if v is not None and math.isfinite(v)]
+    if not vals:
+        return Stat(math.nan, math.nan, 0)
+    return Stat(statistics.fmean(vals), statistics.stdev(vals) if len(vals) > 1 else 0.0, len(vals))
+
+
+@dataclass
+class Group:
+    """All seeds of one recipe on one variant."""
+
+    recipe: str
+    variant: str
+    model: str
+    baseline: str | None
+    seeds: list[Any]
+    stats: dict[str, Stat]
+    rows: list[dict[str, Any]]
+
+    def mean(self, key: str) -> float:
+        stat = self.stats.get(key)
+        return stat.mean if stat and stat.n else math.nan
+
+
+def aggregate(rows: list[dict[str, Any]]) -> list[Group]:
+    """Rows grouped by (recipe, variant) in first-seen order, each metric as mean +- std over seeds."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault((str(row["recipe"]), str(row.get("variant", "-"))), []).append(row)
+    out = []
+    for (recipe, variant), members in groups.items():
+        stats = {key: summarize([_number(r.get(key)) for r in members]) for key, _, _ in METRICS}
+        out.append(Group(recipe, variant, str(members[0].get("model", "?")), members[0].get("baseline"),
+                         [r.get("seed") for r in members], stats, members))
+    return out
+
+
+def table_rows(groups: list[Group]) -> list[dict[str, str]]:
+    return [{"method": g.recipe, "variant": g.variant, "model": g.model, "vs": g.baseline or "-",
+             "seeds": str(len(g.rows)), **{title: g.stats[key].format(spec) for key, title, spec in METRICS}}
+            for g in groups]
+
+
+def markdown_table(groups: list[Group]) -> str:
+    """A Markdown table; columns no group has a value for are left out."""
+    rows = table_rows(groups)
+    columns = [c for c in rows[0] if any(r[c] != "-" for r in rows) or c in ("method", "variant", "vs")]
+    lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
+    lines += ["| " + " | ".join(r[c] for c in columns) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def write_csv(groups: list[Group], path: Path) -> Path:
+    """One line per (method, variant): mean and std of every metric as numbers (empty when absent)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["method", "variant", "model", "baseline", "seeds",
+                         *[f"{key}_{part}" for key, _, _ in METRICS for part in ("mean", "std")]])
+        for g in groups:
+            values = []
+            for key, _, _ in METRICS:
+                s = g.stats[key]
+                values += ["", ""] if s.n == 0 else [f"{s.mean:.6g}", f"{s.std:.6g}"]
+            writer.writerow([g.recipe, g.variant, g.model, g.baseline or "", len(g.rows), *values])
+    return path
+
+
+# ---------------------------------------------------------------------------- claims
+
+
+@dataclass
+class Claim:
+    paper: str
+    text: str
+    holds: bool | None  # None: the runs needed to check it are missing
+    numbers: str
+
+    def line(self) -> str:
+        verdict = {True: "holds", False: "does not hold", None: "not checked (runs missing)"}[self.holds]
+        return f"- **{verdict}** — {self.paper}: {self.text}. {self.numbers}"
+
+
+def _find(groups: list[Group], recipe: str, variant: str | None = None) -> Group | None:
+    for g in groups:
+        if g.recipe == recipe and (variant is None or g.variant == variant):
+            return g
+    return None
+
+
+def _fmt(g: Group, key: str) -> str:
+    return f"{g.recipe} {g.stats[key].format('.3f')}"
+
+
+def _compare(paper: str, text: str, groups: list[Group], better: str, worse: str, key: str,
+             variant: str | None = None) -> Claim:
+    a, b = _find(groups, better, variant), _find(groups, worse, variant)
+    if a is None or b is None or not a.stats[key].n or not b.stats[key].n:
+        return Claim(paper, text, None, f"({key} of {better} and {worse} needed)")
+    holds = a.mean(key) > b.mean(key)
+    spread = a.stats[key].std + b.stats[key].std
+    note = " (difference within the seeds' spread)" if holds and a.mean(key) - b.mean(key) <= spread and spread else ""
+    return Claim(paper, text, holds, f"{key}: {_fmt(a, key)} vs {_fmt(b, key)}{note}")
+
+
+def check_claims(groups: list[Group]) -> list[Claim]:
+    """Each paper's claim on the built-in benchmark, checked from the aggregated numbers (means over seeds)."""
+    claims: list[Claim] = []
+    tsn = _find(groups, "tsn", "order")
+    if tsn is None or not tsn.stats["within_pair"].n:
+        claims.append(Claim("TSN", "near chance (0.5) inside each time-reversed pair", None, "(tsn on 'order' needed)"))
+    else:
+        by_pair = [(p, v) for r in tsn.rows for p, v in (r.get("within_pair_by_pair") or {}).items()
+                   if _number(v) is not None]
+        pair_means: dict[str, list[float]] = {}
+        for p, v in by_pair:
+            pair_means.setdefault(p, []).append(float(v))
+        per_pair = {p: statistics.fmean(v) for p, v in pair_means.items()}
+        worst = max((abs(v - 0.5) for v in per_pair.values()), default=abs(tsn.mean("within_pair") - 0.5))
+        holds = abs(tsn.mean("within_pair") - 0.5) <= NEAR_CHANCE and worst <= NEAR_CHANCE + 0.1
+        pairs_text = ", ".join(f"{p} {v:.3f}" for p, v in per_pair.items())
+        claims.append(Claim("TSN", f"near chance inside each time-reversed pair (|within-pair - 0.5| <= {NEAR_CHANCE}"
+                            f" overall, <= {NEAR_CHANCE + 0.1} for every pair)", holds,
+                            f"{_fmt(tsn, 'within_pair')}" + (f"; by pair: {pairs_text}" if pairs_text else "")))
+    for name, paper in [("tsm", "TSM"), ("tefe", "TEFE"), ("atr", "ATR"), ("tsm_atr", "ATR (on TSM)")]:
+        g = _find(groups, name, "order")
+        if g is None or not g.stats["within_pair"].n:
+            claims.append(Claim(paper, f"{name} far above chance inside the pairs", None,
+                                f"({name} on 'order' needed)"))
+            continue
+        claims.append(Claim(paper, f"{name} far above chance inside the pairs (within-pair >= {FAR_ABOVE})",
+                            g.mean("within_pair") >= FAR_ABOVE, _fmt(g, "within_pair")))
+    claims.append(_compare("TEFE", "TE alone beats TSN (top-1)", groups, "tefe_te_only", "tsn", "top1", "order"))
+    claims.append(_compare("TEFE", "FE alone beats TSN (top-1)", groups, "tefe_fe_only", "tsn", "top1", "order"))
+    claims.append(_compare("ATR", "ATR beats ATR_sim (top-1)", groups, "atr", "atr_sim", "top1", "order"))
+    claims.append(_compare("TFE", "higher temporal fidelity (ranking AUC of attention on the action frames) than the "
+                           "vanilla attention model", groups, "tfe", "vanilla_attention", "fidelity_auc", "distractor"))
+    claims.append(_compare("TFE", "higher top-1 than the vanilla attention model when the distractor cue is random "
+                           "(test split)", groups, "tfe", "vanilla_attention", "top1", "distractor"))
+    claims.append(_compare("ART", "higher top-1 than its backbone on the fine-grained variant", groups, "art",
+                           "art_backbone", "top1", "finegrained"))
+    art = _find(groups, "art", "finegrained")
+    if art is None or not art.stats["pointing_any"].n:
+        claims.append(Claim("ART", "tracklets point at the moving part", None, "(art pointing game needed)"))
+    else:
+        claims.append(Claim("ART", "tracklets point at the moving part (pointing game above its chance)",
+                            art.mean("pointing_any") > art.mean("pointing_chance"),
+                            f"pointing {art.stats['pointing_any'].format('.3f')} vs chance "
+                            f"{art.stats['pointing_chance'].format('.3f')}"))
+    return claims
+
+
+# ---------------------------------------------------------------------------- plots
+
+
+def plot_training_curves(groups: list[Group], path: Path) -> Path | None:
+    """Total train loss (top) and its classification part (bottom) per epoch, one column per variant."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:  # pragma: no cover - matplotlib is a dependency
+        return None
+    variants = list(dict.fromkeys(g.variant for g in groups))
+    fig, axes = plt.subplots(2, len(variants), figsize=(5 * len(variants), 7), squeeze=False)
+    for col, variant in enumerate(variants):
+        for g in (g for g in groups if g.variant == variant):
+            for i, row in enumerate(g.rows):
+                history = training_history(row["run_dir"])
+                epochs = [h["epoch"] for h in history]
+                label = g.recipe if i == 0 else None
+                color = f"C{groups.index(g) % 10}"
+                loss = [h.get("train_loss", math.nan) for h in history]
+                axes[0][col].plot(epochs, loss, marker=".", color=color, label=label)
+                # the total loss holds each method's auxiliary terms; the classification part compares across them
+                cls = [h.get("train_cls", h.get("train_loss", math.nan)) for h in history]
+                axes[1][col].plot(epochs, cls, marker=".", color=color, label=label)
+                val = [(h["epoch"], h["val_top1"]) for h in history if "val_top1" in h]
+                if val and epochs:
+                    axes[1][col].annotate(f"val top-1 {val[-1][1]:.2f}", (epochs[-1], cls[-1]), fontsize=6, color=color)
+        axes[0][col].set_title(f"'{variant}': train loss (total)")
+        axes[1][col].set_title(f"'{variant}': train classification loss")
+        axes[1][col].set_xlabel("epoch")
+        axes[0][col].legend(fontsize=7)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def plot_accuracy_vs_gmacs(groups: list[Group], path: Path) -> Path | None:
+    """Test top-1 (mean, with the seeds' std as error bars) against GMACs per clip, one marker per variant."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:  # pragma: no cover
+        return None
+    fig, ax = plt.subplots(figsize=(7, 5))
+    markers = dict(zip(dict.fromkeys(g.variant for g in groups), "os^Dv<>"))
+    for g in groups:
+        if not (g.stats["gmacs"].n and g.stats["top1"].n):
+            continue
+        ax.errorbar(g.mean("gmacs"), g.mean("top1"), yerr=g.stats["top1"].std, fmt=markers[g.variant],
+                    capsize=3, color=f"C{groups.index(g) % 10}", label=f"{g.recipe} ({g.variant})")
+        ax.annotate(g.recipe, (g.mean("gmacs"), g.mean("top1")), fontsize=7, xytext=(4, 4),
+                    textcoords="offset points")
+    ax.set_xlabel("GMACs per clip")
+    ax.set_ylabel("test top-1")
+    ax.set_title("accuracy vs cost")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+# ---------------------------------------------------------------------------- all of it
+
+
+def report_markdown(groups: list[Group], claims: list[Claim], header: str = "") -> str:
+    parts = [header.strip()] if header.strip() else []
+    parts.append("## Results (test split, 1 view; mean ± std over seeds)\n\n" + markdown_table(groups))
+    parts.append("Within-pair: how often the true class outscores its time-reversed twin (chance 0.5). Fidelity AUC: "
+                 "P(attention on an action frame > on a non-action frame), chance 0.5; fidelity mass: share of "
+                 "attention on the action frames (chance = its column). Pointing: share of frames where some "
+                 "tracklet's peak cell overlaps the moving part's box. Actionness in box: share of the last ATR "
+                 "block's spatial actionness inside the box. CPU clips/s: test throughput incl. decoding, "
+                 "one torch thread.")
+    parts.append("## Claims\n\n" + "\n".join(c.line() for c in claims))
+    return "\n\n".join(parts) + "\n"
+
+
+def write_report(rows: list[dict[str, Any]], out_dir: Path, header: str = "") -> dict[str, Path]:
+    """results.md, results.csv, results.json, plots/training_curves.png, plots/accuracy_vs_gmacs.png."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    groups = aggregate(rows)
+    claims = check_claims(groups)
+    paths = {"markdown": out_dir / "results.md", "csv": out_dir / "results.csv", "json": out_dir / "results.json"}
+    paths["markdown"].write_text(report_markdown(groups, claims, header), encoding="utf-8")
+    write_csv(groups, paths["csv"])
+    paths["json"].write_text(json.dumps({"rows": rows, "claims": [c.__dict__ for c in claims]}, indent=1,
+                                        default=str) + "\n", encoding="utf-8")
+    curves = plot_training_curves(groups, out_dir / "plots" / "training_curves.png")
+    cost = plot_accuracy_vs_gmacs(groups, out_dir / "plots" / "accuracy_vs_gmacs.png")
+    if curves:
+        paths["training_curves"] = curves
+    if cost:
+        paths["accuracy_vs_gmacs"] = cost
+    return paths
