@@ -92,7 +92,15 @@ def test_cli_config_errors_one_line_exit_2(argv, message, tmp_path):
     assert len(lines) == 1 and message in lines[0]
 
 
-def test_unbuilt_command_says_so(capsys):
-    rc = main(["export"])
+def test_unbuilt_feature_says_so_and_exits_1(capsys, monkeypatch):
+    import actionlab.commands.export as export_command
+    from actionlab.errors import NotBuiltError
+
+    def not_built(args):
+        raise NotBuiltError("'actionlab export --format tflite' is not built yet")
+
+    monkeypatch.setattr(export_command, "run", not_built)
+    rc = main(["export", "ckpt.pt", "out.tflite"])
     assert rc == 1
-    assert "not built yet" in capsys.readouterr().err
+    assert capsys.readouterr().err.strip() == (
+        "actionlab export: error: 'actionlab export --format tflite' is not built yet")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from .api import Predictor, load
 from .config import Config, load_config
 from .models.registry import create_model, list_models, model_info
 
-__all__ = ["Config", "load_config", "create_model", "list_models", "model_info", "__version__"]
+__all__ = ["Predictor", "load", "Config", "load_config", "create_model", "list_models", "model_info", "__version__"]

@@ -3,6 +3,7 @@
   data      clips/s of actionlab's reader vs a naive full decode; DataLoader workers
   model     CPU latency of models side by side, as ratios to a baseline
   accuracy  trains and tests every method against its baseline on the built-in benchmark
+  export    PyTorch eager vs ONNX Runtime latency per clip, as a ratio; which methods export
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ BENCHMARKS = {
     "data": "reader and DataLoader throughput",
     "model": "model latency side by side",
     "accuracy": "every method vs its baseline on the built-in benchmark",
+    "export": "PyTorch eager vs ONNX Runtime latency; which methods export",
 }
 
 

@@ -160,7 +160,8 @@ class ART(Recognizer):
     def _ensure_bank(self) -> None:
         if self._ready_seen:
             return
-        if bool(self.bank_ready):
+        # While exporting, the bank is whatever the checkpoint holds: a static graph cannot branch on a buffer.
+        if torch.compiler.is_exporting() or bool(self.bank_ready):
             self._ready_seen = True
             return
         if self.class_names is not None:

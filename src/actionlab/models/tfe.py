@@ -16,9 +16,12 @@ Training (Eq. 12) is the `tfe` strategy below (also registered as `tfe_two_phase
 each batch, (1) the approximators A_S, A_N step on L_S + L_N with the disentangler frozen,
 (2) the disentangler (temporal layers, TD, and the encoder when it is trainable) steps on
 L_S - L_N with the approximators frozen.  -L_N is unbounded; `adversary` picks the plain
-form ("negative") or a bounded surrogate as AIL does: cross entropy of A_N against the
-uniform distribution ("uniform", the default: the plain form diverges, see benchmarks/tfe.md)
-or against the flipped target ("flipped").
+form ("negative", Eq. 12 as printed) or a bounded surrogate as AIL does: cross entropy of A_N
+against the uniform distribution ("uniform", the default) or against the flipped target
+("flipped").  Measured (benchmarks/tfe.md): with an encoder that trains, the plain form drives
+L_N up without bound (2.2 -> 6.3 in 20 epochs, still rising while lr > 0); with a frozen encoder
+it stayed near chance for 100 epochs and gave the highest temporal fidelity, so "negative" is
+worth trying there.
 
 Table 3's ablations (model kwarg `disentangler`, strategy kwarg `objective`):
     Variant 1  disentangler="none", objective="eq5"     Variant 4  disentangler="td", objective="eq4"
