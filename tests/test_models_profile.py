@@ -76,6 +76,15 @@ def test_flops_command_json_on_a_tiny_model(capsys):
     assert data["macs"] > 0 and data["peak_activation_bytes"] > 0 and data["latency"]["median_ms"] > 0
 
 
+def test_flops_command_on_a_config(tmp_path, capsys):
+    cfg = tmp_path / "tiny.yaml"
+    cfg.write_text("model:\n  name: tsm_r18_tiny\n  kwargs: {base_width: 8}\n"
+                   "data:\n  num_segments: 4\n  input_size: 32\n")
+    assert main(["flops", str(cfg), "--no-latency", "--no-memory", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert (data["model"], data["frames"], data["size"], data["num_classes"]) == ("tsm_r18_tiny", 4, 32, 174)
+
+
 def test_flops_command_user_errors(capsys):
     assert main(["flops", "tsm_r99", "--no-latency"]) == 2
     assert "unknown model 'tsm_r99'" in capsys.readouterr().err

@@ -104,6 +104,9 @@ def build_baseline(arch: str, num_classes: int, pretrained: str | Mapping[str, A
     `pretrained` is, loads into the finished model.
     """
     o = options or BaselineOptions()
+    if isinstance(pretrained, str) and pretrained.startswith("imagenet") and arch != "efficientnet_lite0" \
+            and o.base_width != 64:
+        raise ModelError(f"ImageNet weights fit base_width 64, not {o.base_width}")
     sd = read_state_dict(pretrained, arch) if pretrained is not None else None
     whole = sd is not None and is_recognizer_checkpoint(sd)
     backbone_weights = None if whole else sd

@@ -3,6 +3,10 @@
     clip [N, C, T, H, W] -> frames [N*T, C, H, W] -> backbone -> pooled [N*T, D]
     -> dropout -> fc -> [N, T, K] -> consensus over T -> logits [N, K]
 
+TSN paper (Wang et al., ECCV 2016) Eq. 1: TSN(T_1..T_K) = H(G(F(T_1; W), ..., F(T_K; W))),
+F the shared ConvNet on one snippet, G the segmental consensus (avg here; max and a learned
+softmax-weighted average as options), H the softmax applied by the loss.
+
 TSM, TEFE and ATR are this recognizer with temporal modules in the backbone's
 block slots (see `backbones/resnet.py`); the backbone needs only
 `forward_features(frames) -> [N*T, D, h, w]` and `num_features`.
