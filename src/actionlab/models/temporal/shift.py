@@ -43,7 +43,7 @@ def temporal_shift(x: torch.Tensor, num_segments: int, shift_div: int = 8) -> to
         raise ValueError(f"temporal shift: batch {nt} is not a multiple of num_segments={num_segments}")
     fold = c // shift_div
     x5 = x.view(nt // num_segments, num_segments, c, h, w)
-    if torch.compiler.is_compiling():  # torch.compile / export: a pad + cat graph fuses into one kernel
+    if torch.compiler.is_compiling():  # torch.compile / export: one pointwise expression, fused into one loop
         return shift_functional(x, num_segments, fold)
     # Eager: empty_like + slice copies cost one pass over memory (a clone's worth; zeros_like would
     # add a second) and keep channels_last strides; only the boundary frames of the folds are zeroed.
