@@ -7,7 +7,7 @@ Both are segment-embedding models:
       TFE:      L' x TemporalBlock -> TD module (Eqs. 6, 8-11) -> A_S(z'_S) = logits, A_N(z'_N)
 
 The frame encoder is the CLIP ViT image tower (`backbones/clip_vit.py`, frozen by default:
-the paper keeps the baselines' visual encoders) or any 2D CNN: a ResNet arch name, or a
+the paper keeps the baselines' visual encoders) or any 2D CNN: a ResNet arch name, efficientnet_lite0, or a
 registered model whose `.backbone` has `forward_features` (e.g. `tsn_r50`), pooled per frame.
 TFE replaces the baseline's last layer(s) by the TD module, so it has fewer layers (Table 4:
 BIKE 6 -> 2): by default the vanilla model has 6 temporal layers, TFE 1 + TD.
@@ -18,10 +18,11 @@ each batch, (1) the approximators A_S, A_N step on L_S + L_N with the disentangl
 L_S - L_N with the approximators frozen.  -L_N is unbounded; `adversary` picks the plain
 form ("negative", Eq. 12 as printed) or a bounded surrogate as AIL does: cross entropy of A_N
 against the uniform distribution ("uniform", the default) or against the flipped target
-("flipped").  Measured (benchmarks/tfe.md): with an encoder that trains, the plain form drives
-L_N up without bound (2.2 -> 6.3 in 20 epochs, still rising while lr > 0); with a frozen encoder
-it stayed near chance for 100 epochs and gave the highest temporal fidelity, so "negative" is
-worth trying there.
+("flipped").  Measured (benchmarks/tfe.md): with an encoder that trains, the plain form is
+unstable (L_N jumps to 2x chance in the first epochs of every seed, and on a 16-video set it
+climbed 2.2 -> 6.3 over 20 epochs) and ends below "uniform" in accuracy and fidelity, hence the
+default; with a frozen encoder it stayed near chance for 100 epochs and gave the highest temporal
+fidelity, so "negative" is worth trying there.
 
 Table 3's ablations (model kwarg `disentangler`, strategy kwarg `objective`):
     Variant 1  disentangler="none", objective="eq5"     Variant 4  disentangler="td", objective="eq4"
