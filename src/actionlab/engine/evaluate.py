@@ -21,6 +21,7 @@ import torch.nn as nn
 from torch.utils.data import DataLoader
 
 from ..errors import DataError
+from ..fidelity import FidelityMeter
 from ..metrics import compute_metrics
 from . import distributed
 from .runtime import prepare_clip
@@ -37,9 +38,13 @@ class EvalResult:
 
 def video_scores(model: nn.Module, clip: torch.Tensor, *, average: str = "prob", multi_label: bool = False,
                  max_views_per_forward: int = 8,
-                 autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext
-                 ) -> torch.Tensor:
-    """Normalised clips [B, V, C, T, H, W] (or [B, C, T, H, W]) -> averaged scores [B, K] (float32)."""
+                 autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
+                 attention_out: list[torch.Tensor] | None = None) -> torch.Tensor:
+    """Normalised clips [B, V, C, T, H, W] (or [B, C, T, H, W]) -> averaged scores [B, K] (float32).
+
+    attention_out: when given, the models' temporal attention extras ([B*V, T] in view order) are
+    appended to it, chunk by chunk (TFE and the vanilla attention model expose them).
+    """
     if clip.dim() == 5:
         clip = clip.unsqueeze(1)
     b, v = clip.shape[:2]
@@ -48,8 +53,10 @@ def video_scores(model: nn.Module, clip: torch.Tensor, *, average: str = "prob",
     outs = []
     for part in flat.split(chunk):
         with autocast():
-            logits = model(part).logits
-        logits = logits.float()
+            output = model(part)
+        logits = output.logits.float()
+        if attention_out is not None and "attention" in output.extras:
+            attention_out.append(output.extras["attention"].float().cpu())
         if average == "prob":
             logits = logits.sigmoid() if multi_label else logits.softmax(-1)
         outs.append(logits)
@@ -68,13 +75,18 @@ def evaluate(model: nn.Module, loader: DataLoader, device: torch.device, mean: S
     was_training = model.training
     model.eval()
     scores, labels, indices = [], [], []
+    fidelity = FidelityMeter()  # temporal fidelity, where the data annotate the action frames
     try:
         for batch in loader:
             if batch is None or len(batch["index"]) == 0:
                 continue
             clip = prepare_clip(batch["clip"], device, mean, std)
+            attention: list[torch.Tensor] | None = [] if "action_mask" in batch else None
             scores.append(video_scores(model, clip, average=average, multi_label=multi_label,
-                                       max_views_per_forward=max_views_per_forward, autocast=autocast).cpu())
+                                       max_views_per_forward=max_views_per_forward, autocast=autocast,
+                                       attention_out=attention).cpu())
+            if attention:
+                fidelity.update(torch.cat(attention), batch["action_mask"].flatten(0, 1).cpu())
             labels.append(batch["label"].cpu())
             indices.append(torch.as_tensor(batch["index"]).cpu())
     finally:
@@ -90,7 +102,19 @@ def evaluate(model: nn.Module, loader: DataLoader, device: torch.device, mean: S
     if len(result.indices) == 0:
         raise DataError("evaluation found no video to score (the dataset is empty or every video was skipped)")
     result.metrics = compute_metrics(result.scores, result.labels)
+    result.metrics.update(_gathered_fidelity(fidelity))
     return result
+
+
+def _gathered_fidelity(meter: FidelityMeter) -> dict[str, float]:
+    """The fidelity metrics over every rank's clips; {} when no clip had attention and an action mask."""
+    sums = [meter.mass_sum, meter.chance_sum, meter.auc_sum, meter.count, meter.skipped]
+    if distributed.current().enabled:
+        parts = distributed.all_gather_objects(sums)
+        sums = [sum(p[i] for p in parts) for i in range(len(sums))]
+    total = FidelityMeter()
+    total.mass_sum, total.chance_sum, total.auc_sum, total.count, total.skipped = sums
+    return total.compute() if total.count + total.skipped > 0 else {}
 
 
 def _num_classes(model: nn.Module) -> int:

@@ -35,6 +35,9 @@ class CheckpointReport:
         if "mean_class_accuracy" in m:
             parts.append(f"mean class acc {m['mean_class_accuracy']:.4f}")
         parts.append(f"mAP {m['mAP']:.4f}")
+        if "fidelity_auc" in m:  # models with temporal attention on data with annotated action frames
+            parts.append(f"temporal fidelity: attention mass {m['fidelity_mass']:.3f} (uniform "
+                         f"{m['fidelity_chance']:.3f}), AUC {m['fidelity_auc']:.3f} (chance 0.5)")
         return (f"{self.info.get('videos', '?')} videos, views {self.info.get('views')}: " + ", ".join(parts))
 
 
