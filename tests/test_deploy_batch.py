@@ -91,3 +91,27 @@ def test_unreadable_jsonl_is_a_user_error(tmp_path: Path) -> None:
     bad.write_text('{"video": "a.mp4"}\nnot json\n')
     with pytest.raises(DataError, match=r"bad.jsonl:2"):
         read_done(bad)
+
+
+def test_folder_table_skips_and_lists_failures(setup: dict, capsys: pytest.CaptureFixture[str]) -> None:
+    """Table mode: an unreadable file costs no good file its prediction; failures listed, exit code 1."""
+    from actionlab.cli import main as cli
+
+    rc = cli(["predict", str(setup["videos"]), "--checkpoint", str(setup["ckpt"]), "--topk", "2",
+              "--device", "cpu"])
+    out, err = capsys.readouterr()
+    assert rc == 1
+    for name in ["a.mp4", "b.mp4", "sub/c.mp4"]:
+        assert str(setup["videos"] / name) in out
+    assert "broken.mp4" not in out
+    assert "1 of 4 videos failed" in err and f"{setup['videos'] / 'broken.mp4'}: " in err
+    assert "Traceback" not in err
+
+
+def test_jsonl_mode_lists_failures_and_exits_1(setup: dict, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    rc = main([str(setup["ckpt"]), str(setup["videos"]), "--jsonl", str(tmp_path / "p.jsonl"), "--num-workers", "0",
+               "--device", "cpu"])
+    out, err = capsys.readouterr()
+    assert rc == 1 and "3 predicted, 1 failed" in out
+    assert "1 of 4 videos failed" in err and "broken.mp4: " in err and "Traceback" not in err

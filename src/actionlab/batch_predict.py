@@ -11,7 +11,8 @@ line is written and flushed as soon as its batch is scored:
 
 Running the same command again skips every video that already has a line (a
 video that failed keeps its error line; delete the line to retry), so an
-interrupted run resumes where it stopped.  A line cut short by a crash is
+interrupted run resumes where it stopped.  The videos that failed in this run are listed at
+the end and the exit code is then 1.  A line cut short by a crash is
 dropped on resume and its video predicted again.
 """
 
@@ -22,7 +23,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,39 @@ def find_videos(inputs: Sequence[str | Path]) -> list[str]:
         else:
             raise DataError(f"no such file or folder: {path}")
     return list(dict.fromkeys(found))  # a file listed twice is predicted once
+
+
+# what reading one bad file can raise: it is that file's failure, never the run's
+READ_ERRORS = (ActionlabError, OSError, RuntimeError, ValueError)
+
+
+def first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+def predict_files(predictor: Predictor, videos: Sequence[str], *, topk: int = 5, views: str = "1x1"
+                  ) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
+    """([{"video", "label", "top", ...}], [(video, error)]): one unreadable file does not stop the others."""
+    results, failures = [], []
+    for video in videos:
+        try:
+            prediction = predictor.predict(video, topk=topk, views=views)
+        except READ_ERRORS as e:
+            failures.append((video, first_line(e)))
+            continue
+        results.append({"video": video, **prediction.to_dict()})
+    return results, failures
+
+
+def print_failures(failures: Sequence[tuple[str, str]], total: int, file: Any = None) -> None:
+    """The list of videos that got no prediction, after the results (stderr by default)."""
+    if not failures:
+        return
+    stream = file or sys.stderr
+    print(f"{len(failures)} of {total} videos failed (no prediction):", file=stream)
+    for video, error in failures:
+        print(f"  {video}: {error}", file=stream)
 
 
 def read_done(jsonl: Path) -> set[str]:
@@ -87,8 +121,8 @@ class VideoFiles(Dataset):
         video = self.videos[i]
         try:
             return {"video": video, "clip": load_clips(video, self.preprocess, self.views)}
-        except (ActionlabError, OSError, RuntimeError, ValueError) as e:  # one bad file must not stop the run
-            return {"video": video, "error": str(e).splitlines()[0] if str(e) else type(e).__name__}
+        except READ_ERRORS as e:  # one bad file must not stop the run
+            return {"video": video, "error": first_line(e)}
 
 
 def collate_videos(items: list[dict[str, Any]]) -> dict[str, Any]:
@@ -105,6 +139,7 @@ class BatchSummary:
     failed: int  # lines written in this run with an error
     skipped: int  # videos that already had a line
     jsonl: Path
+    failures: list[tuple[str, str]] = field(default_factory=list)  # (video, error) of this run
 
 
 def predict_folder(predictor: Predictor, inputs: Sequence[str | Path], jsonl: str | Path, *, topk: int = 5,
@@ -135,6 +170,7 @@ def predict_folder(predictor: Predictor, inputs: Sequence[str | Path], jsonl: st
                     summary.predicted += 1
             for video, error in batch["errors"]:
                 lines.append({"video": video, "error": error})
+                summary.failures.append((video, error))
                 summary.failed += 1
             out.write("".join(json.dumps(line) + "\n" for line in lines))
             out.flush()
@@ -176,7 +212,8 @@ def run_batch(args: argparse.Namespace) -> int:
     if s.predicted or s.failed:
         print(file=sys.stderr)
     print(f"{s.jsonl}: {s.predicted} predicted, {s.failed} failed, {s.skipped} already there")
-    return 0
+    print_failures(s.failures, s.predicted + s.failed)
+    return 1 if s.failed else 0
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -2,7 +2,8 @@
 
 Prints a table of the top classes and scores of every video (folders are searched for
 video files) and, with `--json OUT`, writes them as JSON (`--json -` prints the JSON
-instead of the table).  The preprocessing is the checkpoint's own test pipeline
+instead of the table).  A file that cannot be read does not stop the others: the failures
+are listed after the results and the exit code is 1.  The preprocessing is the checkpoint's own test pipeline
 (`actionlab.api`), so any video the readers handle works.
 
 Long videos and big folders (see `actionlab.timeline` and `actionlab.batch_predict`):
@@ -44,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
 
         return run_batch(args)
     from ..api import load, parse_views
-    from ..batch_predict import find_videos
+    from ..batch_predict import find_videos, predict_files, print_failures
 
     parse_views(args.views)
     videos = find_videos(args.videos)
@@ -53,18 +54,17 @@ def run(args: argparse.Namespace) -> int:
 
         raise DataError(f"no video files in {', '.join(args.videos)}")
     predictor = load(args.checkpoint, device=args.device)
-    results = []
-    for video in videos:
-        prediction = predictor.predict(video, topk=args.topk, views=args.views)
-        results.append({"video": video, **prediction.to_dict()})
-    if args.json != "-":
+    results, failures = predict_files(predictor, videos, topk=args.topk, views=args.views)
+    if args.json != "-" and results:
         rows = [{"video": r["video"], "top-1": r["top"][0]["label"], "score": f"{r['top'][0]['score']:.3f}",
                  f"top-{args.topk}": ", ".join(f"{t['label']} {t['score']:.2f}" for t in r["top"])} for r in results]
         print(format_table(rows, ["video", "top-1", "score", f"top-{args.topk}"]))
-    text = json.dumps({"checkpoint": str(args.checkpoint), "views": args.views, "predictions": results}, indent=1)
+    text = json.dumps({"checkpoint": str(args.checkpoint), "views": args.views, "predictions": results,
+                       "failures": [{"video": v, "error": e} for v, e in failures]}, indent=1)
     if args.json == "-":
         print(text)
     elif args.json:
         Path(args.json).write_text(text + "\n", encoding="utf-8")
         print(f"JSON: {args.json}", file=sys.stderr)
-    return 0
+    print_failures(failures, len(videos))  # after the results: one bad file never costs the good ones theirs
+    return 1 if failures else 0
