@@ -56,6 +56,41 @@ def test_config_errors_name_the_key(overrides, message):
     assert message in str(e.value)
 
 
+@pytest.mark.parametrize("override, message", [
+    ("data.batch_size=0", "config key 'data.batch_size' must be >= 1, got 0"),
+    ("data.input_size=0", "config key 'data.input_size' must be >= 1, got 0"),
+    ("optim.lr=-1", "config key 'optim.lr' must be > 0, got -1.0"),
+    ("data.num_workers=-1", "config key 'data.num_workers' must be >= 0, got -1"),
+    ("data.num_segments=0", "'data.num_segments' must be >= 1"),
+    ("optim.momentum=1.5", "'optim.momentum' must be [0, 1)"),
+    ("optim.betas=[0.9, 1.0]", "'optim.betas' must hold values [0, 1)"),
+    ("optim.milestones=[0, 10]", "'optim.milestones' must hold values >= 1"),
+    ("optim.clip_grad=0", "'optim.clip_grad' must be > 0"),
+    ("optim.lr=.nan", "'optim.lr' must be > 0, got nan"),
+    ("data.max_bad_fraction=2", "'data.max_bad_fraction' must be [0, 1]"),
+    ("train.epochs=0", "'train.epochs' must be >= 1, got 0 (nothing to train)"),
+    ("train.accumulate=0", "'train.accumulate' must be >= 1"),
+    ("test.batch_size=0", "'test.batch_size' must be >= 1"),
+])
+def test_out_of_range_values_name_the_key(override, message):
+    with pytest.raises(ConfigError) as e:
+        load_config(None, [override])
+    assert message in str(e.value)
+
+
+def test_every_range_rule_names_a_numeric_field():
+    """A renamed field must not leave its range rule checking nothing."""
+    from actionlab.config import RANGES, Config, _in_range
+
+    cfg = Config()
+    for key, rule in RANGES.items():
+        section, name = key.split(".")
+        value = getattr(getattr(cfg, section), name)
+        assert value is None or isinstance(value, (int, float, list)), key
+        for item in value if isinstance(value, list) else [value]:
+            assert item is None or _in_range(item, rule), f"the default of {key} breaks its own rule {rule}"
+
+
 def test_missing_and_invalid_files(tmp_path):
     with pytest.raises(ConfigError, match="config file not found: .*nope.yaml"):
         load_config(tmp_path / "nope.yaml")
@@ -78,6 +113,7 @@ def test_parse_override_values():
         (["--set", "optim.lr=x"], "expects float"),
         (["--set", "optim.lr"], "bad override"),
         (["missing.yaml"], "config file not found: missing.yaml"),
+        (["--set", "data.batch_size=0"], "'data.batch_size' must be >= 1"),
     ],
 )
 def test_cli_config_errors_one_line_exit_2(argv, message, tmp_path):

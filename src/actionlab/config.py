@@ -48,7 +48,15 @@ class DataConfig:
     backend: Literal["auto", "pyav", "torchcodec"] = "auto"
     batch_size: int = 8
     num_workers: int = 2
-    on_error: Literal["raise", "skip"] = "raise"  # bad video / annotation line policy
+    # bad video / annotation line policy; auto: skip (counted, logged) in training and its validation,
+    # raise in `actionlab test` (an accuracy over a subset is a different number)
+    on_error: Literal["auto", "raise", "skip"] = "auto"
+    max_bad_fraction: float = 0.01  # training stops when more of an epoch's videos (or lines) are bad
+    # decoded-frame cache of the training split (data/cache.py): auto = an existing disk cache, else memory when
+    # the split's decoded frames fit cache_budget_gb, else none
+    cache: Literal["auto", "memory", "disk", "none"] = "auto"
+    cache_budget_gb: float = 2.0  # memory a cache may hold
+    cache_dir: str = ""  # disk caches ('' = $ACTIONLAB_CACHE_DIR/clips or ~/.cache/actionlab/clips)
     options: dict[str, Any] = field(default_factory=dict)  # format-specific options
 
 
@@ -105,6 +113,7 @@ class TrainConfig:
     work_dir: str = "runs"
     log_every: int = 20  # steps between log lines
     partial_bn: bool = False  # freeze all BN layers but the first (TSN)
+    sync_bn: bool = False  # DDP on GPUs: BatchNorm statistics over all processes (torch's SyncBatchNorm)
     device: str = "auto"  # auto, cpu, cuda, cuda:1
 
 
@@ -269,8 +278,72 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
     return data
 
 
+# The valid range of every numeric field (for lists: of every item), checked when a config loads so that
+# a bad value is a one-line error naming the key, not a failure deep in PyTorch.
+#   ">= a", "> a": lower bound;  "[a, b]", "[a, b)": interval
+RANGES: dict[str, str] = {
+    "data.split": ">= 1",
+    "data.num_segments": ">= 1",
+    "data.frame_interval": ">= 1",
+    "data.input_size": ">= 1",
+    "data.scale_size": ">= 1",
+    "data.batch_size": ">= 1",
+    "data.num_workers": ">= 0",
+    "data.max_bad_fraction": "[0, 1]",
+    "model.num_classes": ">= 0",
+    "optim.lr": "> 0",
+    "optim.momentum": "[0, 1)",
+    "optim.betas": "[0, 1)",
+    "optim.weight_decay": ">= 0",
+    "optim.milestones": ">= 1",
+    "optim.step_size": ">= 0",
+    "optim.gamma": "> 0",
+    "optim.warmup_epochs": ">= 0",
+    "optim.min_lr": ">= 0",
+    "optim.clip_grad": "> 0",
+    "optim.bias_lr_mult": ">= 0",
+    "optim.base_batch_size": ">= 1",
+    "train.epochs": ">= 1",
+    "train.accumulate": ">= 1",
+    "train.seed": ">= 0",
+    "train.eval_every": ">= 0",
+    "train.checkpoint_every": ">= 1",
+    "train.checkpoint_every_steps": ">= 0",
+    "train.log_every": ">= 1",
+    "test.max_views_per_forward": ">= 1",
+    "test.batch_size": ">= 1",
+}
+_WHY = {"train.epochs": " (nothing to train)"}
+
+
+def _in_range(value: float, rule: str) -> bool:
+    if rule.startswith((">=", ">")):
+        bound = float(rule.lstrip(">= "))
+        return value >= bound if rule.startswith(">=") else value > bound
+    low, high = (float(x) for x in rule[1:-1].split(","))
+    return low <= value and (value <= high if rule.endswith("]") else value < high)
+
+
+def check_ranges(cfg: Config) -> None:
+    """Raise ConfigError naming the first field outside its valid range (`RANGES`)."""
+    import math
+
+    for key, rule in RANGES.items():
+        section, name = key.split(".")
+        value = getattr(getattr(cfg, section), name, None)
+        items = value if isinstance(value, list) else [value]
+        for item in items:
+            if item is None or isinstance(item, bool) or not isinstance(item, (int, float)):
+                continue
+            if not math.isfinite(item) or not _in_range(item, rule):
+                what = "hold values" if isinstance(value, list) else "be"
+                raise ConfigError(f"config key '{key}' must {what} {rule}, got {value!r}{_WHY.get(key, '')}")
+
+
 def from_dict(data: dict[str, Any]) -> Config:
-    return _build(Config, data)
+    cfg = _build(Config, data)
+    check_ranges(cfg)
+    return cfg
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
