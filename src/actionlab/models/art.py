@@ -32,8 +32,8 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from ..engine.strategies import TrainStrategy, register_strategy, unwrap
 from ..errors import ConfigError, ModelError
+from ..strategy import TrainStrategy, register_strategy, unwrap
 from .heads.art import ARTHead, ARTHeadOutput, soft_cross_entropy
 from .recognizer import Output, Recognizer, param_groups
 from .registry import CLIP_MEAN, CLIP_STD, ModelInfo, _entry, create_model, register_model
@@ -97,6 +97,12 @@ class ViTFrames(nn.Module):
     @property
     def prototype_weight(self) -> torch.Tensor:
         return self.fc.weight
+
+    @property
+    def text_projection(self) -> nn.Module | None:
+        """CLIP's `visual_projection` (class token -> the joint image-text space), if the tower has one."""
+        tower = getattr(self.vit, "tower", None)
+        return getattr(tower, "visual_projection", None)
 
     def forward(self, clip: torch.Tensor) -> FrameTokens:
         n, c, t, h, w = clip.shape
@@ -208,10 +214,12 @@ class ART(Recognizer):
         """TSN-style groups; the agent bank and the prompts get no weight decay (decay would shrink
         the text vectors the EMA copies into S); backbone groups get lr x `backbone_lr_mult`."""
         text_params = {id(self.head.bank.agent), id(self.head.prompts)}
+        seen: set[int] = set()  # a CLIP visual projection is in both parts (video_to_text): one group only
         groups = []
         for part, mult in ((self.frames, self.backbone_lr_mult), (self.head, 1.0)):
             for g in param_groups(part, weight_decay, no_bn_decay, no_bias_decay, bias_lr_mult):
-                g["params"] = [p for p in g["params"] if id(p) not in text_params]
+                g["params"] = [p for p in g["params"] if id(p) not in text_params and id(p) not in seen]
+                seen.update(id(p) for p in g["params"])
                 g["lr_mult"] = g.get("lr_mult", 1.0) * mult
                 g["name"] = f"{'backbone' if part is self.frames else 'head'}_{g['name']}"
                 groups.append(g)
@@ -224,7 +232,7 @@ class ART(Recognizer):
 
 # ARTHead's own options; its `dropout` is `head_dropout` here, so `dropout` stays the backbone's (TSN's)
 _HEAD_KEYS = set(inspect.signature(ARTHead.__init__).parameters) - {"self", "visual_dim", "num_classes", "bank",
-                                                                   "dropout"}
+                                                                   "dropout", "video_to_text"}
 
 
 def build_art(frames: nn.Module, num_classes: int, num_segments: int, class_names: str | Sequence[str] | None = None,
@@ -248,8 +256,14 @@ def build_art(frames: nn.Module, num_classes: int, num_segments: int, class_name
         text_dim = embedding_dim(text_encoder)
         if text_dim is None:  # a hub encoder we know nothing about: ask it (only when a bank will be built)
             text_dim = build_text_encoder(text_encoder).dim if names is not None else 512
+    # A CLIP tower already maps its class token into the text space: the top-K selection starts there
+    # instead of behind a new random map (only when the bank is in that same space, i.e. the dims agree).
+    projection = getattr(frames, "text_projection", None)
+    if isinstance(projection, nn.Linear) and (projection.in_features, projection.out_features) != (
+            frames.num_features, text_dim):
+        projection = None
     head = ARTHead(frames.num_features, num_classes, random_bank(len(prompts), num_classes, text_dim),
-                   dropout=head_dropout, **head_kwargs)
+                   dropout=head_dropout, video_to_text=projection, **head_kwargs)
     return ART(frames, head, num_classes, num_segments, mtc_weight, sema_weight, backbone_lr_mult, names,
                prompts, text_encoder, bank_cache_dir)
 
@@ -334,6 +348,32 @@ def art_clip_vit_b16(num_classes: int, pretrained: str | None = None, num_segmen
 
 
 # ---------------------------------------------------------------------------- tiny variants (tests, demo)
+
+
+def remove_stage_strides(backbone: nn.Module, stages: Sequence[str]) -> None:
+    """Set the stride-2 convs of the named ResNet stages ("layer3", ...) to stride 1 (no dilation).
+
+    Each stage so treated doubles the size of the last feature map: the tiny ResNet at 32 px ends on
+    a 1x1 map, where a region or actionness map is identically 1; without the strides of layer3 and
+    layer4 (output stride 8) it ends on 4x4.
+    """
+    for name in stages:
+        stage = getattr(backbone, name, None)
+        if stage is None:
+            raise ModelError(f"remove_stage_strides: the backbone has no stage '{name}'")
+        for m in stage.modules():
+            if isinstance(m, nn.Conv2d) and m.stride != (1, 1):
+                m.stride = (1, 1)
+
+
+@register_model(ModelInfo(num_frames=8, input_size=32, weights=None, paper=PAPER,
+                          description="tiny TSM (ResNet-18, base width 16) with output stride 8: a 4x4 last "
+                                      "feature map at 32 px; ART's backbone on the finegrained benchmark"))
+def tsm_r18_tiny_os8(num_classes: int, pretrained: str | None = None, **kwargs: Any) -> nn.Module:
+    model = create_model("tsm_r18_tiny", num_classes=num_classes, pretrained=pretrained, **kwargs)
+    remove_stage_strides(model.backbone, ("layer3", "layer4"))
+    return model
+
 
 _TINY_HEAD = {"dim": 32, "se_layers": 1, "rssa_layers": 1, "heads": 4, "head_dropout": 0.0}
 

@@ -42,8 +42,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..engine.strategies import StepContext, TrainStrategy, backward_and_step, frozen, register_strategy, unwrap
 from ..errors import ConfigError, ModelError
+from ..strategy import StepContext, TrainStrategy, backward_and_step, frozen, register_strategy, unwrap
 from .heads.tfe import Approximator, AttentionHead, Disentangled, TDModule, TemporalBlock, TwoStreamModule
 from .recognizer import Output, Recognizer, classification_loss
 from .registry import CLIP_MEAN, CLIP_STD, ModelInfo, register_model

@@ -30,6 +30,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
+from .common import init_conv_bn, shortcut
+
 
 def conv3x3(in_ch: int, out_ch: int, stride: int = 1) -> nn.Conv2d:
     return nn.Conv2d(in_ch, out_ch, 3, stride=stride, padding=1, bias=False)
@@ -133,10 +135,8 @@ class ResNet(nn.Module):
             width = base_width * 2**i
             stride = 1 if i == 0 else 2
             out_ch = width * block.expansion
-            down = None
-            if stride != 1 or in_ch != out_ch:
-                down = nn.Sequential(conv1x1(in_ch, out_ch, stride), nn.BatchNorm2d(out_ch))
-            stage = [block(in_ch, width, stride, down)] + [block(out_ch, width) for _ in range(n - 1)]
+            first = block(in_ch, width, stride, shortcut(in_ch, out_ch, stride))
+            stage = [first] + [block(out_ch, width) for _ in range(n - 1)]
             setattr(self, f"layer{i + 1}", nn.Sequential(*stage))
             in_ch = out_ch
         self.num_features = in_ch
@@ -145,12 +145,7 @@ class ResNet(nn.Module):
         self._init_weights()
 
     def _init_weights(self) -> None:
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        init_conv_bn(self)
 
     def stem(self, x: torch.Tensor) -> torch.Tensor:
         return self.maxpool(self.relu(self.bn1(self.conv1(x))))

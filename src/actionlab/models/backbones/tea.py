@@ -33,6 +33,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ...errors import ModelError
+from .common import init_conv_bn, shortcut
 
 RES2NET50_26W_4S_URL = "https://shanghuagao.oss-cn-beijing.aliyuncs.com/res2net/res2net50_26w_4s-06e79181.pth"
 
@@ -165,9 +166,7 @@ class TEA(nn.Module):
             planes = stem_width * 2**i
             stride = 1 if i == 0 else 2
             out_ch = planes * TEABottleneck.expansion
-            down = None
-            if stride != 1 or in_ch != out_ch:
-                down = nn.Sequential(nn.Conv2d(in_ch, out_ch, 1, stride, bias=False), nn.BatchNorm2d(out_ch))
+            down = shortcut(in_ch, out_ch, stride)
             blocks = []
             for j in range(n):
                 blocks.append(TEABottleneck(in_ch if j == 0 else out_ch, planes, num_segments,
@@ -181,12 +180,7 @@ class TEA(nn.Module):
         self._init_weights()
 
     def _init_weights(self) -> None:
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        init_conv_bn(self)
         for m in self.modules():
             if isinstance(m, MotionExcitation):
                 m.reset_parameters()
