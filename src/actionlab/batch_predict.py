@@ -32,25 +32,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from .api import Predictor, Preprocess, load_clips, top_classes
 from .errors import ActionlabError, ConfigError, DataError
-from .timeline import add_option, videos_of
-
-VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv",
-                              ".3gp", ".ts"})
-
-
-def find_videos(inputs: Sequence[str | Path]) -> list[str]:
-    """Video files under the given folders (recursively, sorted) and the files given directly."""
-    found: list[str] = []
-    for item in inputs:
-        path = Path(item)
-        if path.is_dir():
-            found += sorted(str(p) for p in path.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS)
-        elif path.is_file():
-            found.append(str(path))
-        else:
-            raise DataError(f"no such file or folder: {path}")
-    return list(dict.fromkeys(found))  # a file listed twice is predicted once
-
+from .video_inputs import add_option, find_videos, run_standalone, standalone_parser, videos_of
 
 # what reading one bad file can raise: it is that file's failure, never the run's
 READ_ERRORS = (ActionlabError, OSError, RuntimeError, ValueError)
@@ -217,20 +199,12 @@ def run_batch(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m actionlab.batch_predict", description=__doc__.split("\n\n")[0])
-    p.add_argument("checkpoint", help="training checkpoint (runs/<name>/best.pt)")
-    p.add_argument("videos", nargs="+", help="folders (searched recursively) and video files")
-    add_batch_arguments(p)
-    return p
+    return standalone_parser("batch_predict", __doc__, add_batch_arguments,
+                             "folders (searched recursively) and video files")
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return run_batch(args)
-    except ActionlabError as e:
-        print(f"actionlab predict: error: {e}", file=sys.stderr)
-        return e.exit_code
+    return run_standalone(build_parser(), run_batch, "predict", argv)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ from typing import Any
 import torch
 
 from .errors import ConfigError, DataError
+from .video_inputs import add_option, find_videos, run_standalone, standalone_parser, videos_of
 
 # --------------------------------------------------------------------------- streaming decode
 
@@ -324,13 +325,6 @@ def write_timeline(timeline: Timeline, out_dir: str | Path, plot: bool = True, m
 # --------------------------------------------------------------------------- command line
 
 
-def add_option(p: argparse.ArgumentParser, *flags: str, **kwargs: Any) -> None:
-    """Add an option unless the host command already has it (e.g. --topk, --device in `actionlab predict`)."""
-    if any(f in p._option_string_actions for f in flags):
-        return
-    p.add_argument(*flags, **kwargs)
-
-
 def add_timeline_arguments(p: argparse.ArgumentParser) -> None:
     """The timeline options of `actionlab predict` (`--window` switches the timeline on).
 
@@ -349,14 +343,6 @@ def add_timeline_arguments(p: argparse.ArgumentParser) -> None:
     add_option(p, "--device", default="auto", help="auto, cpu, cuda, cuda:1")
 
 
-def videos_of(args: argparse.Namespace) -> list[str]:
-    """`args.videos` (a list) or `args.video` (one), whichever the host command defines."""
-    videos = getattr(args, "videos", None) or getattr(args, "video", None)
-    if videos is None:
-        raise ConfigError("no video given")
-    return [str(v) for v in ([videos] if isinstance(videos, (str, Path)) else videos)]
-
-
 def run_timeline(args: argparse.Namespace) -> int:
     """Timelines of `args.videos` (or `args.video`) with `args.checkpoint`; prints where they were written."""
     from .api import load
@@ -364,8 +350,6 @@ def run_timeline(args: argparse.Namespace) -> int:
     if not args.window:
         raise ConfigError("--window is required for a timeline")
     stride = args.stride or max(1, args.window // 4)
-    from .batch_predict import find_videos
-
     videos = find_videos(videos_of(args))  # folders are searched for video files
     if not videos:
         raise DataError(f"no video files in {', '.join(videos_of(args))}")
@@ -389,23 +373,13 @@ def run_timeline(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m actionlab.timeline", description=__doc__.split("\n\n")[0])
-    p.add_argument("checkpoint", help="training checkpoint (runs/<name>/best.pt)")
-    p.add_argument("videos", nargs="+", help="video files")
-    add_timeline_arguments(p)
+    p = standalone_parser("timeline", __doc__, add_timeline_arguments, "video files (or folders holding them)")
     p.set_defaults(window=64)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .errors import ActionlabError
-
-    args = build_parser().parse_args(argv)
-    try:
-        return run_timeline(args)
-    except ActionlabError as e:
-        print(f"actionlab timeline: error: {e}", file=sys.stderr)
-        return e.exit_code
+    return run_standalone(build_parser(), run_timeline, "timeline", argv)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,68 @@
+"""What `actionlab predict` on folders, timelines and batch prediction share: finding the videos,
+the options they add to a host command, and the stand-alone `python -m` entry point.
+
+`timeline.py` and `batch_predict.py` both import this module; neither imports the other.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from .errors import ActionlabError, ConfigError, DataError
+
+VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv",
+                              ".3gp", ".ts"})
+
+
+def find_videos(inputs: Sequence[str | Path]) -> list[str]:
+    """Video files under the given folders (recursively, sorted) and the files given directly."""
+    found: list[str] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            found += sorted(str(p) for p in path.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS)
+        elif path.is_file():
+            found.append(str(path))
+        else:
+            raise DataError(f"no such file or folder: {path}")
+    return list(dict.fromkeys(found))  # a file listed twice is predicted once
+
+
+def videos_of(args: argparse.Namespace) -> list[str]:
+    """`args.videos` (a list) or `args.video` (one), whichever the host command defines."""
+    videos = getattr(args, "videos", None) or getattr(args, "video", None)
+    if videos is None:
+        raise ConfigError("no video given")
+    return [str(v) for v in ([videos] if isinstance(videos, (str, Path)) else videos)]
+
+
+def add_option(p: argparse.ArgumentParser, *flags: str, **kwargs: Any) -> None:
+    """Add an option unless the host command already has it (e.g. --topk, --device in `actionlab predict`)."""
+    if any(f in p._option_string_actions for f in flags):
+        return
+    p.add_argument(*flags, **kwargs)
+
+
+def standalone_parser(prog: str, doc: str, add_arguments: Callable[[argparse.ArgumentParser], None],
+                      videos_help: str) -> argparse.ArgumentParser:
+    """`python -m actionlab.<prog>`: CHECKPOINT VIDEOS... plus the module's own options."""
+    p = argparse.ArgumentParser(prog=f"python -m actionlab.{prog}", description=doc.split("\n\n")[0])
+    p.add_argument("checkpoint", help="training checkpoint (runs/<name>/checkpoints/best.pt)")
+    p.add_argument("videos", nargs="+", help=videos_help)
+    add_arguments(p)
+    return p
+
+
+def run_standalone(parser: argparse.ArgumentParser, run: Callable[[argparse.Namespace], int], name: str,
+                   argv: list[str] | None = None) -> int:
+    """Parse, run, and turn a user error into one line on stderr and its exit code."""
+    args = parser.parse_args(argv)
+    try:
+        return run(args)
+    except ActionlabError as e:
+        print(f"actionlab {name}: error: {e}", file=sys.stderr)
+        return e.exit_code
