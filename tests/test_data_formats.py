@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -43,7 +44,7 @@ def cfg(root: Path, fmt: str, **kw) -> DataConfig:
 def test_generic_lists_single_multi_and_frame_counts():
     root = tree("generic")
     put_video(root / "v" / "a.mp4")
-    write(root / "frames_list.txt", "v/a.mp4 1\nv/a.mp4 20 0\n# comment\n\n")
+    write(root / "frames_list.txt", "v/a.mp4 1\nv/b.mp4 20 0\n# comment\n\n")
     ann = load_annotations(cfg(root, "generic", train_list="frames_list.txt"), "train")
     assert [r.label for r in ann.records] == [1, 0] and ann.records[1].num_frames == 20
     assert ann.class_names == ["0", "1"] and not ann.multi_label
@@ -277,3 +278,95 @@ def test_dataset_labels_are_tensors():
     write(root / "l.txt", "a.mp4 3\n")
     item = build_dataset(cfg(root, "generic", train_list="l.txt"), "train", seed=1)[0]
     assert item["label"].dtype == torch.int64 and item["label"].shape == ()
+
+
+# --------------------------------------------------------------------------- bad annotations (issue 15)
+
+
+def test_sthv2_entry_without_template_names_file_and_entry():
+    """A train entry without 'template' used to become label -1 and crash training (`Target -1 is out of bounds`)."""
+    root = sthv2_tree()
+    entries = json.loads((root / "labels/train.json").read_text())
+    del entries[1]["template"]
+    write(root / "labels/train.json", json.dumps(entries))
+    with pytest.raises(DataError, match=r"labels/train.json: entry 1 \(id 42326\): no 'template'"):
+        load_annotations(cfg(root, "sthv2"), "train")
+    skipped = load_annotations(cfg(root, "sthv2", on_error="skip"), "train")
+    assert [r.video_id for r in skipped.records] == ["78687"] and len(skipped.errors) == 1
+
+
+def test_unlabeled_line_in_a_training_list_is_an_error():
+    root = tree("twenty_bn_unlabeled")
+    write(root / "jester-v1-labels.csv", "Swiping Left\nSwiping Right\n")
+    write(root / "jester-v1-train.csv", "1;Swiping Left\n2\n")
+    with pytest.raises(DataError, match=r"jester-v1-train.csv:2: no label for 2 \(a train list needs one\)"):
+        load_annotations(cfg(root, "jester"), "train")
+
+
+def test_duplicates_are_reported_and_conflicts_refused():
+    root = tree("duplicates")
+    write(root / "dup.txt", "a.mp4 0\nb.mp4 1\na.mp4 0\n")
+    ann = load_annotations(cfg(root, "generic", train_list="dup.txt"), "train")
+    assert len(ann.records) == 3 and len(ann.duplicates) == 1
+    assert ann.duplicates[0].endswith("dup.txt:3: a.mp4 listed again (first at " f"{root / 'dup.txt'}:1)")
+    write(root / "conflict.txt", "a.mp4 0\nb.mp4 1\na.mp4 1\n")
+    with pytest.raises(DataError, match=r"conflict.txt:3: conflict: a.mp4 is listed with label '1' here and '0' at "
+                                        r".*conflict.txt:1"):
+        load_annotations(cfg(root, "generic", train_list="conflict.txt"), "train")
+    skipped = load_annotations(cfg(root, "generic", train_list="conflict.txt", on_error="skip"), "train")
+    assert [r.video_id for r in skipped.records] == ["b.mp4"]  # which label is right is unknown: both dropped
+    # multi-label data: the same video twice is a duplicate, not a conflict
+    write(root / "multi.txt", "a.mp4 0,1\na.mp4 1\n")
+    assert len(load_annotations(cfg(root, "generic", train_list="multi.txt"), "train").duplicates) == 1
+
+
+def test_data_check_reports_duplicates_and_conflicts():
+    from actionlab.data.check import check_split, format_report
+
+    root = tree("check_duplicates")
+    put_video(root / "a.mp4")
+    put_video(root / "b.mp4")
+    write(root / "train.txt", "a.mp4 0\nb.mp4 1\nb.mp4 1\n")
+    write(root / "val.txt", "a.mp4 0\nb.mp4 1\na.mp4 1\n")
+    c = cfg(root, "generic", train_list="train.txt", val_list="val.txt")
+    train = check_split(c, "train", decode=False)
+    assert train.problems == 1 and "duplicate lines: 1" in format_report(train)
+    val = check_split(c, "val", decode=False)
+    text = format_report(val)
+    assert val.problems == 1 and "annotation errors: 1" in text and "1 of them conflicts" in text
+
+
+def test_inferred_class_count_is_said_and_taken_from_the_training_list():
+    root = tree("inferred_classes")
+    write(root / "train.txt", "a.mp4 0\nb.mp4 1\nc.mp4 30\n")  # a typo: 30 for 3
+    write(root / "val.txt", "a.mp4 0\nb.mp4 1\n")
+    c = cfg(root, "generic", train_list="train.txt", val_list="val.txt")
+    train = load_annotations(c, "train")
+    assert len(train.class_names) == 31
+    assert "inferred 31 classes from the largest label 30" in train.notes[0] and "train.txt:3" in train.notes[0]
+    assert "28 of them have no video" in train.notes[0]
+    assert len(load_annotations(c, "val").class_names) == 31  # the classes of the dataset, not of this list
+    write(root / "val.txt", "a.mp4 0\nb.mp4 31\n")
+    with pytest.raises(DataError, match=r"val.txt:2: label 31 is not a class of the training list"):
+        load_annotations(c, "val")
+    write(root / "classes.txt", "x\ny\nz\n")
+    with pytest.raises(DataError, match=r"train.txt:3: label 30 out of range \(3 classes in classes.txt\)"):
+        load_annotations(cfg(root, "generic", train_list="train.txt", class_names="classes.txt"), "train")
+
+
+@pytest.mark.parametrize("boxes, message", [
+    ([[0.1, 0.2, 0.5, 0.6], None], "boxes look like 0-1 units"),
+    ([[10, 10, 5, 20]], "is empty"),
+    ([[70, 10, 80, 20]], "lies outside the frame (64x64 pixels)"),
+    ([[1, 2, "x", 4]], "bad entry for 'a.mp4'"),
+])
+def test_boxes_in_wrong_units_or_ranges_are_refused_at_load(boxes, message):
+    root = tree("boxes")
+    write(root / "train.txt", "a.mp4 0\n")
+    write(root / "annotations.json", json.dumps({"size": 64, "videos": {"a.mp4": {"boxes": boxes}}}))
+    with pytest.raises(DataError, match=re.escape(message)):
+        load_annotations(cfg(root, "generic", train_list="train.txt"), "train")
+    write(root / "annotations.json", json.dumps({"size": 64, "videos": {"a.mp4": {"boxes": [[-2, 3, 40.5, 66],
+                                                                                           None]}}}))
+    boxes_ok = load_annotations(cfg(root, "generic", train_list="train.txt"), "train").records[0].boxes
+    assert boxes_ok.shape == (2, 4) and boxes_ok[0, 2] == 40.5  # past the border a little: kept

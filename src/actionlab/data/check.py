@@ -29,7 +29,9 @@ class SplitReport:
     message: str = ""
     num_videos: int = 0
     class_names: list[str] = field(default_factory=list)
-    annotation_errors: list[str] = field(default_factory=list)
+    annotation_errors: list[str] = field(default_factory=list)  # includes conflicts (one video, two labels)
+    duplicates: list[str] = field(default_factory=list)  # one video listed twice with the same label
+    notes: list[str] = field(default_factory=list)  # e.g. how the class count was inferred
     unreadable: list[tuple[str, str]] = field(default_factory=list)  # (source/path, reason)
     frame_counts: list[int] = field(default_factory=list)
     histogram: Counter = field(default_factory=Counter)
@@ -37,8 +39,8 @@ class SplitReport:
 
     @property
     def problems(self) -> int:
-        return len(self.annotation_errors) + len(self.unreadable) + (self.status == "failed") + \
-            (self.status == "ok" and self.num_videos == 0)
+        return len(self.annotation_errors) + len(self.duplicates) + len(self.unreadable) + \
+            (self.status == "failed") + (self.status == "ok" and self.num_videos == 0)
 
 
 def _probe(record: VideoRecord, cfg: DataConfig, template: str, start: int, decode: bool) -> tuple[int, str | None]:
@@ -74,6 +76,8 @@ def check_split(cfg: DataConfig, split: str, *, limit: int | None = None, decode
         return report
     report.class_names = ann.class_names
     report.annotation_errors = list(ann.errors)
+    report.duplicates = list(ann.duplicates)
+    report.notes = list(ann.notes)
     records = ann.records[:limit] if limit else ann.records
     report.num_videos = len(records)
     for r in records:
@@ -104,9 +108,16 @@ def format_report(report: SplitReport, max_lines: int = 20) -> str:
     lines[0] = f"[{report.split}] {report.num_videos} videos, {len(report.class_names)} classes"
     lines.append(f"  annotation errors: {len(report.annotation_errors)}")
     lines += [f"    {m}" for m in report.annotation_errors[:max_lines]]
+    conflicts = sum("conflict:" in m for m in report.annotation_errors)
+    if conflicts:
+        lines.append(f"    ({conflicts} of them conflicts: one video listed with two labels)")
+    lines.append(f"  duplicate lines: {len(report.duplicates)}")
+    lines += [f"    {m}" for m in report.duplicates[:max_lines]]
+    lines += [f"  note: {m}" for m in report.notes]
     lines.append(f"  unreadable videos: {len(report.unreadable)}")
     lines += [f"    {src}: {reason}" for src, reason in report.unreadable[:max_lines]]
-    hidden = len(report.annotation_errors[max_lines:]) + len(report.unreadable[max_lines:])
+    hidden = len(report.annotation_errors[max_lines:]) + len(report.duplicates[max_lines:]) + \
+        len(report.unreadable[max_lines:])
     if hidden:
         lines.append(f"    ... and {hidden} more")
     if report.frame_counts:

@@ -12,9 +12,10 @@ from collections.abc import Callable
 
 from ...config import DataConfig
 from ...errors import ConfigError
-from .base import UNLABELED, Annotations, LineErrors, VideoRecord
+from .base import UNLABELED, Annotations, LineErrors, VideoRecord, effective_on_error, log
 
-__all__ = ["FORMATS", "UNLABELED", "Annotations", "LineErrors", "VideoRecord", "load_annotations"]
+__all__ = ["FORMATS", "UNLABELED", "Annotations", "LineErrors", "VideoRecord", "effective_on_error",
+           "load_annotations"]
 
 # name -> (module, extra keyword arguments of its `load`)
 FORMATS: dict[str, tuple[str, dict]] = {
@@ -51,9 +52,56 @@ def load_annotations(cfg: DataConfig, split: str, on_error: str | None = None) -
     """Parse the annotation of `split` ("train", "val", "test") for `cfg.format`.
 
     Bad lines raise DataError naming file:line, or with on_error="skip" are logged and
-    listed in `Annotations.errors`.
+    listed in `Annotations.errors`.  Checked here for every format: labels inside the class list,
+    a label on every train/val record, no video listed twice with different labels in a
+    single-label format (a conflict: an error); a video listed twice with the same label is a
+    duplicate (kept, listed in `Annotations.duplicates`, reported by `data check`).
     """
-    errors = LineErrors(on_error or cfg.on_error)
+    errors = LineErrors(on_error or effective_on_error(cfg.on_error, split, "line"))
     ann = format_loader(cfg.format)(cfg, split, errors)
+    _check_records(ann, split, errors)
     ann.errors.extend(errors.messages)
     return ann
+
+
+def _labels_of(record: VideoRecord) -> tuple[int, ...]:
+    return record.label if isinstance(record.label, tuple) else (record.label,)
+
+
+def _check_records(ann: Annotations, split: str, errors: LineErrors) -> None:
+    """Class range, missing labels, duplicates and conflicts (see `load_annotations`)."""
+    k = len(ann.class_names)
+    labeled = sum(1 for r in ann.records if _labels_of(r) != (UNLABELED,))
+    bad: set[int] = set()
+    for i, r in enumerate(ann.records):
+        labels = _labels_of(r)
+        if labels == (UNLABELED,):
+            if split != "test" or labeled:  # a test list without any label is a legitimate unlabeled test set
+                why = f"a {split} list needs one" if split != "test" else "the other entries of this list have one"
+                errors(r.source or r.path, None, f"no label for {r.video_id or r.path} ({why})")
+                bad.add(i)
+        elif any(not 0 <= c < k for c in labels):
+            c = next(c for c in labels if not 0 <= c < k)
+            errors(r.source or r.path, None, f"label {c} is outside the {k} classes of the class list")
+            bad.add(i)
+    first: dict[str, int] = {}
+    conflicted: set[str] = set()
+    for i, r in enumerate(ann.records):
+        if i in bad:
+            continue
+        j = first.setdefault(r.path, i)
+        if j == i:
+            continue
+        other = ann.records[j]
+        if set(_labels_of(other)) == set(_labels_of(r)) or ann.multi_label:
+            ann.duplicates.append(f"{r.source}: {r.video_id or r.path} listed again (first at {other.source})")
+        else:
+            here, there = (ann.class_names[_labels_of(x)[0]] for x in (r, other))
+            errors(r.source or r.path, None, f"conflict: {r.video_id or r.path} is listed with label {here!r} "
+                                             f"here and {there!r} at {other.source}")
+            conflicted.add(r.path)
+    if ann.duplicates:
+        log.warning("%d videos are listed more than once with the same label (first: %s)", len(ann.duplicates),
+                    ann.duplicates[0])
+    if bad or conflicted:  # on_error=skip (raise stopped above): drop them; a conflict drops every listing
+        ann.records = [r for i, r in enumerate(ann.records) if i not in bad and r.path not in conflicted]

@@ -55,6 +55,17 @@ class Annotations:
     frame_template: str = "{:05d}.jpg"
     frame_start: int = 1
     errors: list[str] = field(default_factory=list)  # skipped annotation lines (on_error=skip)
+    duplicates: list[str] = field(default_factory=list)  # a video listed again with the same label(s)
+    notes: list[str] = field(default_factory=list)  # what a user should know, e.g. class names inferred
+
+
+def effective_on_error(on_error: str, split: str, what: str = "video") -> str:
+    """data.on_error "auto" for unreadable videos: skip (counted, logged) in training and its validation,
+    raise for the test split; for bad annotation lines (what="line"): raise - they are found before a run
+    starts, so failing fast costs nothing, and a half-parsed list would silently shrink the data."""
+    if on_error == "auto":
+        return "raise" if split == "test" or what == "line" else "skip"
+    return on_error
 
 
 class LineErrors:

@@ -18,7 +18,18 @@ import numpy as np
 
 from ...config import DataConfig
 from ...errors import DataError
-from .base import Annotations, LineErrors, VideoRecord, class_list, list_file, option, read_json, resolve, text_lines
+from .base import (
+    Annotations,
+    LineErrors,
+    VideoRecord,
+    class_list,
+    list_file,
+    log,
+    option,
+    read_json,
+    resolve,
+    text_lines,
+)
 
 
 def _labels(text: str) -> tuple[int, ...] | None:
@@ -67,13 +78,51 @@ def load(cfg: DataConfig, split: str, errors: LineErrors) -> Annotations:
         for r in records:
             if isinstance(r.label, int):
                 r.label = (r.label,)
+    notes: list[str] = []
     if names is None:
-        top = max((max(r.label) if isinstance(r.label, tuple) else r.label for r in records), default=-1)
-        names = [str(i) for i in range(top + 1)]
+        names = _inferred_names(cfg, split, path, records, notes)
     _attach_annotations(cfg, path, records)
     return Annotations(records, names, multi_label=multi,
                        frame_template=option(cfg, "frame_template", "{:05d}.jpg"),
-                       frame_start=option(cfg, "frame_start", 1))
+                       frame_start=option(cfg, "frame_start", 1), notes=notes)
+
+
+def _max_label(records: list[VideoRecord]) -> tuple[int, str]:
+    """(largest label, the line that has it); (-1, '') for no records."""
+    best, where = -1, ""
+    for r in records:
+        top = max(r.label) if isinstance(r.label, tuple) else r.label
+        if top > best:
+            best, where = top, r.source
+    return best, where
+
+
+def _inferred_names(cfg: DataConfig, split: str, path, records: list[VideoRecord], notes: list[str]) -> list[str]:
+    """No class names given: "0".."K-1", K = the largest label of the *training* list + 1 (every split of a
+    dataset has the same classes), said in `notes` with where K came from and how many classes have no video."""
+    top, where = _max_label(records)
+    source = path
+    if split != "train" and cfg.train_list:
+        try:
+            train = load(cfg, "train", LineErrors("skip"))
+        except DataError:
+            train = None  # the training list is unreadable: this split's own labels are all there is
+        if train is not None and train.records:
+            top, where = _max_label(train.records)
+            source = list_file(cfg, "train")
+            for r in records:
+                labels = r.label if isinstance(r.label, tuple) else (r.label,)
+                if max(labels) > top:
+                    raise DataError(f"{r.source}: label {max(labels)} is not a class of the training list {source} "
+                                    f"(its largest label is {top}; give data.class_names)")
+    k = top + 1
+    used = {c for r in records for c in (r.label if isinstance(r.label, tuple) else (r.label,))}
+    empty = k - len(used)
+    notes.append(f"no data.class_names: inferred {k} classes from the largest label {top} ({where} in {source})"
+                 + (f"; {empty} of them have no video in {path.name}" if empty > 0 else ""))
+    if empty > 0:
+        log.warning("%s", notes[-1])
+    return [str(i) for i in range(k)]
 
 
 def _attach_annotations(cfg: DataConfig, list_path, records: list[VideoRecord]) -> None:
@@ -99,5 +148,32 @@ def _attach_annotations(cfg: DataConfig, list_path, records: list[VideoRecord]) 
                 r.boxes = np.array([b if b is not None else [np.nan] * 4 for b in boxes], dtype=np.float32)
                 if r.boxes.ndim != 2 or r.boxes.shape[1] != 4:
                     raise ValueError("boxes must be [x1, y1, x2, y2] or null per frame")
+                _check_boxes(r.boxes, data.get("size"))
         except (TypeError, ValueError) as e:
             raise DataError(f"{ann_path}: bad entry for {r.video_id!r}: {e}") from None
+
+
+def _check_boxes(boxes: np.ndarray, size: object) -> None:
+    """Pixel boxes x1 < x2, y1 < y2, inside the frame (`size` x `size` when the file gives it).
+
+    Boxes in 0-1 units would pass through the crop arithmetic as sub-pixel boxes and come out NaN, so
+    the pointing score would silently vanish: they are refused here."""
+    known = ~np.isnan(boxes).any(axis=1)
+    if not known.any():
+        return
+    b = boxes[known]
+    frame = int(np.flatnonzero(known)[0])
+    if not np.isfinite(b).all():
+        raise ValueError("boxes must be finite numbers")
+    bad = np.flatnonzero((b[:, 2] <= b[:, 0]) | (b[:, 3] <= b[:, 1]))
+    if bad.size:
+        raise ValueError(f"box {b[bad[0]].tolist()} of frame {int(np.flatnonzero(known)[bad[0]])} is empty "
+                         f"(expected x1 < x2 and y1 < y2)")
+    if b.max() <= 1.0:
+        raise ValueError(f"boxes look like 0-1 units (largest coordinate {float(b.max()):.3g}, frame {frame}); "
+                         f"expected pixels of the video frame")
+    limit = float(size) if isinstance(size, (int, float)) and not isinstance(size, bool) else np.inf
+    outside = np.flatnonzero((b[:, 2] <= 0) | (b[:, 3] <= 0) | (b[:, 0] >= limit) | (b[:, 1] >= limit))
+    if outside.size:  # a box may reach past the border, but not lie wholly outside the frame
+        raise ValueError(f"box {b[outside[0]].tolist()} of frame {int(np.flatnonzero(known)[outside[0]])} lies "
+                         f"outside the frame" + (f" ({size}x{size} pixels)" if np.isfinite(limit) else ""))

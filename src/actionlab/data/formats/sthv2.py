@@ -53,6 +53,8 @@ def load(cfg: DataConfig, split: str, errors: LineErrors) -> Annotations:
         entries = []
     folder = option(cfg, "videos_dir", "20bn-something-something-v2")
     ext = option(cfg, "ext", ".webm")
+    # train/validation entries carry their class in 'template'; only the official test list has ids alone
+    labeled = split != "test" or any(isinstance(e, dict) and "template" in e for e in entries)
     records = []
     for n, entry in enumerate(entries):
         where = f"entry {n}"
@@ -60,6 +62,9 @@ def load(cfg: DataConfig, split: str, errors: LineErrors) -> Annotations:
             errors(path, None, f"{where}: expected an object with an 'id'")
             continue
         vid = str(entry["id"])
+        if labeled and not isinstance(entry.get("template"), str):
+            errors(path, None, f"{where} (id {vid}): no 'template' string (the class of a labelled entry)")
+            continue
         if "template" in entry:
             name = str(entry["template"]).replace("[", "").replace("]", "")
             if name not in index:
