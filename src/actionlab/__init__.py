@@ -6,6 +6,8 @@ __version__ = "0.1.0"
 
 from .api import Predictor, load
 from .config import Config, load_config
+from .models.pretrained import list_pretrained
 from .models.registry import create_model, list_models, model_info
 
-__all__ = ["Predictor", "load", "Config", "load_config", "create_model", "list_models", "model_info", "__version__"]
+__all__ = ["Predictor", "load", "Config", "load_config", "create_model", "list_models", "model_info",
+           "list_pretrained", "__version__"]

@@ -97,18 +97,39 @@ def _entry(name: str) -> _Entry:
     return _REGISTRY[name]
 
 
-def create_model(name: str, num_classes: int, pretrained: str | bool | None = None, **kwargs: Any) -> nn.Module:
+def create_model(name: str, num_classes: int | None = None, pretrained: str | bool | None = None,
+                 weights: str | None = None, **kwargs: Any) -> nn.Module:
     """Build a registered model.
 
-    pretrained: None/False for random init, True for the model's default weights,
-    or a weight source ('imagenet', a URL, a local .pth/.pt/.safetensors file).
+    name: a registered model, or `model.tag` ('tsm_r50.k400') for the model with a tag's weights.
+    pretrained: None/False for random init, True for the model's default weights, a tag of the
+    model ('k400', see `list_pretrained`), or a weight source ('imagenet', a URL, a local
+    .pth/.pt/.safetensors file).  num_classes: None takes the tag's; another count keeps the
+    tag's backbone and temporal modules and puts in a new classifier (reported).
+    weights: a file downloaded by hand for the tag (instead of the torch hub cache).
     """
+    from .pretrained import create_pretrained, find_tag, get_pretrained
+
+    tag = None
+    if "." in name and name not in _REGISTRY:
+        tag = get_pretrained(name)
+        if pretrained not in (None, True, tag.tag, tag.name):
+            raise ModelError(f"model '{name}' names its weights; do not also pass pretrained={pretrained!r}")
+        name = tag.model
     entry = _entry(name)
     if pretrained is True:
         pretrained = entry.info.weights
     elif pretrained is False:
         pretrained = None
-    model = entry.builder(num_classes=num_classes, pretrained=pretrained, **kwargs)
+    tag = tag or find_tag(name, pretrained)
+    if tag is not None:
+        model = create_pretrained(name, tag, num_classes, weights, **kwargs)
+    else:
+        if weights is not None:
+            raise ModelError(f"weights={weights!r} goes with a pretrained tag (see list_pretrained('{name}.*'))")
+        if num_classes is None:
+            raise ModelError(f"create_model('{name}'): give num_classes (or a pretrained tag that has them)")
+        model = entry.builder(num_classes=num_classes, pretrained=pretrained, **kwargs)
     model.model_name = name  # type: ignore[attr-defined]
     model.model_info = entry.info  # type: ignore[attr-defined]
     return model

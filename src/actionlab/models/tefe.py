@@ -240,6 +240,14 @@ def tefe_fe_only_r50(num_classes: int, pretrained: str | None = None, **kwargs: 
     return _build("tefe_fe_only_r50", num_classes, pretrained, {"te": _NO_TE, "fe": DEFAULT_FE}, kwargs)
 
 
+# TANet (Liu et al., ICCV 2021): TAM (= TE) after conv1 of every block, no FE (= Table 5 row 1's placement);
+# the architecture of MMAction2's `TANet` backbone, whose Kinetics weights are the tag tanet_r50.k400.
+@register_model(ModelInfo(num_frames=8, input_size=224, weights="imagenet", paper="liu2021tanet",
+                          description="TANet-R50: TAM (= TEFE's TE) in every block, 8 frames"))
+def tanet_r50(num_classes: int, pretrained: str | None = None, **kwargs: Any) -> TEFE:
+    return _build("tanet_r50", num_classes, pretrained, {"te": TABLE5["table5_row1"][0], "fe": _NO_FE}, kwargs)
+
+
 # Tiny variants (random init) for tests, the demo and `bench accuracy`: same placement rules, small widths.
 _TINY_R50 = {"arch": "resnet50", "base_width": 16}  # the width of the baselines' tsn_r50_tiny / tsm_r50_tiny
 _TINY_R18 = {"arch": "resnet18", "base_width": 16}

@@ -10,6 +10,7 @@ Sources (`pretrained=` of every registered model, `model.pretrained` in configs)
                                by hand loads offline
   a local path                 .pth / .pt (`torch.load(weights_only=True)`) or .safetensors
   a dict                       an in-memory state dict
+  a tag of the model           'k400', 'sthv2', ...: see `pretrained.py` (`actionlab.list_pretrained()`)
 
 Layouts understood: plain backbone state dicts (torchvision / timm ResNet names, the
 `efficientnet_pytorch` names of the shipped Lite0 file, timm EfficientNet-Lite names),
@@ -20,7 +21,8 @@ actionlab recognizer checkpoints (`backbone.*`, `fc.*`, possibly inside {"model"
 `load_state_dict_into` then matches keys (aligning a `backbone.` prefix either way),
 inflates 2D kernels into 3D ones where the model has a temporal conv (SlowOnly: I3D
 inflation, weights / k_t), re-initialises a classifier whose class count differs (with a
-message), and reports missing, unexpected and mis-shaped keys by name.
+message), and reports per tensor what loaded, what is new (kept its initialisation) and
+what was unused (`LoadReport.summary()`; `engine.build.build_model` prints it).
 """
 
 from __future__ import annotations
@@ -66,16 +68,31 @@ class LoadReport:
     reinitialised: list[str] = field(default_factory=list)  # classifier with another class count
     unused_head: list[str] = field(default_factory=list)  # the file's classifier, the model has none (backbone)
 
+    @property
+    def new(self) -> list[str]:
+        """Tensors of the model the file did not provide (kept their initialisation)."""
+        return self.reinitialised + self.missing
+
+    @property
+    def unused(self) -> list[str]:
+        """Tensors of the file the model did not take."""
+        return self.unused_head + self.unexpected
+
+    def counts(self) -> str:
+        return f"loaded {len(self.loaded)}, new {len(self.new)}, unused {len(self.unused)} tensors"
+
     def summary(self, limit: int = 8) -> str:
+        """A per-tensor account: what loaded, what is new (kept its initialisation), what was unused."""
         def names(keys: list[str]) -> str:
             more = f" ... (+{len(keys) - limit})" if len(keys) > limit else ""
             return ", ".join(keys[:limit]) + more
 
-        lines = [f"weights {self.source}: loaded {len(self.loaded)} tensors"]
-        for label, keys in (("inflated 2D->3D", self.inflated), ("classifier re-initialised", self.reinitialised),
-                            ("classifier not used (model has none)", self.unused_head),
-                            ("missing (kept initialisation)", self.missing), ("unexpected (ignored)", self.unexpected),
-                            ("mis-shaped", self.mismatched)):
+        lines = [f"weights {self.source}: {self.counts()}"]
+        for label, keys in (("inflated 2D->3D", self.inflated),
+                            ("new: classifier re-initialised (other class count)", self.reinitialised),
+                            ("new: not in the file (kept initialisation)", self.missing),
+                            ("unused: the file's classifier (model has none)", self.unused_head),
+                            ("unused: not in the model", self.unexpected), ("mis-shaped", self.mismatched)):
             if keys:
                 lines.append(f"  {label} [{len(keys)}]: {names(keys)}")
         return "\n".join(lines)
@@ -166,21 +183,11 @@ def unwrap_checkpoint(raw: Any, source: str) -> dict[str, torch.Tensor]:
     return tensors
 
 
-_TSM_RULES = [(re.compile(r"^base_model\."), "backbone."), (re.compile(r"\.conv1\.net\."), ".conv1."),
-              (re.compile(r"^new_fc\."), "fc.")]
-
-
 def normalise_keys(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Strip DataParallel's `module.`, rename official TSM and timm EfficientNet-Lite layouts to ours."""
-    if sd and all(k.startswith("module.") for k in sd):
-        sd = {k[len("module."):]: v for k, v in sd.items()}
-    if any(k.startswith("base_model.") for k in sd):  # mit-han-lab/temporal-shift-module checkpoints
-        out = {}
-        for k, v in sd.items():
-            for pattern, repl in _TSM_RULES:
-                k = pattern.sub(repl, k)
-            out[k] = v
-        sd = out
+    """Official video layouts (TSM release, MMAction2; see `convert.py`) and timm EfficientNet-Lite -> ours."""
+    from .convert import to_actionlab
+
+    sd = to_actionlab(sd)
     if "conv_stem.weight" in sd or "backbone.conv_stem.weight" in sd:
         sd = timm_effnet_lite_to_ours(sd)
     return sd

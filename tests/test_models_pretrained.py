@@ -1,0 +1,161 @@
+"""Pretrained tags and the official-layout converters.
+
+Every video tag's release layout is written here from our own random weights, renamed the way the
+release names them (an independent reading of the releases' code, not convert.py's rules), and the
+converted model must compute exactly what the original weights compute.
+"""
+
+import dataclasses
+import re
+
+import pytest
+import torch
+
+import actionlab
+from _deploy_helpers import one_thread
+from actionlab.errors import ModelError
+from actionlab.labels import load_labels
+from actionlab.models.pretrained import create_pretrained, get_pretrained, list_pretrained
+from actionlab.models.registry import create_model
+
+VIDEO_TAGS = [n for n in list_pretrained() if get_pretrained(n).is_video]
+TINY = {"base_width": 8, "num_segments": 4}
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    with one_thread():
+        yield
+
+
+def _randomise(model):
+    """Random BN statistics and affine parameters, so that a BN mapped to the wrong place shows."""
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g) * 0.1)
+                m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
+                m.weight.copy_(torch.rand(m.weight.shape, generator=g) + 0.5)
+                m.bias.copy_(torch.randn(m.bias.shape, generator=g) * 0.1)
+        model.fc.weight.normal_(0, 0.5, generator=g)
+    return model.eval()
+
+
+def to_tsm_release(sd):
+    """Our names -> mit-han-lab/temporal-shift-module's (DataParallel, base_model, conv1.net, new_fc)."""
+    out = {}
+    for k, v in sd.items():
+        if k.startswith("fc."):
+            k = "new_fc." + k[3:]
+        else:
+            k = "base_model." + k[len("backbone."):]
+            k = re.sub(r"^(base_model\.layer\d\.\d+)\.conv1\.", r"\1.conv1.net.", k)
+        out["module." + k] = v
+    return {"epoch": 50, "arch": "resnet50", "state_dict": out, "best_prec1": 71.2}
+
+
+def to_mmaction2(sd, kind):
+    """Our names -> MMAction2's ConvModule names (+ TSM's conv.net, TANet's block/tam, SlowOnly's 3D kernels)."""
+    out = {}
+    for k, v in sd.items():
+        if k.startswith("fc."):
+            out["cls_head.fc_cls." + k[3:]] = v
+            continue
+        k = k[len("backbone."):]
+        if kind == "slowonly" and k.endswith("weight") and v.dim() == 4 and "bn" not in k and "downsample.1" not in k:
+            v = v.unsqueeze(2)  # every 2D conv of ResNet3dSlowOnly is a 1 x kh x kw 3D conv
+        m = re.match(r"^(layer\d\.\d+)\.(.+)$", k)
+        if m is None:  # stem
+            k = {"conv1.weight": "conv1.conv.weight"}.get(k, re.sub(r"^bn1\.", "conv1.bn.", k))
+        else:
+            blk, rest = m.groups()
+            if rest.startswith("after_conv1."):
+                rest = rest.replace("after_conv1.long_term.", "tam.G.").replace("after_conv1.short_term.", "tam.L.")
+                out[f"backbone.{blk}.{rest}"] = v
+                continue
+            rest = re.sub(r"^conv(\d)\.", r"conv\1.conv.", rest)
+            rest = re.sub(r"^bn(\d)\.", r"conv\1.bn.", rest)
+            rest = rest.replace("downsample.0.", "downsample.conv.").replace("downsample.1.", "downsample.bn.")
+            if kind == "tsm":
+                rest = rest.replace("conv1.conv.", "conv1.conv.net.")
+            k = f"{blk}.block.{rest}" if kind == "tanet" else f"{blk}.{rest}"
+        out["backbone." + k] = v
+    return {"meta": {"mmaction_version": "1.0.0"}, "state_dict": out}
+
+
+def _official(tag, sd):
+    if tag.layout == "tsm":
+        return to_tsm_release(sd)
+    return to_mmaction2(sd, tag.model.split("_")[0])
+
+
+def test_tags_carry_what_they_need():
+    assert {"tsm_r50.k400", "tsm_r50.sthv2", "tsn_r50.k400", "tsm_r50.k400_mmaction2", "tanet_r50.k400",
+            "slowonly_r50.k400"} <= set(VIDEO_TAGS)
+    assert set(actionlab.list_pretrained("resnet*")) >= {"resnet18.imagenet", "resnet50.imagenet"}
+    assert "efficientnet_lite0.imagenet" in actionlab.list_pretrained("efficient*")
+    for name in VIDEO_TAGS:
+        tag = get_pretrained(name)
+        assert tag.urls[0].startswith("https://") and tag.filename.endswith(".pth"), name
+        assert len(load_labels(tag.labels)) == tag.num_classes
+        assert tag.accuracy and tag.source and tag.release and tag.num_frames == 8
+        if "openmmlab" in tag.urls[0]:  # the publisher's sha256 prefix is the file name's last 8 hex digits
+            assert tag.sha256 == re.search(r"-([0-9a-f]{8})\.pth$", tag.urls[0])[1]
+        else:
+            assert tag.sha256 is None and "none published" in tag.hash_source
+    assert get_pretrained("tanet_r50.k400").sampler == "dense"
+
+
+def test_label_lists_in_release_order():
+    k400, sthv2 = load_labels("kinetics400"), load_labels("sthv2")
+    assert (k400[0], k400[6], k400[399]) == ("abseiling", "arm wrestling", "zumba")
+    assert sthv2[0] == "Approaching something with your camera" and len(set(sthv2)) == 174
+
+
+@pytest.mark.parametrize("name", VIDEO_TAGS)
+def test_official_layout_converts_exactly(name, tmp_path):
+    tag = dataclasses.replace(get_pretrained(name), sha256=None)  # a random file cannot carry the release hash
+    torch.manual_seed(0)
+    original = _randomise(create_model(tag.model, num_classes=tag.num_classes, **TINY))
+    path = tmp_path / tag.filename
+    torch.save(_official(tag, original.state_dict()), path)
+    converted = create_pretrained(tag.model, tag, None, path, **TINY).eval()
+    report = converted.pretrained_report
+    assert report.source == name and not report.new and not report.unused, report.summary()
+    assert len(report.loaded) == len(original.state_dict())
+    x = torch.randn(1, 3, 4, 32, 32, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        assert torch.equal(converted(x).logits, original(x).logits)
+
+
+def test_fine_tuning_replaces_the_head_and_says_so(tmp_path):
+    tag = dataclasses.replace(get_pretrained("tanet_r50.k400"), sha256=None)
+    original = _randomise(create_model("tanet_r50", num_classes=400, **TINY))
+    path = tmp_path / "tanet.pth"
+    torch.save(_official(tag, original.state_dict()), path)
+    model = create_pretrained("tanet_r50", tag, 101, path, **TINY)
+    report = model.pretrained_report
+    assert model.fc.out_features == 101 and report.reinitialised == ["fc.weight", "fc.bias"]
+    assert report.new == ["fc.weight", "fc.bias"] and not report.unused
+    assert any(".after_conv1.long_term." in k for k in report.loaded)  # the temporal modules came along
+    assert "loaded" in report.summary() and "new 2" in report.summary() and "re-initialised" in report.summary()
+    assert torch.equal(model.backbone.layer1[0].after_conv1.long_term[0].weight,
+                       original.backbone.layer1[0].after_conv1.long_term[0].weight)
+
+
+def test_wrong_file_for_a_published_hash_is_one_line(tmp_path):
+    tag = get_pretrained("tsn_r50.k400")
+    path = tmp_path / "not-the-release.pth"
+    torch.save({"state_dict": {"cls_head.fc_cls.weight": torch.zeros(400, 8)}}, path)
+    with pytest.raises(ModelError) as e:
+        create_model("tsn_r50.k400", weights=str(path))
+    msg = str(e.value)
+    assert "\n" not in msg and tag.sha256 in msg and tag.urls[0] in msg
+
+
+def test_create_model_by_tag_names():
+    with pytest.raises(ModelError, match="unknown pretrained tag 'tsm_r50.k4000'; did you mean"):
+        create_model("tsm_r50.k4000")
+    with pytest.raises(ModelError, match="give num_classes"):
+        create_model("tsm_r50")
