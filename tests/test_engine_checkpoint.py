@@ -1,4 +1,6 @@
+import errno
 import random
+import shutil
 
 import numpy as np
 import pytest
@@ -8,6 +10,7 @@ from _engine_toys import tiny_tsn
 from actionlab.engine import checkpoint as ckpt_mod
 from actionlab.engine.checkpoint import (
     FORMAT,
+    CheckpointWriteError,
     capture_rng_state,
     load_checkpoint,
     load_model_state,
@@ -23,14 +26,41 @@ def test_atomic_write_keeps_the_old_file_when_saving_fails(tmp_path, monkeypatch
 
     def broken_save(obj, f):
         f.write(b"half a checkpoint")
-        raise OSError("disk full")
+        raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(ckpt_mod.torch, "save", broken_save)
-    with pytest.raises(OSError, match="disk full"):
-        save_checkpoint({"format": FORMAT, "step": 2}, path)
+    payload = {"format": FORMAT, "step": 2, "model": {"w": torch.zeros(1024, 1024)}}  # 4 MB of tensors
+    with pytest.raises(CheckpointWriteError) as err:
+        save_checkpoint(payload, path)
     monkeypatch.undo()
+    message = str(err.value)
+    assert "\n" not in message and message.startswith(f"cannot write checkpoint {path}: no space left on the device")
+    assert "it needs about 4.0 MB" in message and " MB free in " in message and str(tmp_path) in message
+    assert message.endswith("the previous last.pt is intact") and err.value.exit_code == 1
     assert load_checkpoint(path)["step"] == 1  # the previous checkpoint is intact
     assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]  # no temp file left behind
+
+
+def test_torch_zip_writer_failure_on_a_full_disk_is_named(tmp_path, monkeypatch):
+    """torch's zip writer turns ENOSPC into RuntimeError('... file write failed'): judged by the free space."""
+    def broken_save(obj, f):
+        raise RuntimeError("[enforce fail at inline_container.cc:664] . PytorchStreamWriter failed writing file "
+                           "data/0: file write failed")
+
+    monkeypatch.setattr(ckpt_mod.torch, "save", broken_save)
+    monkeypatch.setattr(ckpt_mod.shutil, "disk_usage", lambda p: shutil._ntuple_diskusage(10**9, 10**9 - 2**20, 2**20))
+    with pytest.raises(CheckpointWriteError, match=r"no space left on the device \(it needs about 4.0 MB, 1.0 MB "
+                                                   r"free in .*\); no earlier checkpoint was there"):
+        save_checkpoint({"model": {"w": torch.zeros(1024, 1024)}}, tmp_path / "best.pt")
+
+
+def test_class_names_that_do_not_fit_the_outputs_are_refused(tmp_path):
+    model = tiny_tsn(num_classes=8)
+    bad = {"format": FORMAT, "model_name": "toy_tsn", "num_classes": 8, "class_names": ["a", "b", "c"],
+           "model": model.state_dict()}
+    save_checkpoint(bad, tmp_path / "bad.pt")
+    with pytest.raises(ModelError, match=r"bad.pt has 3 class names but 8 outputs"):
+        load_checkpoint(tmp_path / "bad.pt")
 
 
 def test_rng_states_round_trip_through_a_weights_only_file(tmp_path):

@@ -19,14 +19,19 @@ unpickler reads it):
 
 The file is written to a temporary name in the same directory, flushed to
 disk and renamed over the target, so a crash never leaves a half-written
-`last.pt`.
+`last.pt`; a write that fails (disk full, quota, permissions) removes the
+temporary file, keeps the previous checkpoint and raises `CheckpointWriteError`
+saying what, where and how much space it needed.  A checkpoint whose class
+names do not match its number of classes is refused when it is read.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import pickle
 import random
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -34,24 +39,69 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import ModelError
+from ..errors import ActionlabError, ModelError
 
 FORMAT = "actionlab-checkpoint/1"
 
 
-def save_checkpoint(payload: dict[str, Any], path: str | Path) -> Path:
-    """Write `payload` to `path` atomically (temp file + fsync + rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+class CheckpointWriteError(ActionlabError):
+    """A checkpoint could not be written (disk full, no permission): the machine's state, not a bug."""
+
+    exit_code = 1
+
+
+def payload_bytes(obj: Any) -> int:
+    """The bytes of the tensors in `obj` (nested dicts / lists): about the size of the checkpoint file."""
+    if isinstance(obj, torch.Tensor):
+        return obj.numel() * obj.element_size()
+    if isinstance(obj, dict):
+        return sum(payload_bytes(v) for v in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return sum(payload_bytes(v) for v in obj)
+    return 0
+
+
+def _mb(n: float) -> str:
+    return f"{n / 2**20:.1f} MB"
+
+
+def _write_error(e: BaseException, payload: dict[str, Any], path: Path) -> CheckpointWriteError:
+    """One line: what could not be written, where, how much space it needed and how much was free."""
+    needed = payload_bytes(payload)
     try:
+        free = shutil.disk_usage(path.parent).free
+    except OSError:
+        free = None
+    code = getattr(e, "errno", None)
+    # torch's zip writer reports a failed write as RuntimeError("... file write failed"): judge by the free space
+    full = code in (errno.ENOSPC, errno.EDQUOT) or (not isinstance(e, OSError) and free is not None and free < needed)
+    reason = "no space left on the device" if full else (getattr(e, "strerror", None) or str(e).splitlines()[0])
+    kept = f"the previous {path.name} is intact" if path.is_file() else "no earlier checkpoint was there"
+    space = f"it needs about {_mb(needed)}" + (f", {_mb(free)} free" if free is not None else "")
+    return CheckpointWriteError(f"cannot write checkpoint {path}: {reason} ({space} in {path.parent}); {kept}")
+
+
+def save_checkpoint(payload: dict[str, Any], path: str | Path) -> Path:
+    """Write `payload` to `path` atomically (temp file + fsync + rename); `CheckpointWriteError` if it fails."""
+    path = Path(path)
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         with os.fdopen(fd, "wb") as f:
             torch.save(payload, f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except (OSError, RuntimeError) as e:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, RuntimeError) and "write" not in str(e).lower():
+            raise  # not an I/O failure: a bug, keep its traceback
+        raise _write_error(e, payload, path) from None
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
         raise
     return path
 
@@ -69,11 +119,25 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ModelError(f"checkpoint {path} holds a {type(data).__name__}, expected a dict")
     if data.get("format") == FORMAT:
+        check_class_names(data, path)
         return data
     state = data.get("state_dict", data.get("model", data))
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ModelError(f"checkpoint {path} is neither an actionlab checkpoint nor a state dict")
     return {"model": state}
+
+
+def check_class_names(checkpoint: dict[str, Any], source: str | Path) -> None:
+    """Refuse a checkpoint whose class names and `num_classes` disagree (3 names, 8 outputs would label
+    predictions with the wrong names or index past the list)."""
+    names, k = checkpoint.get("class_names"), checkpoint.get("num_classes")
+    if names is not None and (not isinstance(names, list) or not all(isinstance(n, str) for n in names)):
+        raise ModelError(f"checkpoint {source}: 'class_names' must be a list of strings")
+    if names and k is not None and len(names) != int(k):
+        raise ModelError(f"checkpoint {source} has {len(names)} class names but {k} outputs (num_classes); "
+                         "refusing to guess which names go with which outputs")
+    # num_classes against the weights: every loader builds the model with num_classes outputs and
+    # `load_model_state` refuses a classifier of another shape by name
 
 
 # --------------------------------------------------------------------------- RNG states
