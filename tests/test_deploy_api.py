@@ -123,3 +123,79 @@ def test_readme_example_runs(files: dict[str, Path], capsys: pytest.CaptureFixtu
     exec(compile(code, str(DEPLOY_MD), "exec"), {"__name__": "__readme__"})
     out = capsys.readouterr().out
     assert any(name in out for name in CLASSES)
+
+
+# --------------------------------------------------------------------------- pretrained tags (issue 16)
+
+
+def _offline(monkeypatch: pytest.MonkeyPatch, hub: Path) -> None:
+    import urllib.error
+
+    def no_network(*args, **kwargs):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(hub))
+    monkeypatch.setattr(torch.hub, "urlopen", no_network)
+
+
+def test_predict_tag_offline_is_one_line(files: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    from actionlab.cli import main
+    from actionlab.models.pretrained import get_pretrained
+
+    _offline(monkeypatch, tmp_path / "hub")
+    tag = get_pretrained("tsm_r50.k400")
+    assert main(["predict", str(files["video"]), "--model", "tsm_r50.k400"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert tag.urls[0] in err and str(tmp_path / "hub" / "checkpoints" / tag.filename) in err
+    assert "expected sha256 not published" in err and "--weights" in err
+    mma = get_pretrained("tsn_r50.k400")  # a release with a published hash names it
+    assert main(["predict", str(files["video"]), "--model", "tsn_r50.k400"]) == 2
+    assert f"expected sha256 {mma.sha256}..." in capsys.readouterr().err
+
+
+def test_recorded_hash_on_first_download_then_checked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import dataclasses
+
+    from actionlab.models import pretrained as P
+
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    src = tmp_path / "release" / "TSM_file.pth"
+    src.parent.mkdir()
+    torch.save({"state_dict": {"module.new_fc.bias": torch.zeros(3)}}, src)
+    tag = dataclasses.replace(P.get_pretrained("tsm_r50.k400"), urls=(src.as_uri(),))
+    path = P.download(tag, progress=False)
+    assert path == tmp_path / "hub" / "checkpoints" / "TSM_file.pth"
+    assert P.expected_hash(tag) == P.file_sha256(src)  # recorded
+    path.write_bytes(b"damaged")
+    with pytest.raises(ModelError, match=f"expected sha256 {P.file_sha256(src)}"):
+        P.download(tag, progress=False)
+
+
+@pytest.mark.slow
+def test_predict_tag_with_official_weights_file_prints_kinetics_labels(
+        files: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """The real tsm_r50.k400 architecture with a file in the TSM release's layout (random weights, class 17
+    made to win): predict prints Kinetics-400 names, and no download is tried."""
+    from actionlab.cli import main
+    from actionlab.labels import load_labels
+    from actionlab.models.registry import create_model
+    from test_models_pretrained import to_tsm_release
+
+    _offline(monkeypatch, tmp_path / "hub")
+    torch.manual_seed(0)
+    model = create_model("tsm_r50", num_classes=400)
+    with torch.no_grad():
+        model.fc.bias[17] = 30.0
+    weights = tmp_path / "TSM_kinetics_RGB_resnet50_shift8_blockres_avg_segment8_e50.pth"
+    torch.save(to_tsm_release(model.state_dict()), weights)
+    del model
+    assert main(["predict", str(files["video"]), "--model", "tsm_r50.k400", "--weights", str(weights),
+                 "--topk", "5"]) == 0
+    captured = capsys.readouterr()
+    names = load_labels("kinetics400")
+    top1 = captured.out.splitlines()[-1].split("  ")
+    assert names[17] in captured.out and names[17] in " ".join(top1)
+    assert "weights tsm_r50.k400: loaded 320, new 0, unused 0 tensors" in captured.err

@@ -286,13 +286,35 @@ def resolve_device(name: str | torch.device) -> torch.device:
     return device
 
 
+HUB_FORMAT = "actionlab-hub/1"
+
+
 def load(checkpoint: str | Path, device: str | torch.device = "auto", multi_label: bool | None = None,
-         average: str | None = None) -> Predictor:
-    """A ready `Predictor` from a training checkpoint (`runs/<name>/best.pt` or `last.pt`).
+         average: str | None = None, weights: str | Path | None = None) -> Predictor:
+    """A ready `Predictor` from any of:
+
+    - a training checkpoint (`runs/<name>/best.pt` or `last.pt`);
+    - a folder written by `actionlab export CKPT --format hub DIR`;
+    - a pretrained tag ('tsm_r50.k400', see `actionlab.list_pretrained()`): the release's weights,
+      downloaded once into the torch hub cache, or `weights` (a file downloaded by hand);
+    - a Hugging Face Hub repo id ('org/name') holding such a folder (`pip install 'actionlab[hub]'`;
+      honours HF_HUB_OFFLINE and HF_HUB_CACHE).
 
     multi_label: sigmoid scores instead of softmax; by default the checkpoint says (Charades-style runs).
     """
     dev = resolve_device(device)
+    path = Path(checkpoint)
+    if path.is_dir():
+        return load_exported(path, dev, multi_label, average)
+    if not path.exists():
+        from .models.pretrained import _TAGS
+
+        if str(checkpoint) in _TAGS:
+            return from_pretrained(str(checkpoint), weights=weights, device=dev)
+        if _is_repo_id(str(checkpoint)):
+            return load_exported(_hub_snapshot(str(checkpoint)), dev, multi_label, average)
+    if weights is not None:
+        raise ConfigError("--weights goes with a pretrained tag (--model tsm_r50.k400), not with a checkpoint")
     model, cfg, class_names, ckpt = _read_checkpoint(checkpoint, dev)
     if multi_label is None:
         multi_label = bool(ckpt.get("multi_label", False))
@@ -300,3 +322,87 @@ def load(checkpoint: str | Path, device: str | torch.device = "auto", multi_labe
                      average=average or cfg.test.average, max_views_per_forward=cfg.test.max_views_per_forward,
                      cfg=cfg, checkpoint=str(checkpoint))
 
+
+def from_pretrained(name: str, weights: str | Path | None = None, device: str | torch.device = "auto",
+                    quiet: bool = False) -> Predictor:
+    """A `Predictor` for a pretrained video tag with the release's labels and test-time preprocessing."""
+    import sys
+
+    from .labels import load_labels
+    from .models.pretrained import get_pretrained
+    from .models.registry import create_model
+
+    tag = get_pretrained(name)
+    if not tag.is_video:
+        raise ModelError(f"{name} is an ImageNet backbone, not a video model; use pretrained='{tag.tag}' when "
+                         "building a model")
+    model = create_model(tag.name, weights=str(weights) if weights is not None else None)
+    report = getattr(model, "pretrained_report", None)
+    if report is not None and not quiet:
+        print(f"weights {tag.name}: {report.counts()}", file=sys.stderr)
+    preprocess = Preprocess(num_frames=tag.num_frames, input_size=tag.input_size, scale_size=tag.scale_size,
+                            sampler=tag.sampler, frame_interval=tag.frame_interval, mean=tag.mean, std=tag.std)
+    return Predictor(model, load_labels(tag.labels or ""), preprocess, device=resolve_device(device),
+                     checkpoint=tag.name)
+
+
+def _is_repo_id(text: str) -> bool:
+    import re
+
+    return re.fullmatch(r"[A-Za-z0-9][\w.-]*/[\w.-]+", text) is not None and not text.endswith((".pt", ".pth"))
+
+
+def _hub_snapshot(repo_id: str) -> Path:
+    """The local folder of a Hub repo (downloaded, or from the cache when HF_HUB_OFFLINE=1)."""
+    try:
+        from huggingface_hub import snapshot_download
+    except ImportError:
+        raise ModelError(f"{repo_id}: not a file or folder here; loading it from the Hugging Face Hub needs "
+                         "huggingface_hub (pip install 'actionlab[hub]')") from None
+    try:
+        return Path(snapshot_download(repo_id))
+    except Exception as e:  # offline and not cached, unknown repo, no network
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        raise ModelError(f"{repo_id}: not a file or folder here, and the Hugging Face Hub gave "
+                         f"{type(e).__name__}: {first}") from None
+
+
+def load_exported(folder: str | Path, device: str | torch.device = "auto", multi_label: bool | None = None,
+                  average: str | None = None) -> Predictor:
+    """A folder written by `actionlab export --format hub`: config, labels, preprocessing, safetensors weights."""
+    import json
+
+    from .config import from_dict
+    from .engine.build import build_model
+
+    folder = Path(folder)
+    files = {n: folder / n for n in ("config.json", "labels.txt", "preprocessing.json", "model.safetensors")}
+    missing = [n for n, p in files.items() if not p.is_file()]
+    if missing:
+        raise ModelError(f"{folder}: not an exported model folder (missing {', '.join(missing)}; write one with "
+                         "`actionlab export CKPT --format hub DIR`)")
+    try:
+        meta = json.loads(files["config.json"].read_text(encoding="utf-8"))
+        pre = json.loads(files["preprocessing.json"].read_text(encoding="utf-8"))
+    except ValueError as e:
+        raise ModelError(f"{folder}: config.json / preprocessing.json is not valid JSON ({e})") from None
+    if meta.get("format") != HUB_FORMAT:
+        raise ModelError(f"{files['config.json']}: format {meta.get('format')!r}, expected {HUB_FORMAT!r}")
+    class_names = [line for line in files["labels.txt"].read_text(encoding="utf-8").splitlines() if line]
+    cfg = from_dict(meta["config"])
+    model = build_model(cfg, len(class_names), load_pretrained=False, class_names=class_names)
+    try:
+        from safetensors.torch import load_file
+    except ImportError:
+        raise ModelError("reading model.safetensors needs safetensors (pip install 'actionlab[hub]')") from None
+    state = load_file(str(files["model.safetensors"]), device="cpu")
+    result = model.load_state_dict(state, strict=False)
+    if result.missing_keys or result.unexpected_keys:
+        raise ModelError(f"{files['model.safetensors']} does not fit {cfg.model.name}: missing "
+                         f"{result.missing_keys[:3]}, unexpected {result.unexpected_keys[:3]}")
+    preprocess = Preprocess(**{k: tuple(v) if isinstance(v, list) else v for k, v in pre.items()})
+    dev = resolve_device(device)
+    return Predictor(model, class_names, preprocess, device=dev,
+                     multi_label=bool(meta.get("multi_label", False)) if multi_label is None else multi_label,
+                     average=average or cfg.test.average, max_views_per_forward=cfg.test.max_views_per_forward,
+                     cfg=cfg, checkpoint=str(folder))

@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "data": "dataset tools: synth (built-in benchmark), check (scan a dataset)",
     "export": "export a checkpoint to ONNX or torch.export",
     "report": "tables and plots for finished runs",
+    "list-pretrained": "pretrained tags (Kinetics, Something-Something, ImageNet) with source and accuracy",
 }
 
 
@@ -34,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"actionlab {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, help_text in COMMANDS.items():
-        module = importlib.import_module(f"actionlab.commands.{name}")
+        module = importlib.import_module(f"actionlab.commands.{name.replace('-', '_')}")
         p = sub.add_parser(name, help=help_text, description=(module.__doc__ or help_text).strip())
         module.add_arguments(p)
         p.set_defaults(_run=module.run)

@@ -368,3 +368,84 @@ def result_summary(result: ExportResult) -> dict[str, Any]:
     d = asdict(result)
     d["path"] = str(result.path)
     return d
+
+
+# --------------------------------------------------------------------------- --format hub: a shareable folder
+
+
+def _model_card(name: str, class_names: Sequence[str], pre: Any, ckpt: dict[str, Any], source: str) -> str:
+    metrics = ckpt.get("metrics") or {}
+    rows = "\n".join(f"| {k} | {v:.4f} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in metrics.items())
+    results = (f"Validation metrics stored in the checkpoint (epoch {ckpt.get('epoch', '?')}, best "
+               f"{ckpt.get('best')}):\n\n| metric | value |\n|---|---|\n{rows}\n" if rows else
+               "The checkpoint holds no test results; run `actionlab test` and add them here.\n")
+    shown = ", ".join(class_names[:10]) + (f", ... ({len(class_names)} in all)" if len(class_names) > 10 else "")
+    return f"""---
+library_name: actionlab
+pipeline_tag: video-classification
+tags: [actionlab, video-classification, {name}]
+---
+
+# {name}
+
+Exported by `actionlab export {source} --format hub` (actionlab {_version()}).
+
+- model: `{name}`, {len(class_names)} classes: {shown}
+- input: {pre.num_frames} frames ({pre.sampler} sampling{', interval ' + str(pre.frame_interval)
+                                   if pre.sampler == 'dense' else ''}), short side {pre.scale_size}, \
+center crop {pre.input_size}, (x / 255 - mean) / std with mean {list(pre.mean)}, std {list(pre.std)}
+- files: `model.safetensors` (weights), `config.json` (the training config), `labels.txt`,
+  `preprocessing.json`
+
+## Results
+
+{results}
+## Use
+
+```python
+import actionlab
+predictor = actionlab.load("THIS_FOLDER_OR_HUB_REPO_ID")
+print(predictor.predict("video.mp4", topk=5).labels)
+```
+
+or `actionlab predict video.mp4 --model THIS_FOLDER_OR_HUB_REPO_ID`.
+"""
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+def export_hub(checkpoint: str | Path, out_dir: str | Path) -> Path:
+    """A self-describing folder: model.safetensors, config.json, labels.txt, preprocessing.json, README.md.
+
+    `actionlab.load(DIR)` / `actionlab predict --model DIR` read it back; uploaded to the Hugging Face
+    Hub as is, `actionlab.load("org/name")` reads it through huggingface_hub.
+    """
+    from .api import HUB_FORMAT, _read_checkpoint
+
+    try:
+        from safetensors.torch import save_file
+    except ImportError:
+        raise ModelError("--format hub writes safetensors: pip install 'actionlab[hub]'") from None
+    model, cfg, class_names, ckpt = _read_checkpoint(checkpoint, torch.device("cpu"))
+    from .api import Preprocess
+
+    pre = Preprocess.from_config(cfg, model)
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"export --format hub: {out} exists and is not a folder")
+    out.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}  # no shared storage
+    save_file(state, str(out / "model.safetensors"), metadata={"format": "pt"})
+    name = str(getattr(model, "model_name", cfg.model.name))
+    meta = {"format": HUB_FORMAT, "model_name": name, "num_classes": len(class_names),
+            "multi_label": bool(ckpt.get("multi_label", False)), "config": cfg.to_dict()}
+    (out / "config.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
+    (out / "labels.txt").write_text("\n".join(class_names) + "\n", encoding="utf-8")
+    (out / "preprocessing.json").write_text(json.dumps(asdict(pre), indent=1) + "\n", encoding="utf-8")
+    (out / "README.md").write_text(_model_card(name, class_names, pre, ckpt, Path(checkpoint).name),
+                                   encoding="utf-8")
+    return out

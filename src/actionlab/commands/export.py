@@ -1,4 +1,8 @@
-"""actionlab export CHECKPOINT --format onnx|torch-export OUT: a clip -> logits graph, checked against PyTorch.
+"""actionlab export CHECKPOINT --format onnx|torch-export|hub OUT: a clip -> logits graph, or a shareable folder.
+
+--format hub writes a folder (model.safetensors, config.json, labels.txt, preprocessing.json and a
+model card README.md with the checkpoint's metrics) that `actionlab.load(DIR)` and `actionlab predict
+--model DIR` read, also from a Hugging Face Hub repo id once uploaded (`pip install 'actionlab[hub]'`).
 
 The exported model takes a clip of fixed T frames and S x S pixels (the
 checkpoint's unless --frames / --size say otherwise) with a free batch size:
@@ -18,8 +22,9 @@ from ..export import FORMATS, export_checkpoint, result_summary
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("checkpoint", help="training checkpoint (runs/<name>/best.pt)")
-    p.add_argument("out", help="output file: .onnx for --format onnx, .pt2 for torch-export")
-    p.add_argument("--format", choices=FORMATS, default="onnx", help="onnx (default) or torch-export")
+    p.add_argument("out", help="output file: .onnx for --format onnx, .pt2 for torch-export; a folder for hub")
+    p.add_argument("--format", choices=(*FORMATS, "hub"), default="onnx",
+                   help="onnx (default), torch-export, or hub (a folder for actionlab.load / the Hugging Face Hub)")
     p.add_argument("--input", dest="input_dtype", choices=("uint8", "float"), default="uint8",
                    help="uint8 pixels with normalisation in the graph (default), or the normalised float clip")
     p.add_argument("--layout", choices=("ncthw", "nthwc"), default="ncthw",
@@ -34,6 +39,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.format == "hub":
+        from ..export import export_hub
+
+        folder = export_hub(args.checkpoint, args.out)
+        print(f"wrote {folder}/ (model.safetensors, config.json, labels.txt, preprocessing.json, README.md); "
+              f"load with actionlab.load('{folder}') or `actionlab predict VIDEO --model {folder}`")
+        return 0
     result = export_checkpoint(args.checkpoint, args.out, format=args.format, input_dtype=args.input_dtype,
                                layout=args.layout, num_frames=args.frames, size=args.size,
                                verify=not args.no_verify, opset=args.opset, exporter=args.exporter)

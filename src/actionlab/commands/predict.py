@@ -1,4 +1,11 @@
-"""actionlab predict VIDEO_OR_FOLDER ... --checkpoint PATH [--topk 5]: the actions in video files.
+"""actionlab predict VIDEO_OR_FOLDER ... --checkpoint PATH | --model NAME [--topk 5]: the actions in video files.
+
+    actionlab predict video.mp4 --model tsm_r50.k400           # Kinetics-400 labels, weights downloaded once
+    actionlab predict video.mp4 --model tsm_r50.k400 --weights TSM_kinetics_RGB_resnet50_...e50.pth
+    actionlab predict video.mp4 --model exported_dir            # or a Hugging Face Hub repo id: org/name
+    actionlab predict video.mp4 --checkpoint runs/tsm/last.pt
+
+`actionlab list-pretrained` lists the tags --model takes.
 
 Prints a table of the top classes and scores of every video (folders are searched for
 video files) and, with `--json OUT`, writes them as JSON (`--json -` prints the JSON
@@ -26,7 +33,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from ..timeline import add_timeline_arguments
 
     p.add_argument("videos", nargs="+", metavar="VIDEO_OR_FOLDER", help="video files and folders of videos")
-    p.add_argument("--checkpoint", required=True, metavar="PATH", help="training checkpoint (best.pt / last.pt)")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--checkpoint", metavar="PATH", help="training checkpoint (best.pt / last.pt)")
+    which.add_argument("--model", metavar="NAME", help="a pretrained tag (tsm_r50.k400; see `actionlab "
+                       "list-pretrained`), a folder from `export --format hub`, or a Hugging Face Hub repo id")
+    p.add_argument("--weights", metavar="FILE", default=None,
+                   help="with a --model tag: the release's file, downloaded by hand (no download)")
     p.add_argument("--topk", type=int, default=5, help="classes shown per video")
     p.add_argument("--views", default="1x1", metavar="CLIPSxCROPS", help="test views averaged per video")
     p.add_argument("--json", default=None, metavar="OUT", help="also write the predictions as JSON ('-': stdout)")
@@ -36,6 +48,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.model:
+        args.checkpoint = args.model
+    if args.weights and (args.window or args.jsonl):
+        from ..errors import ConfigError
+
+        raise ConfigError("--weights works with plain prediction; for --window / --jsonl put the file in the torch "
+                          "hub cache (the path the download error names)")
     if args.window:
         from ..timeline import run_timeline
 
@@ -53,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         from ..errors import DataError
 
         raise DataError(f"no video files in {', '.join(args.videos)}")
-    predictor = load(args.checkpoint, device=args.device)
+    predictor = load(args.checkpoint, device=args.device, weights=args.weights)
     results, failures = predict_files(predictor, videos, topk=args.topk, views=args.views)
     if args.json != "-" and results:
         rows = [{"video": r["video"], "top-1": r["top"][0]["label"], "score": f"{r['top'][0]['score']:.3f}",

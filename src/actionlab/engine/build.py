@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,9 +50,13 @@ def build_model(cfg: Config, num_classes: int, load_pretrained: bool = True,
         kwargs["class_names"] = list(class_names)
     try:
         pretrained = cfg.model.pretrained if load_pretrained else None
-        return create_model(cfg.model.name, num_classes=num_classes, pretrained=pretrained, **kwargs)
+        model = create_model(cfg.model.name, num_classes=num_classes, pretrained=pretrained, **kwargs)
     except TypeError as e:  # an unknown keyword in model.kwargs
         raise ConfigError(f"model '{cfg.model.name}' rejects config key 'model.kwargs': {e}") from None
+    report = getattr(model, "pretrained_report", None)
+    if pretrained is not None and report is not None:  # say what loaded, what is new, what was unused
+        print(f"model.pretrained={pretrained}: {report.summary()}", file=sys.stderr)
+    return model
 
 
 def model_name_of(model: nn.Module, cfg: Config) -> str:

