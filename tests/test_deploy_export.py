@@ -195,3 +195,58 @@ def test_latency_benchmark_runs(tmp_path: Path, capsys: pytest.CaptureFixture[st
     out = capsys.readouterr().out
     assert "export (torchscript)" in out and re.search(r"ratio eager / ORT \(medians\): \d+\.\d+x", out)
     assert bench.main(args) == 0 and f"export: reused {onnx_path}" in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------- --format hub (issue 16)
+
+
+def test_hub_folder_round_trip_and_hub_cache(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """export --format hub writes a folder that actionlab.load, predict --model and a Hub repo id (read offline from
+    a cache laid out as huggingface_hub lays it out) all load into the same predictions."""
+    pytest.importorskip("safetensors")
+    import json
+
+    from _deploy_helpers import changing_frames
+    from actionlab.api import load
+    from actionlab.cli import main
+
+    ckpt = make_checkpoint(tmp_path / "tsm.pt", "tsm_r18_tiny", num_frames=4, input_size=32, scale_size=36)
+    folder = tmp_path / "hub_model"
+    assert main(["export", str(ckpt), "--format", "hub", str(folder)]) == 0
+    assert {p.name for p in folder.iterdir()} == {"model.safetensors", "config.json", "labels.txt",
+                                                  "preprocessing.json", "README.md"}
+    assert json.loads((folder / "preprocessing.json").read_text())["input_size"] == 32
+    card = (folder / "README.md").read_text()
+    assert "tsm_r18_tiny" in card and "library_name: actionlab" in card and "## Results" in card
+    frames = changing_frames(20, 40, 48, seed=3)
+    ref = load(ckpt, device="cpu").predict(frames, topk=5)
+    again = load(folder, device="cpu").predict(frames, topk=5)
+    assert again.labels == ref.labels and torch.allclose(again.probabilities, ref.probabilities, atol=1e-6)
+    # a Hugging Face Hub cache: models--org--name/{refs/main, snapshots/<rev>/...}
+    cache = tmp_path / "hf"
+    rev = "0123456789abcdef0123456789abcdef01234567"
+    snap = cache / "models--actionlab-test--tsm-tiny" / "snapshots" / rev
+    snap.mkdir(parents=True)
+    for p in folder.iterdir():
+        (snap / p.name).write_bytes(p.read_bytes())
+    (cache / "models--actionlab-test--tsm-tiny" / "refs").mkdir()
+    (cache / "models--actionlab-test--tsm-tiny" / "refs" / "main").write_text(rev)
+    pytest.importorskip("huggingface_hub")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    import huggingface_hub.constants as hc
+
+    monkeypatch.setattr(hc, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(hc, "HF_HUB_CACHE", str(cache))
+    hub = load("actionlab-test/tsm-tiny", device="cpu").predict(frames, topk=5)
+    assert hub.labels == ref.labels and torch.allclose(hub.probabilities, ref.probabilities, atol=1e-6)
+    with pytest.raises(ModelError, match="actionlab-test/missing: not a file or folder here"):
+        load("actionlab-test/missing", device="cpu")
+    video = tmp_path / "v.mp4"
+    from _deploy_helpers import write_video
+
+    write_video(video, frames)
+    capsys.readouterr()
+    assert main(["predict", str(video), "--model", str(folder)]) == 0
+    assert load(folder, device="cpu").predict(video).label in capsys.readouterr().out
