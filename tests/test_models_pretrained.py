@@ -137,7 +137,7 @@ def test_fine_tuning_replaces_the_head_and_says_so(tmp_path):
     model = create_pretrained("tanet_r50", tag, 101, path, **TINY)
     report = model.pretrained_report
     assert model.fc.out_features == 101 and report.reinitialised == ["fc.weight", "fc.bias"]
-    assert report.new == ["fc.weight", "fc.bias"] and not report.unused
+    assert report.new == ["fc.weight", "fc.bias"] == report.unused  # the file's 400-class fc is not used
     assert any(".after_conv1.long_term." in k for k in report.loaded)  # the temporal modules came along
     assert "loaded" in report.summary() and "new 2" in report.summary() and "re-initialised" in report.summary()
     assert torch.equal(model.backbone.layer1[0].after_conv1.long_term[0].weight,
@@ -159,3 +159,31 @@ def test_create_model_by_tag_names():
         create_model("tsm_r50.k4000")
     with pytest.raises(ModelError, match="give num_classes"):
         create_model("tsm_r50")
+
+
+@pytest.mark.parametrize("config", ["tsm_r50_ucf101_split1_from_k400", "tanet_r50_hmdb51_split1_from_k400"])
+def test_config_pretrained_k400_loads_the_tag_and_says_what_it_did(config, tmp_path, monkeypatch, capsys):
+    """`model.pretrained: k400` in the transfer configs: the tag's file from the hub cache, a new head."""
+    from pathlib import Path
+
+    from actionlab.config import load_config
+    from actionlab.engine.build import build_model
+    from actionlab.models import pretrained as P
+
+    root = Path(__file__).resolve().parents[1] / "configs"
+    cfg = load_config(root / f"{config}.yaml", ["model.kwargs.base_width=8", "data.num_segments=4"])
+    assert cfg.model.pretrained == "k400"
+    name = cfg.model.name
+    tag = get_pretrained(f"{name}.k400")
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    if tag.sha256:  # a random file cannot match the release's hash: test the loading, not the hash, here
+        monkeypatch.setitem(P._TAGS, tag.name, dataclasses.replace(tag, sha256=None))
+    original = _randomise(create_model(name, num_classes=400, **TINY))
+    P.cache_path(tag).parent.mkdir(parents=True)
+    torch.save(_official(tag, original.state_dict()), P.cache_path(tag))
+    model = build_model(cfg, 101 if "ucf" in config else 51)
+    assert model.fc.out_features == (101 if "ucf" in config else 51)
+    err = capsys.readouterr().err
+    loaded = len(original.state_dict()) - 2
+    assert f"model.pretrained=k400: weights {tag.name}: loaded {loaded}, new 2, unused 2 tensors" in err
+    assert "classifier re-initialised" in err

@@ -75,8 +75,8 @@ class LoadReport:
 
     @property
     def unused(self) -> list[str]:
-        """Tensors of the file the model did not take."""
-        return self.unused_head + self.unexpected
+        """Tensors of the file the model did not take (a classifier of another class count among them)."""
+        return self.reinitialised + self.unused_head + self.unexpected
 
     def counts(self) -> str:
         return f"loaded {len(self.loaded)}, new {len(self.new)}, unused {len(self.unused)} tensors"
