@@ -62,7 +62,8 @@ def test_claims_hold_and_fail_from_numbers(tmp_path):
     assert next(c for t, c in claims.items() if t.startswith("tsm far above")).holds is True
     assert next(c for t, c in claims.items() if "fidelity" in t).holds is True
     assert next(c for t, c in claims.items() if "distractor cue" in t).holds is False  # 0.35 < 0.4
-    assert claims["ATR beats ATR_sim (top-1)"].holds is None  # not run
+    assert "ATR beats ATR_sim (top-1)" not in claims  # neither ran: the claim is left out
+    assert not any(c.paper == "ART" for c in claims.values())
     worse = {c.text: c for c in check_claims(aggregate(load_rows([_bench(tmp_path / "b", 0.4, 0.5)])))}
     assert worse["TE alone beats TSN (top-1)"].holds is False
     assert next(c for t, c in worse.items() if "fidelity" in t).holds is False
@@ -103,3 +104,82 @@ def test_report_command(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ConfigError):
         report.run(argparse.Namespace(run_dirs=[str(tmp_path / "empty")], out=None))
+
+
+def _demo(root: Path, val: bool = False) -> Path:
+    """What `actionlab demo` leaves: results.json listing its rows, runs/<recipe>-<variant>/ with histories."""
+    rows = []
+    for recipe, baseline, top1, within in (("tsn", None, 0.4, 0.5), ("tsm", "tsn", 0.9, 0.95)):
+        run_dir = root / "runs" / f"{recipe}-order"
+        (run_dir / "test_test_1x1").mkdir(parents=True)
+        history = [{"epoch": e, "train_cls": 2.0 / e, "train_loss": 2.0 / e, **({"val_top1": 0.2 * e} if val else {})}
+                   for e in (1, 2)]
+        (run_dir / "metrics.jsonl").write_text("".join(json.dumps(h) + "\n" for h in history))
+        rows.append({"recipe": recipe, "model": f"{recipe}_r18_tiny", "baseline": baseline, "variant": "order",
+                     "run_dir": f"/elsewhere/runs/{recipe}-order", "top1": top1, "within_pair": within,
+                     "within_pair_by_pair": {"a/b": within}, "gmacs": 0.022, "params_m": 0.7})
+    (root / "results.json").write_text(json.dumps({"args": {"seed": 5}, "rows": rows}))
+    return root
+
+
+def test_demo_directory_is_understood(tmp_path):
+    """`actionlab report <demo dir>`: its recipes and baselines, claims checked, none about other methods."""
+    rows = load_rows([_demo(tmp_path / "demo")])
+    assert [(r["recipe"], r["baseline"], r["seed"]) for r in rows] == [("tsn", None, 5), ("tsm", "tsn", 5)]
+    assert rows[0]["run_dir"] == str(tmp_path / "demo" / "runs" / "tsn-order")  # moved demo: found under runs/
+    claims = check_claims(aggregate(rows))
+    assert [(c.paper, c.holds) for c in claims] == [("TSN", True), ("TSM", True)]
+    paths = write_report(rows, tmp_path / "out")
+    assert "not checked" not in paths["markdown"].read_text() and "accuracy_vs_gmacs" in paths
+
+
+def test_claim_with_missing_baseline_says_which(tmp_path):
+    run = _run(tmp_path, "tefe_te_only", "order", 0, "tsn", top1=0.7)
+    (claim,) = [c for c in check_claims(aggregate(load_rows([run]))) if c.method == "tefe_te_only"]
+    assert claim.holds is None and "tsn" in claim.numbers and "tefe_te_only" not in claim.numbers
+
+
+def test_curve_panels_never_empty_or_duplicated(tmp_path):
+    from actionlab.report import curve_panels, plot_training_curves
+
+    groups = aggregate(load_rows([_demo(tmp_path / "a")]))
+    assert curve_panels(groups) == [("train_loss", "train loss (total)")]  # cls == total, no validation logged
+    with_val = aggregate(load_rows([_demo(tmp_path / "b", val=True)]))
+    assert [k for k, _ in curve_panels(with_val)] == ["train_loss", "val_top1"]
+    aux = aggregate(load_rows([_bench(tmp_path / "c")]))  # train_loss only: no classification panel either
+    assert [k for k, _ in curve_panels(aux)] == ["train_loss", "val_top1"]
+    for g in groups:
+        for r in g.rows:
+            (Path(r["run_dir"]) / "metrics.jsonl").write_text("")
+    assert plot_training_curves(groups, tmp_path / "none.png") is None and not (tmp_path / "none.png").exists()
+
+
+def test_accuracy_vs_gmacs_labels_do_not_overlap_and_y_starts_at_zero(tmp_path):
+    from actionlab.report import accuracy_vs_gmacs_figure
+
+    root = tmp_path / "crowd"
+    for i, name in enumerate(["tsn", "tsm", "tefe_te_only", "atr_sim", "atr", "tsm_atr", "art_backbone", "x", "y"]):
+        _run(root, name, "order", 0, top1=0.40 + 0.01 * (i % 4))  # all at 0.01 GMACs, within 0.03 of each other
+    fig = accuracy_vs_gmacs_figure(aggregate(load_rows([root])))
+    ax = fig.axes[0]
+    assert ax.get_ylim()[0] == 0
+    from matplotlib.text import Text
+
+    renderer = fig.canvas.get_renderer()
+    boxes = [Text.get_window_extent(t, renderer) for t in ax.texts]  # the label itself, not its leader line
+    assert len(boxes) == 9
+    overlaps = [(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1:] if a.overlaps(b)]
+    assert overlaps == []
+    no_cost = aggregate([{"recipe": "r", "variant": "v", "top1": 0.5}])
+    assert accuracy_vs_gmacs_figure(no_cost) is None
+
+
+def test_confusion_matrix_has_title_and_colorbar():
+    import torch
+
+    from actionlab.engine.reports import confusion_figure
+
+    fig = confusion_figure(torch.tensor([[3, 1], [0, 4]]), ["a", "b"])
+    main, bar = fig.axes  # the matrix and its colorbar
+    assert main.get_title() == "confusion matrix: 8 videos, top-1 0.875"
+    assert bar.get_ylim() == (0.0, 1.0)

@@ -78,26 +78,24 @@ def write_test_outputs(out_dir: Path, metrics: dict[str, Any], scores: torch.Ten
     return written
 
 
-def plot_confusion_matrix(cm: torch.Tensor, class_names: list[str], path: Path) -> Path | None:
-    """A PNG of the row-normalised matrix; None without matplotlib (the `viz` extra)."""
-    try:
-        import matplotlib
+def confusion_figure(cm: torch.Tensor, class_names: list[str], title: str | None = None) -> Any:
+    """The row-normalised matrix as a matplotlib Figure: a title (videos, top-1), a colorbar, counts in the cells."""
+    from matplotlib.figure import Figure  # no pyplot: no global state
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return None
     k = len(class_names)
-    if k > 60:  # unreadable as an image; the CSV has it
-        return None
     norm = cm.double() / cm.sum(1, keepdim=True).clamp(min=1)
-    size = max(4.0, 0.35 * k + 2)
-    fig, ax = plt.subplots(figsize=(size, size))
-    ax.imshow(norm.numpy(), cmap="Blues", vmin=0, vmax=1)
+    total = int(cm.sum())
+    top1 = float(cm.diagonal().sum()) / max(1, total)
+    size = max(4.5, 0.35 * k + 2.5)
+    fig = Figure(figsize=(size + 1.0, size))
+    ax = fig.subplots()
+    image = ax.imshow(norm.numpy(), cmap="Blues", vmin=0, vmax=1)
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="share of the true class's videos")
     ax.set_xticks(range(k), class_names, rotation=90, fontsize=7)
     ax.set_yticks(range(k), class_names, fontsize=7)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title(title or f"confusion matrix: {total} videos, top-1 {top1:.3f}", fontsize=9)
     if k <= 20:
         for i in range(k):
             for j in range(k):
@@ -105,8 +103,19 @@ def plot_confusion_matrix(cm: torch.Tensor, class_names: list[str], path: Path) 
                     ax.text(j, i, int(cm[i, j]), ha="center", va="center", fontsize=7,
                             color="white" if norm[i, j] > 0.5 else "black")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    return fig
+
+
+def plot_confusion_matrix(cm: torch.Tensor, class_names: list[str], path: Path, title: str | None = None
+                          ) -> Path | None:
+    """A PNG of the row-normalised matrix; None without matplotlib (the `viz` extra) or with > 60 classes."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return None
+    if len(class_names) > 60:  # unreadable as an image; the CSV has it
+        return None
+    confusion_figure(cm, class_names, title).savefig(path, dpi=100)
     return path
 
 
