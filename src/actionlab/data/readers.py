@@ -41,12 +41,11 @@ path, size and modification time).
 from __future__ import annotations
 
 import bisect
-import json
 import os
 import re
 import string
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -54,6 +53,16 @@ import numpy as np
 import torch
 
 from ..errors import DataError
+from .video_index import (
+    INDEX_CACHE,
+    IndexCache,
+    VideoIndex,
+    cached_count,
+    decode_sequential,
+    file_key,
+    scan,
+    store_count,
+)
 
 BACKENDS = ("auto", "pyav", "torchcodec")
 DEFAULT_FRAME_TEMPLATE = "{:05d}.jpg"
@@ -130,31 +139,91 @@ class _Run:
     wanted: dict[int, int]  # pts -> slot in the unique-index list
 
 
+class _NotExact(Exception):
+    """A keyframe run produced what the index did not predict: the file moves to the exact (sequential) path."""
+
+
+def _rotated(frame: Any, autorotate: bool) -> np.ndarray:
+    """RGB of a decoded frame, turned upright by its display matrix like ffmpeg's autorotate.
+
+    `frame.rotation` is counter-clockwise degrees; np.rot90 turns counter-clockwise for k > 0.  Mirroring
+    display matrices are not applied (ffmpeg applies them; phones do not write them).
+    """
+    img = frame.to_ndarray(format="rgb24")
+    if autorotate:
+        k = round(frame.rotation / 90) % 4
+        if k:
+            img = np.rot90(img, k)
+    return img
+
+
 class PyAVReader:
     """Frame-exact reader on PyAV (see the module docstring for the algorithm).
 
     threads: decoder threads; 1 (the default) suits DataLoader workers and lets
     the reader skip non-reference frames; more threads use frame threading and
     decode every frame of a run.
+    autorotate: apply the display matrix (rotation side data) as ffmpeg does; False keeps the stored
+    orientation.
+    cache: the scan cache (`video_index.INDEX_CACHE` by default, None for none).
     """
 
-    def __init__(self, path: str | os.PathLike, threads: int = 1, max_packet_bytes: int = MAX_PACKET_BYTES):
+    def __init__(self, path: str | os.PathLike, threads: int = 1, max_packet_bytes: int = MAX_PACKET_BYTES,
+                 autorotate: bool = True, cache: IndexCache | None = INDEX_CACHE):
         import av
 
         self._av = av
         self.path = str(path)
         self.threads = max(1, int(threads))
+        self.autorotate = bool(autorotate)
+        self._cache = cache
         if not os.path.isfile(self.path):
             raise DataError(f"video file not found: {self.path}")
-        self._keep_packets = os.path.getsize(self.path) <= max_packet_bytes
         self._container = self._open()
         try:
-            self._scan()
+            self._key = file_key(self.path)
+            index = cache.get(self._key) if cache is not None else None
+            if index is None:
+                index = scan(self._container, self._stream, self.path, self._key[1] <= max_packet_bytes)
+                if index.exact_reason is not None:
+                    index.num_frames = self._count_decoded()
+                if cache is not None:
+                    cache.put(self._key, index)
+            self._use(index)
         except BaseException:
             self.close()
             raise
 
-    # -- opening and scanning
+    def _use(self, index: VideoIndex) -> None:
+        self._index = index
+        self._packets = index.packets
+        self.num_frames = index.num_frames
+        self.fps = index.fps
+        self.codec = index.codec
+        self.container_format = index.container_format
+        self.exact_reason = index.exact_reason
+
+    @property
+    def rotation(self) -> int:
+        """Display rotation (degrees counter-clockwise) from the first frame's display matrix."""
+        if self._index.rotation is None:
+            self._reopen()
+            frame = next((f for _, f in decode_sequential(self._container, self._stream, self.path, 0)), None)
+            self._index.rotation = int(frame.rotation) if frame is not None else 0
+        return self._index.rotation
+
+    @property
+    def width(self) -> int:
+        """Width of the frames `read` returns (after autorotate)."""
+        turned = self.autorotate and round(self.rotation / 90) % 2
+        return self._index.height if turned else self._index.width
+
+    @property
+    def height(self) -> int:
+        turned = self.autorotate and round(self.rotation / 90) % 2
+        return self._index.width if turned else self._index.height
+
+    # -- opening and counting
     def _open(self) -> Any:
         av = self._av
         try:
@@ -172,72 +241,27 @@ class PyAVReader:
         self._stream = stream
         return container
 
-    def _scan(self) -> None:
-        """Demux every packet once (no decoding): timestamps, keyframes, display order."""
-        av = self._av
-        stream = self._stream
-        pts: list[int | None] = []
-        dts: list[int | None] = []
-        keys: list[int] = []
-        discard: list[bool] = []
-        packets: list[Any] = []
-        seen = 0  # packets including empty ones (AVI counts dropped frames in its header)
-        try:
-            for pkt in self._container.demux(stream):
-                if pkt.stream is None or pkt.stream.index != stream.index:
-                    continue
-                seen += pkt.size > 0 or pkt.dts is not None
-                if pkt.size == 0:  # the demuxer's end-of-stream marker (or a dropped frame in AVI)
-                    continue
-                if pkt.is_keyframe:
-                    keys.append(len(pts))
-                pts.append(pkt.pts)
-                dts.append(pkt.dts)
-                discard.append(bool(pkt.is_discard))
-                if self._keep_packets:
-                    packets.append(pkt)
-        except av.error.FFmpegError as e:
-            raise DataError(f"{self.path} is truncated or corrupt (after {len(pts)} packets: {e})") from None
-        self._check_complete(seen, pts)
-        self._packets = packets if self._keep_packets else None
-        self._pts = pts
-        self._dts = dts
-        self._discard = discard
-        frame_pos = np.array([i for i, d in enumerate(discard) if not d], dtype=np.int64)
-        frame_pts = [pts[i] for i in frame_pos]
-        self._ordered = bool(frame_pos.size) and all(p is not None for p in frame_pts) and \
-            len(set(frame_pts)) == len(frame_pts) and all(p is not None for p in pts)
-        if self._ordered:
-            order = np.argsort(np.asarray(frame_pts, dtype=np.int64), kind="stable")
-            self._display_pos = frame_pos[order]  # frame i -> decode position of its packet
-            self._display_pts = np.asarray(frame_pts, dtype=np.int64)[order]
-            self._pos_of_pts = {p: i for i, p in enumerate(pts)}
-        self._keys = keys
-        self.num_frames = int(frame_pos.size)
-        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
-        self.fps = float(rate) if rate else 0.0
-        self.width = int(stream.codec_context.width)
-        self.height = int(stream.codec_context.height)
-        self.codec = stream.codec_context.name
-        self.container_format = self._container.format.name
+    def _reopen(self) -> None:
+        self._container.close()
+        self._container = self._open()
 
-    def _check_complete(self, seen: int, pts: list[int | None]) -> None:
-        """A truncated file demuxes cleanly but ends early: compare with what the header promises."""
-        stream = self._stream
-        promised = int(stream.frames or 0)
-        if promised and seen < promised:
-            raise DataError(f"{self.path} is truncated: its header lists {promised} frames, the file holds {seen}")
-        known = [p for p in pts if p is not None]
-        duration = self._container.duration  # microseconds, over all streams: only trusted for video-only files
-        if not known or not duration or len(self._container.streams) != 1 or not stream.time_base:
-            return
-        rate = float(stream.average_rate or stream.guessed_rate or 0) or 25.0
-        start = float((stream.start_time or 0) * stream.time_base)
-        end = float(max(known) * stream.time_base) + 1.0 / rate - start
-        missing = duration / 1e6 - end
-        if missing > max(3.0 / rate, 0.05 * duration / 1e6):
-            raise DataError(f"{self.path} is truncated: its header says {duration / 1e6:.2f} s, the frames end at "
-                            f"{end:.2f} s")
+    def _count_decoded(self) -> int:
+        """Exact path: the frame count is what a full sequential decode yields (cached on disk, per file)."""
+        cached = cached_count(self.path)
+        if cached is not None:
+            return cached
+        self._reopen()
+        n = sum(1 for _ in decode_sequential(self._container, self._stream, self.path))
+        store_count(self.path, n)
+        return n
+
+    def _demote(self, reason: str) -> None:
+        """A keyframe run was not exact: from now on this file is read sequentially (and counted by decoding)."""
+        index = replace(self._index, exact_reason=f"checked while decoding: {reason}")
+        index.num_frames = self._count_decoded()
+        if self._cache is not None:
+            self._cache.put(self._key, index)
+        self._use(index)
 
     # -- reading
     def read(self, indices: Any) -> torch.Tensor:
@@ -246,11 +270,13 @@ class PyAVReader:
             raise DataError(f"{self.path} has no decodable frames")
         _check_range(self.path, idx, self.num_frames)
         unique = np.unique(idx)
-        if not self._ordered:
-            frames = self._read_sequential(unique)
-        else:
-            frames = self._read_runs(unique, self._plan(unique))
-        return _gather(self.path, unique, frames, idx)
+        if self.exact_reason is None:
+            try:
+                return _gather(self.path, unique, self._read_runs(unique, self._plan(unique)), idx)
+            except _NotExact as e:
+                self._demote(str(e))
+                _check_range(self.path, idx, self.num_frames)
+        return _gather(self.path, unique, self._read_sequential(unique), idx)
 
     def _key_for(self, frame: int) -> int:
         """Decode position of the latest keyframe from which `frame` decodes correctly.
@@ -258,19 +284,21 @@ class PyAVReader:
         It must precede the frame's packet in decode order and not follow the frame in display
         order (open-GOP leading pictures need the keyframe before).
         """
-        pos = int(self._display_pos[frame])
-        target_pts = int(self._display_pts[frame])
-        k = bisect.bisect_right(self._keys, pos) - 1
-        while k > 0 and self._pts[self._keys[k]] > target_pts:  # type: ignore[operator]
+        index = self._index
+        pos = int(index.display_pos[frame])
+        target_pts = int(index.display_pts[frame])
+        k = bisect.bisect_right(index.keys, pos) - 1
+        while k > 0 and index.pts[index.keys[k]] > target_pts:  # type: ignore[operator]
             k -= 1
-        return self._keys[k] if k >= 0 else 0
+        return index.keys[k] if k >= 0 else 0
 
     def _plan(self, unique: np.ndarray) -> list[_Run]:
-        targets = sorted((int(self._display_pos[f]), slot, int(f)) for slot, f in enumerate(unique))
+        display_pos, display_pts = self._index.display_pos, self._index.display_pts
+        targets = sorted((int(display_pos[f]), slot, int(f)) for slot, f in enumerate(unique))
         runs: list[_Run] = []
         for pos, slot, frame in targets:
             key = self._key_for(frame)
-            pts = int(self._display_pts[frame])
+            pts = int(display_pts[frame])
             if runs and key <= runs[-1].end + RESTART_COST_PACKETS:
                 run = runs[-1]
                 run.end = max(run.end, pos)
@@ -288,17 +316,27 @@ class PyAVReader:
         return runs
 
     def _decode_run(self, packets: Any, run: _Run, frames: list[np.ndarray | None]) -> None:
-        """Feed `packets` (decode positions run.start..run.end), drain, keep the wanted frames."""
+        """Feed `packets` (decode positions run.start..run.end), drain, keep the wanted frames.
+
+        Checks what the index predicts: output timestamps increase and every wanted frame comes out;
+        otherwise `_NotExact` (the caller moves the file to the sequential path).
+        """
         av = self._av
         cc = self._stream.codec_context
         skipping = self.threads == 1
         mode = None
+        last = [None]
 
         def keep(decoded: list[Any]) -> None:
             for frame in decoded:
+                if frame.pts is None or (last[0] is not None and frame.pts <= last[0]):
+                    raise _NotExact(f"decoder output timestamps {last[0]} then {frame.pts}")
+                last[0] = frame.pts
                 slot = run.wanted.get(frame.pts)
                 if slot is not None and frames[slot] is None:
-                    frames[slot] = frame.to_ndarray(format="rgb24")
+                    frames[slot] = _rotated(frame, self.autorotate)
+                    if self._index.rotation is None:
+                        self._index.rotation = int(frame.rotation)
 
         try:
             for pkt in packets:
@@ -311,11 +349,14 @@ class PyAVReader:
                 cc.skip_frame = "DEFAULT"
             keep(cc.decode(None))
         except av.error.FFmpegError as e:
-            missing = [s for s in run.wanted.values() if frames[s] is None]
-            if missing:
-                raise DataError(f"{self.path}: decoding failed ({e})") from None
+            raise _NotExact(f"decoding a keyframe run failed ({e})") from None
         finally:
+            if skipping:
+                cc.skip_frame = "DEFAULT"
             cc.flush_buffers()
+        missing = [pts for pts, s in run.wanted.items() if frames[s] is None]
+        if missing:
+            raise _NotExact(f"the frame with timestamp {missing[0]} did not come out of its keyframe run")
 
     def _read_runs(self, unique: np.ndarray, runs: list[_Run]) -> list[np.ndarray | None]:
         frames: list[np.ndarray | None] = [None] * len(unique)
@@ -329,19 +370,19 @@ class PyAVReader:
     def _seek_packets(self, run: _Run):
         """Packets at decode positions run.start..run.end, read after a container seek that is verified."""
         av = self._av
-        start_pts, start_dts = self._pts[run.start], self._dts[run.start]
+        index = self._index
+        start_pts, start_dts = index.pts[run.start], index.dts[run.start]
         target = min(t for t in (start_pts, start_dts) if t is not None)
         landed = None
         try:
             self._container.seek(target, stream=self._stream, backward=True, any_frame=False)
             demux = self._container.demux(self._stream)
             first = next((p for p in demux if p.size), None)
-            landed = self._pos_of_pts.get(first.pts) if first is not None else None
+            landed = index.pos_of_pts.get(first.pts) if first is not None else None
         except (av.error.FFmpegError, StopIteration):
             landed = None
         if landed is None or landed > run.start:  # overshot or unknown: read from the start instead
-            self._container.close()
-            self._container = self._open()
+            self._reopen()
             demux = self._container.demux(self._stream)
             first = next((p for p in demux if p.size), None)
             landed = 0
@@ -354,22 +395,14 @@ class PyAVReader:
             pos += 1
 
     def _read_sequential(self, unique: np.ndarray) -> list[np.ndarray | None]:
-        """Streams without usable timestamps: decode from the start and count frames."""
-        av = self._av
+        """The exact path: decode from the start, counting frames; only the wanted ones become RGB."""
         frames: list[np.ndarray | None] = [None] * len(unique)
         slots = {int(f): s for s, f in enumerate(unique)}
-        last = int(unique[-1])
-        self._container.close()
-        self._container = self._open()
-        try:
-            for i, frame in enumerate(self._container.decode(self._stream)):
-                if i in slots:
-                    frames[slots[i]] = frame.to_ndarray(format="rgb24")
-                if i >= last:
-                    break
-        except av.error.FFmpegError as e:
-            if any(f is None for f in frames):
-                raise DataError(f"{self.path}: decoding failed ({e})") from None
+        self._reopen()
+        for i, frame in decode_sequential(self._container, self._stream, self.path, stop=int(unique[-1])):
+            slot = slots.get(i)
+            if slot is not None:
+                frames[slot] = _rotated(frame, self.autorotate)
         return frames
 
     def close(self) -> None:
@@ -587,44 +620,33 @@ def resolve_backend(backend: str = "auto") -> str:
 AUTO_BACKEND = "pyav"
 
 
+#: containers torchcodec 0.13 cannot seek in ("Requested next frame while there are no more frames")
+TORCHCODEC_FAILS_ON = {"mpeg", "mpegts"}
+
+
 def open_video(path: str | os.PathLike, backend: str = "auto", *, threads: int = 1,
                frame_template: str = DEFAULT_FRAME_TEMPLATE, frame_start: int = 1,
-               num_frames: int | None = None) -> VideoReader:
+               num_frames: int | None = None, autorotate: bool = True) -> VideoReader:
     """Open a video file or a frame folder.  Use as `with open_video(p) as v: v.read(idx)`.
 
     num_frames: only for frame folders, a count known from the annotation (skips the listing).
+    autorotate: turn frames upright by the file's display matrix (as ffmpeg does); False keeps the stored
+    orientation.
     """
     path = str(path)
     if os.path.isdir(path):
         return FrameFolderReader(path, frame_template, frame_start, num_frames)
     name = resolve_backend(backend)
-    if name == "torchcodec" and not _torchcodec_unsafe(path):
-        return TorchCodecReader(path, threads)
-    return PyAVReader(path, threads)
-
-
-def _torchcodec_unsafe(path: str) -> bool:
-    """AVI files whose packets are reordered (MPEG-4 with B-frames): torchcodec 0.13 returns wrong frames
-    for them (found by the frame-exactness tests), so they are read with PyAV instead."""
-    if not path.lower().endswith(".avi"):
-        return False
-    import av
-
-    try:
-        with av.open(path, metadata_errors="ignore") as container:
-            stream = container.streams.video[0]
-            last = None
-            for i, pkt in enumerate(container.demux(stream)):
-                if i >= 64:
-                    break
-                if pkt.size == 0 or pkt.pts is None:
-                    continue
-                if last is not None and pkt.pts < last:
-                    return True
-                last = pkt.pts
-    except (av.error.FFmpegError, OSError, IndexError):
-        return False  # let the chosen backend report the problem
-    return False
+    if name == "torchcodec":
+        reader = PyAVReader(path, threads, autorotate=autorotate)
+        if reader.exact_reason is None and not (autorotate and reader.rotation) and \
+                not set(reader.container_format.split(",")) & TORCHCODEC_FAILS_ON:
+            reader.close()
+            return TorchCodecReader(path, threads)
+        # torchcodec 0.13 (Debian FFmpeg 5.1) fails or returns other frames on these (found by the corpus
+        # tests): reordered AVI, streams without timestamps, MPEG-PS/TS, rotated files; they stay with PyAV
+        return reader
+    return PyAVReader(path, threads, autorotate=autorotate)
 
 
 def read(path: str | os.PathLike, indices: Any, backend: str = "auto", **kwargs: Any) -> torch.Tensor:
@@ -633,7 +655,7 @@ def read(path: str | os.PathLike, indices: Any, backend: str = "auto", **kwargs:
         return video.read(indices)
 
 
-def read_all_sequential(path: str | os.PathLike, stop: int | None = None) -> torch.Tensor:
+def read_all_sequential(path: str | os.PathLike, stop: int | None = None, autorotate: bool = True) -> torch.Tensor:
     """Reference decode: every frame in order with PyAV's plain decode loop (tests, the naive benchmark)."""
     import av
 
@@ -641,71 +663,22 @@ def read_all_sequential(path: str | os.PathLike, stop: int | None = None) -> tor
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         stream.codec_context.thread_count = 1
-        for i, frame in enumerate(container.decode(stream)):
-            if stop is not None and i >= stop:
-                break
-            frames.append(frame.to_ndarray(format="rgb24"))
+        for _, frame in decode_sequential(container, stream, str(path), None if stop is None else stop - 1):
+            frames.append(_rotated(frame, autorotate))
     return torch.from_numpy(np.stack(frames))
 
 
-# --------------------------------------------------------------------------- frame counts
-
-
-def _cache_file() -> Path:
-    base = os.environ.get("ACTIONLAB_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "actionlab")
-    return Path(base) / "frame_counts.json"
-
-
-def _cache_key(path: str) -> str:
-    st = os.stat(path)
-    return f"{os.path.abspath(path)}|{st.st_size}|{st.st_mtime_ns}"
-
-
-def _load_count_cache() -> dict[str, int]:
-    try:
-        with open(_cache_file(), encoding="utf-8") as f:
-            data = json.load(f)
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
-        return {}
-
-
-def _store_counts(new: dict[str, int]) -> None:
-    if not new:
-        return
-    path = _cache_file()
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        data = _load_count_cache()
-        data.update(new)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(data, f)
-        os.replace(tmp, path)
-    except OSError:
-        pass  # a read-only home: counting again next time is the only cost
-
-
-def _count_packets(container: Any, stream: Any) -> int:
-    import av
-
-    n = 0
-    try:
-        for pkt in container.demux(stream):
-            if pkt.size and not pkt.is_discard:
-                n += 1
-    except av.error.FFmpegError:
-        pass
-    return n
+# --------------------------------------------------------------------------- video_info
 
 
 def video_info(path: str | os.PathLike, backend: str = "auto", *, frame_template: str = DEFAULT_FRAME_TEMPLATE,
-               frame_start: int = 1, use_cache: bool = True) -> VideoInfo:
-    """Frame count, fps, size and codec without decoding.
+               frame_start: int = 1, use_cache: bool = True, autorotate: bool = True) -> VideoInfo:
+    """Frame count, fps, size (upright, as `read` returns frames) and codec, from the reader's own scan.
 
-    The count comes from the MP4/MOV sample table when present; other containers
-    (WebM/MKV have no count, AVI headers may count dropped frames) are demuxed once
-    and the count is cached on disk.
+    The count is the reader's (the frames of a full sequential decode): one demux pass, kept in the
+    per-process scan cache; files on the exact path are counted by one decode, cached on disk
+    (`$ACTIONLAB_CACHE_DIR` or `~/.cache/actionlab`).  The size needs the first frame decoded (rotation).
+    `backend` is only checked: every backend reads the frames this count describes.
     """
     path = str(path)
     if os.path.isdir(path):
@@ -714,35 +687,9 @@ def video_info(path: str | os.PathLike, backend: str = "auto", *, frame_template
         if reader.num_frames:
             size = tuple(reader.read([0]).shape[1:3])  # type: ignore[assignment]
         return VideoInfo(reader.num_frames, 0.0, int(size[1]), int(size[0]), "images", "folder")
-    if resolve_backend(backend) == "torchcodec":
-        with TorchCodecReader(path) as r:
-            return VideoInfo(r.num_frames, r.fps, r.width, r.height, r.codec, r.container_format)
-    import av
-
-    if not os.path.isfile(path):
-        raise DataError(f"video file not found: {path}")
-    try:
-        container = av.open(path, metadata_errors="ignore")
-    except (av.error.FFmpegError, OSError, UnicodeDecodeError, ValueError) as e:
-        raise DataError(f"cannot open video {path}: {e}") from None
-    with container:
-        if not container.streams.video:
-            raise DataError(f"{path} has no video stream")
-        stream = container.streams.video[0]
-        fmt = container.format.name
-        n = int(stream.frames or 0)
-        if not (n > 0 and "mp4" in fmt.split(",")):
-            key = _cache_key(path)
-            cache = _load_count_cache() if use_cache else {}
-            if key in cache:
-                n = int(cache[key])
-            else:
-                n = _count_packets(container, stream)
-                if use_cache:
-                    _store_counts({key: n})
-        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
-        cc = stream.codec_context
-        return VideoInfo(n, float(rate) if rate else 0.0, int(cc.width), int(cc.height), cc.name, fmt)
+    resolve_backend(backend)
+    with PyAVReader(path, autorotate=autorotate, cache=INDEX_CACHE if use_cache else None) as r:
+        return VideoInfo(r.num_frames, r.fps, r.width, r.height, r.codec, r.container_format)
 
 
 def available_backends() -> list[str]:

