@@ -15,7 +15,7 @@ engine seeds per item from (seed, epoch, index), so either way an item does not 
 the worker that loads it.
 
 Errors: a missing, truncated or corrupt video, or one without frames, raises `DataError`
-naming the file; with `data.on_error=skip` `__getitem__` logs it, counts it
+naming the file; with `data.on_error=skip` (auto: for the train and val splits) `__getitem__` logs it, counts it
 (`dataset.skipped`, in this process) and returns None, and `collate` drops it and reports
 the number dropped in the batch under "skipped" (so the main process can count across
 workers).  A batch whose every item was skipped collates to None.
@@ -35,7 +35,7 @@ from torch.utils.data import Dataset
 
 from ..config import Config, DataConfig
 from ..errors import ConfigError, DataError
-from .formats import UNLABELED, Annotations, VideoRecord, load_annotations
+from .formats import UNLABELED, Annotations, VideoRecord, effective_on_error, load_annotations
 from .readers import open_video
 from .sampling import Sampler, build_sampler, parse_views
 from .transforms import TestTransform, TrainTransform
@@ -58,6 +58,8 @@ class VideoDataset(Dataset):
         self.class_names: list[str] = list(annotations.class_names)
         self.multi_label: bool = annotations.multi_label
         self.annotation_errors: list[str] = list(annotations.errors)
+        self.annotation_notes: list[str] = list(annotations.notes)  # e.g. how the class count was inferred
+        self.duplicates: list[str] = list(annotations.duplicates)
         self.frame_template = annotations.frame_template
         self.frame_start = annotations.frame_start
         self.sampler = sampler
@@ -231,6 +233,7 @@ def build_dataset(cfg: Config | DataConfig, split: str, views: str | None = None
     if split not in ("train", "val", "test"):
         raise ConfigError(f"unknown split {split!r}: expected train, val or test")
     ann = load_annotations(data, split)
+    on_error = effective_on_error(data.on_error, split)  # auto: skip in training and validation, raise in test
     sampler = build_sampler(data.sampler, data.num_segments, data.frame_interval,
                             twice_sample=data.twice_sample and split != "train")
     flip_map = dict(ann.flip_label_map)
@@ -243,10 +246,10 @@ def build_dataset(cfg: Config | DataConfig, split: str, views: str | None = None
                                    tuple(options.get("rrc_scale", (0.08, 1.0))),
                                    tuple(options.get("rrc_ratio", (3 / 4, 4 / 3))))
         return VideoDataset(ann, sampler, train=True, train_transform=transform, backend=data.backend,
-                            on_error=data.on_error, seed=seed, flip_label_map=flip_map, name=split)
+                            on_error=on_error, seed=seed, flip_label_map=flip_map, name=split)
     if views is None:
         views = cfg.test.views if isinstance(cfg, Config) and split == "test" else "1x1"
     clips, crops = parse_views(views)
     transform = TestTransform(data.input_size, data.scale_size, crops)
     return VideoDataset(ann, sampler, train=False, test_transform=transform, num_clips=clips,
-                        backend=data.backend, on_error=data.on_error, seed=seed, flip_label_map=flip_map, name=split)
+                        backend=data.backend, on_error=on_error, seed=seed, flip_label_map=flip_map, name=split)

@@ -21,6 +21,8 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import Sampler
 
+from ..errors import ConfigError
+
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -55,6 +57,32 @@ def init_distributed(use_cuda: bool) -> DistInfo:
             torch.cuda.set_device(local_rank)
         dist.init_process_group(backend="nccl" if use_cuda else "gloo")
     return current()
+
+
+def convert_sync_bn(model: torch.nn.Module, enabled: bool, device: torch.device) -> str:
+    """`train.sync_bn`: BatchNorm statistics over every process (torch's SyncBatchNorm), converted in place.
+
+    Without it each DDP process normalises with the statistics of its own part of the batch, so two
+    processes x batch B do not train like one process x batch 2B on a model with BatchNorm in training mode.
+    SyncBatchNorm needs CUDA (NCCL); on CPU / gloo it does not exist, which is a ConfigError when several
+    processes would need it.  Returns a line for the log ("" when nothing was done).
+    """
+    if not enabled:
+        return ""
+    info = current()
+    if not info.enabled:
+        return "train.sync_bn: a single process, nothing to synchronise (BatchNorm unchanged)"
+    if device.type != "cuda":
+        raise ConfigError("config key 'train.sync_bn': SyncBatchNorm needs CUDA GPUs (NCCL) and is unavailable on "
+                          f"{device.type} / {dist.get_backend()}; there every process keeps its own BatchNorm "
+                          "statistics (set train.sync_bn=false, or freeze BatchNorm with train.partial_bn)")
+    converted = 0
+    for name, child in list(model.named_children()):
+        new = torch.nn.SyncBatchNorm.convert_sync_batchnorm(child)
+        if new is not child:
+            setattr(model, name, new)
+        converted += sum(isinstance(m, torch.nn.SyncBatchNorm) for m in new.modules())
+    return f"train.sync_bn: {converted} BatchNorm layers synchronised over {info.world_size} processes"
 
 
 def cleanup() -> None:

@@ -20,6 +20,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, get_worker_info
 
 from .distributed import EvalSampler, TrainSampler
+from .workers import Loader  # worker errors: one line, as with 0 workers
 
 
 def sample_seed(seed: int, epoch: int, index: int) -> int:
@@ -79,7 +80,7 @@ def train_loader(dataset: Dataset, batch_size: int, num_workers: int, seed: int,
     generator = torch.Generator()
     generator.manual_seed(seed)  # the loader's worker base seed: kept off the global generator
     drop_last = sampler.per_rank >= batch_size
-    loader = DataLoader(seeded, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
+    loader = Loader(seeded, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
                         collate_fn=_collate(), drop_last=drop_last, generator=generator,
                         pin_memory=torch.cuda.is_available(), persistent_workers=False)
     return loader, sampler, seeded
@@ -91,6 +92,6 @@ def eval_loader(dataset: Dataset, batch_size: int, num_workers: int, seed: int =
     seeded = SeededDataset(dataset, seed)
     generator = torch.Generator()
     generator.manual_seed(seed)
-    return DataLoader(seeded, batch_size=batch_size, sampler=EvalSampler(len(seeded), rank, world_size),
+    return Loader(seeded, batch_size=batch_size, sampler=EvalSampler(len(seeded), rank, world_size),
                       num_workers=num_workers, collate_fn=_collate(), generator=generator,
                       pin_memory=torch.cuda.is_available())

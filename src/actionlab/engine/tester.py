@@ -38,7 +38,10 @@ class CheckpointReport:
         if "fidelity_auc" in m:  # models with temporal attention on data with annotated action frames
             parts.append(f"temporal fidelity: attention mass {m['fidelity_mass']:.3f} (uniform "
                          f"{m['fidelity_chance']:.3f}), AUC {m['fidelity_auc']:.3f} (chance 0.5)")
-        return (f"{self.info.get('videos', '?')} videos, views {self.info.get('views')}: " + ", ".join(parts))
+        skipped = int(self.info.get("skipped") or 0)
+        over = (f"{self.info.get('videos', '?')} of {self.info.get('videos', 0) + skipped} videos ({skipped} "
+                "unreadable, skipped: data.on_error=skip)" if skipped else f"{self.info.get('videos', '?')} videos")
+        return f"{over}, views {self.info.get('views')}: " + ", ".join(parts)
 
 
 def default_out_dir(checkpoint: Path, split: str, views: str) -> Path:

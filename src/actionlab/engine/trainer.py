@@ -31,8 +31,8 @@ import torch
 import torch.nn as nn
 from torch.utils.data import Dataset
 
-from ..config import Config, save_config
-from ..errors import ConfigError, DataError
+from ..config import Config, check_ranges, save_config
+from ..errors import ActionlabError, ConfigError, DataError, ModelError
 from . import distributed
 from .build import build_model, model_name_of
 from .checkpoint import (
@@ -47,8 +47,11 @@ from .evaluate import evaluate
 from .loader import eval_loader, train_loader
 from .logs import RunLogger, Throughput, format_duration
 from .optim import Schedule, build_optimizer, scaled_lr
+from .runlock import RunLock
 from .runtime import autocast_factory, model_mean_std, prepare_clip, seed_everything, select_device, to_channels_last
+from .skips import EpochSkips, annotation_lines
 from .strategies import NonFiniteLossError, StepContext, TrainStrategy, build_strategy, unwrap
+from .workers import WorkerDiedError, worker_died
 
 
 @dataclass
@@ -202,6 +205,7 @@ def train(cfg: Config, resume: str | None = None, *, run_dir: str | Path | None 
     on_step: called after every optimizer step with the state and that step's logs.
     """
     # 1. processes, device, seeds ---------------------------------------------------------------
+    check_ranges(cfg)  # a Config built in code skips the check that loading one does
     want_cuda = cfg.train.device.startswith("cuda") or (cfg.train.device == "auto" and torch.cuda.is_available())
     dist_info = distributed.init_distributed(want_cuda)
     device = select_device(cfg.train.device, dist_info.local_rank)
@@ -220,6 +224,7 @@ def train(cfg: Config, resume: str | None = None, *, run_dir: str | Path | None 
             val_set = build_dataset(cfg, "val", views="1x1")
     if len(train_set) == 0:  # type: ignore[arg-type]
         raise DataError(f"the training set is empty ({cfg.data.train_list or 'no data.train_list'})")
+    data_log, data_counts = annotation_lines({"train": train_set, "val": val_set}, cfg.data.max_bad_fraction)
     class_names = list(getattr(train_set, "class_names", []))
     num_classes = cfg.model.num_classes or len(class_names)
     if class_names and cfg.model.num_classes and cfg.model.num_classes != len(class_names):
@@ -265,19 +270,34 @@ def train(cfg: Config, resume: str | None = None, *, run_dir: str | Path | None 
     best_metric = "mAP" if multi_label else "top1"
 
     # 4. run directory --------------------------------------------------------------------------
-    resolved: tuple[Path, Path | None] | None = None
+    resolved: Any = None
+    run_lock: RunLock | None = None
     if dist_info.is_main:
-        resolved = resolve_run(cfg, resume, Path(run_dir) if run_dir is not None else None)
-    run_path, resume_path = distributed.broadcast_object(resolved)
+        try:
+            resolved = resolve_run(cfg, resume, Path(run_dir) if run_dir is not None else None)
+            run_lock = RunLock.acquire(resolved[0])  # a second run into this directory fails, naming this one
+        except ActionlabError as e:
+            resolved = e
+    resolved = distributed.broadcast_object(resolved)
+    if isinstance(resolved, ActionlabError):
+        raise resolved
+    run_path, resume_path = resolved
     log = RunLogger(run_path, enabled=dist_info.is_main)
     if dist_info.is_main:
         save_config(cfg, run_path / "config.yaml")
     log.info(f"run directory: {run_path}")
+    for line in data_log:  # class counts inferred, duplicates, skipped annotation lines
+        log.info(line)
 
     # 5. resume ---------------------------------------------------------------------------------
     rng_state = None
     if resume_path is not None:
         ckpt = load_checkpoint(resume_path)
+        saved_names = ckpt.get("class_names")
+        if saved_names and list(saved_names) != list(class_names):
+            raise ModelError(f"checkpoint {resume_path} was trained on {len(saved_names)} classes "
+                             f"({', '.join(saved_names[:3])}, ...); the dataset has {len(class_names)} "
+                             f"({', '.join(class_names[:3])}, ...): resume only with the data it was trained on")
         load_model_state(unwrap(model), ckpt, resume_path, expected_model=model_name_of(unwrap(model), cfg))
         if set(ckpt.get("optimizers", {})) != set(optimizers):
             raise ConfigError(f"checkpoint {resume_path} has optimizers {sorted(ckpt.get('optimizers', {}))}, "
@@ -297,6 +317,9 @@ def train(cfg: Config, resume: str | None = None, *, run_dir: str | Path | None 
                  f"step {state.step}")
 
     # 6. wrappers -------------------------------------------------------------------------------
+    sync_note = distributed.convert_sync_bn(model, cfg.train.sync_bn, device)
+    if sync_note:
+        log.info(sync_note)
     train_model: nn.Module = model
     no_sync: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext
     if dist_info.enabled:
@@ -345,13 +368,14 @@ def train(cfg: Config, resume: str | None = None, *, run_dir: str | Path | None 
                 train_model.train()
                 meter = Throughput()
                 sums = state.epoch_sums
-                skipped = 0
+                skips = EpochSkips(train_set, list(sampler), batch_size)  # which videos each batch skipped
+                epoch_videos = min(len(sampler), batches_per_epoch * batch_size) * dist_info.world_size
                 for batch in loader:
+                    if skips.update(batch) and not dist_info.enabled:  # over the limit already: stop now
+                        skips.check(skips.count, epoch_videos, cfg.data.max_bad_fraction, epoch + 1)
                     if batch is None:  # every video of the batch was unreadable (data.on_error=skip)
                         state.batch_in_epoch += 1
-                        skipped += batch_size
                         continue
-                    skipped += int(batch.get("skipped", 0))
                     b = state.batch_in_epoch
                     should_step = (b + 1) % accumulate == 0 or b + 1 == batches_per_epoch
                     clip = prepare_clip(batch["clip"], device, mean, std)
@@ -399,9 +423,17 @@ def train(cfg: Config, resume: str | None = None, *, run_dir: str | Path | None 
                             for k, v in distributed.all_reduce_mean(sums).items()})
                 row["lr"] = next(iter(schedules.values())).get_last_lr()[0]
                 row["clips_per_s"] = meter.clips_per_s()
+                for path in skips.paths():
+                    log.info(f"epoch {epoch + 1}: skipped unreadable video {path}")
+                skipped = int(distributed.all_reduce_mean({"n": float(skips.count)}).get("n", 0)
+                              * dist_info.world_size + 0.5)
+                row["skipped_videos"] = skipped  # every epoch, 0 included: a column that is there when it matters
+                row.update(data_counts)
                 if skipped:
-                    row["skipped_videos"] = skipped
-                    log.info(f"epoch {epoch + 1}: skipped {skipped} unreadable videos (data.on_error=skip)")
+                    log.info(f"epoch {epoch + 1}: skipped {skipped} of {epoch_videos} videos as unreadable "
+                             f"(data.on_error={cfg.data.on_error}; the run stops above "
+                             f"data.max_bad_fraction={cfg.data.max_bad_fraction:g})")
+                    skips.check(skipped, epoch_videos, cfg.data.max_bad_fraction, epoch + 1)
                 last_epoch = epoch + 1 == cfg.train.epochs
                 if val_loader is not None and (last_epoch or (cfg.train.eval_every > 0
                                                               and (epoch + 1) % cfg.train.eval_every == 0)):
@@ -411,6 +443,10 @@ def train(cfg: Config, resume: str | None = None, *, run_dir: str | Path | None 
                                       multi_label=multi_label)
                     metrics = result.metrics
                     row.update({f"val_{k}": v for k, v in metrics.items()})
+                    if result.skipped:
+                        row["val_skipped_videos"] = result.skipped
+                        log.info(f"epoch {epoch + 1}: validation over {len(result.indices)} of "
+                                 f"{len(result.indices) + result.skipped} videos ({result.skipped} unreadable)")
                     value = metrics.get(best_metric, float("nan"))
                     if state.best is None or value > state.best:
                         state.best, state.best_epoch = value, epoch + 1
@@ -423,6 +459,17 @@ def train(cfg: Config, resume: str | None = None, *, run_dir: str | Path | None 
             elapsed = time.perf_counter() - run_start
             log.info(f"finished {state.step - steps_at_start} steps in {format_duration(elapsed)}; "
                      f"results in {run_path}")
+        except RuntimeError as e:
+            died = worker_died(e, [loader, val_loader])
+            if died is None:
+                raise
+            if last_saved:
+                kept = (f"the last checkpoint {last_saved} is intact; resume with: actionlab train "
+                        f"{run_path / 'config.yaml'} --resume {last_saved}")
+            else:
+                kept = f"no checkpoint was saved yet; start again with: actionlab train {run_path / 'config.yaml'}"
+            log.info(f"stopped: {died}; {kept}")
+            raise WorkerDiedError(f"{died}; {kept}") from None
         except NonFiniteLossError as e:
             where = f"epoch {state.epoch + 1}, batch {state.batch_in_epoch + 1} (step {state.step + 1})"
             kept = f"last good checkpoint: {last_saved}" if last_saved else "no checkpoint was saved yet"
@@ -430,6 +477,8 @@ def train(cfg: Config, resume: str | None = None, *, run_dir: str | Path | None 
             raise NonFiniteLossError(f"{e} at {where}; training stopped, {kept}") from None
         finally:
             log.close()
+            if run_lock is not None:
+                run_lock.release()
 
     jsonl = run_path / "metrics.jsonl"
     history = [json.loads(line) for line in jsonl.read_text().splitlines() if line.strip()] if jsonl.is_file() else []
