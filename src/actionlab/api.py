@@ -57,6 +57,7 @@ class Preprocess:
     mean: tuple[float, ...] = (0.485, 0.456, 0.406)
     std: tuple[float, ...] = (0.229, 0.224, 0.225)
     backend: str = "auto"  # video reader backend (data.backend)
+    autorotate: bool = True  # apply rotation metadata (data.autorotate)
 
     @classmethod
     def from_config(cls, cfg: Config, model: nn.Module | None = None) -> Preprocess:
@@ -72,7 +73,8 @@ class Preprocess:
         num_frames = int(getattr(model, "num_segments", 0) or cfg.data.num_segments)
         return cls(num_frames=num_frames, input_size=cfg.data.input_size, scale_size=cfg.data.scale_size,
                    sampler=cfg.data.sampler, frame_interval=cfg.data.frame_interval,
-                   twice_sample=cfg.data.twice_sample, mean=tuple(mean), std=tuple(std), backend=cfg.data.backend)
+                   twice_sample=cfg.data.twice_sample, mean=tuple(mean), std=tuple(std), backend=cfg.data.backend,
+                   autorotate=cfg.data.autorotate)
 
     def sample(self, length: int, num_clips: int = 1) -> np.ndarray:
         """Test-time frame indices [clips, T] for a video of `length` frames (the data package's sampler)."""
@@ -130,7 +132,8 @@ def load_clips(path: str | Path, preprocess: Preprocess, views: str = "1x1") -> 
     from .data.readers import open_video
 
     num_clips, num_crops = parse_views(views)
-    with open_video(path, preprocess.backend) as video:  # its scan gives the exact frame count
+    # its scan gives the exact frame count
+    with open_video(path, preprocess.backend, autorotate=preprocess.autorotate) as video:
         if video.num_frames < 1:
             raise DataError(f"{path} holds no decodable frames")
         idx = preprocess.sample(video.num_frames, num_clips)

@@ -46,6 +46,7 @@ class DataConfig:
     flip: bool = True  # horizontal flip in training (off for SSv1/SSv2/Jester)
     flip_label_map: dict[str, str] = field(default_factory=dict)  # class swaps under flip (SSv2)
     backend: Literal["auto", "pyav", "torchcodec"] = "auto"
+    autorotate: bool = True  # turn frames upright by the file's rotation metadata, as ffmpeg does
     batch_size: int = 8
     num_workers: int = 2
     # bad video / annotation line policy; auto: skip (counted, logged) in training and its validation,

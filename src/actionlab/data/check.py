@@ -48,7 +48,7 @@ def _probe(record: VideoRecord, cfg: DataConfig, template: str, start: int, deco
     sampler = build_sampler(cfg.sampler, cfg.num_segments, cfg.frame_interval)
     try:
         with open_video(record.path, cfg.backend, frame_template=template, frame_start=start,
-                        num_frames=record.num_frames) as video:
+                        num_frames=record.num_frames, autorotate=cfg.autorotate) as video:
             n = video.num_frames
             if n <= 0:
                 return 0, "no decodable frames"

@@ -49,7 +49,7 @@ class VideoDataset(Dataset):
     def __init__(self, annotations: Annotations, sampler: Sampler, *, train: bool,
                  train_transform: TrainTransform | None = None, test_transform: TestTransform | None = None,
                  num_clips: int = 1, backend: str = "auto", on_error: str = "raise", seed: int | None = None,
-                 flip_label_map: dict[int, int] | None = None, name: str = ""):
+                 flip_label_map: dict[int, int] | None = None, name: str = "", autorotate: bool = True):
         if train and train_transform is None:
             raise ValueError("a training dataset needs a train_transform")
         if not train and test_transform is None:
@@ -68,6 +68,7 @@ class VideoDataset(Dataset):
         self.test_transform = test_transform
         self.num_clips = num_clips
         self.backend = backend
+        self.autorotate = autorotate
         self.on_error = on_error
         self.seed = seed
         self.epoch = 0
@@ -117,7 +118,8 @@ class VideoDataset(Dataset):
         rng = self._rng(index)
         try:
             with open_video(record.path, self.backend, frame_template=self.frame_template,
-                            frame_start=self.frame_start, num_frames=record.num_frames) as video:
+                            frame_start=self.frame_start, num_frames=record.num_frames,
+                            autorotate=self.autorotate) as video:
                 n = video.num_frames
                 if n <= 0:
                     raise DataError(f"{record.path} has no decodable frames")
@@ -246,10 +248,12 @@ def build_dataset(cfg: Config | DataConfig, split: str, views: str | None = None
                                    tuple(options.get("rrc_scale", (0.08, 1.0))),
                                    tuple(options.get("rrc_ratio", (3 / 4, 4 / 3))))
         return VideoDataset(ann, sampler, train=True, train_transform=transform, backend=data.backend,
-                            on_error=on_error, seed=seed, flip_label_map=flip_map, name=split)
+                            on_error=on_error, seed=seed, flip_label_map=flip_map, name=split,
+                            autorotate=data.autorotate)
     if views is None:
         views = cfg.test.views if isinstance(cfg, Config) and split == "test" else "1x1"
     clips, crops = parse_views(views)
     transform = TestTransform(data.input_size, data.scale_size, crops)
     return VideoDataset(ann, sampler, train=False, test_transform=transform, num_clips=clips,
-                        backend=data.backend, on_error=on_error, seed=seed, flip_label_map=flip_map, name=split)
+                        backend=data.backend, on_error=on_error, seed=seed, flip_label_map=flip_map, name=split,
+                        autorotate=data.autorotate)
