@@ -225,7 +225,9 @@ def expected_hash(tag: PretrainedTag) -> str | None:
 
 def _where(tag: PretrainedTag) -> str:
     want = expected_hash(tag)
-    return f"expected sha256 {want + '...' if want and len(want) < 64 else want or 'not published'}"
+    if want is None:
+        return "expected sha256 not published by the release (recorded on first download)"
+    return f"expected sha256 {want + '...' if len(want) < 64 else want}"
 
 
 def verify(tag: PretrainedTag, path: Path, record: bool = False) -> str:
