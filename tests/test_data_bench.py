@@ -10,6 +10,10 @@ def test_bench_data_smoke(capsys):
                  "--height", "48", "--size", "32", "--loader-clips", "2", "--batch-size", "2", "--workers", "0"])
     out = capsys.readouterr().out
     assert code == 0
-    assert "(a) naive: decode all, index" in out and "(b) actionlab (PyAV)" in out
-    assert out.count("1.0x") >= 2  # (a) is the reference of both GOP settings
+    for name in ("(a) naive: decode all, RGB kept", "(b) decode bound (by hand)", "(c) actionlab, first epoch",
+                 "(c') actionlab, scan cached"):
+        assert out.count(name) == 2, name  # both GOP settings
+    rows = [line.split() for line in out.splitlines() if "actionlab," in line or "(a) naive" in line]
+    assert all(row[-1] == "0" for row in rows)  # the same frames as the naive decode, pixel for pixel
+    assert out.count("1.00x") >= 4  # (a) against itself, (b) against itself, per GOP setting
     assert "DataLoader" in out and "0 workers" in out
