@@ -91,3 +91,77 @@ def test_bad_input_is_a_one_line_error(trained, capsys, argv, overrides, message
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1, err
+
+
+def test_train_end_message_names_the_metric_checkpoints_and_next_command(trained, capsys, tmp_path):
+    import shutil
+
+    root, _, _ = trained
+    shutil.copytree(root / "runs" / "cli", tmp_path / "runs" / "cli")
+    config = tmp_path / "cfg.yaml"
+    config.write_text(f"_base_: {root / 'data' / 'data.yaml'}\nname: cli\ntrain:\n  work_dir: {tmp_path / 'runs'}\n")
+    # --resume auto: the saved config (tiny model, 32 px, ...) without repeating the first run's --set
+    assert main(["train", str(config), "--resume", "auto", "--set", "train.epochs=2"]) == 0
+    out = capsys.readouterr().out
+    run_dir = tmp_path / "runs" / "cli"
+    assert f"resuming {run_dir / 'checkpoints' / 'last.pt'} with {run_dir / 'config.yaml'}; overrides on top: " \
+           "train.epochs=2" in out
+    assert "resumed from" in out and "epoch 2/2 done" in out
+    assert f"best.pt: best validation top1 " in out and f"-> {run_dir / 'checkpoints' / 'best.pt'}" in out
+    assert f"last.pt: the state after epoch 2 (resumable) -> {run_dir / 'checkpoints' / 'last.pt'}" in out
+    assert f"next: actionlab test --checkpoint {run_dir / 'checkpoints' / 'best.pt'}" in out
+    # ... and that next command runs as printed: the config comes from the checkpoint
+    assert main(["test", "--checkpoint", str(run_dir / "checkpoints" / "best.pt")]) == 0
+    assert "4 videos" in capsys.readouterr().out
+
+
+def test_threads_option_and_runtime_threads(trained, capsys, tmp_path):
+    root, config, ckpt = trained
+    n = torch.get_num_threads()
+    try:
+        assert main(["test", str(config), "--checkpoint", str(ckpt), "--out", str(tmp_path / "a"), "--set", *TINY,
+                     "runtime.threads=2"]) == 0
+        assert torch.get_num_threads() == 2
+        assert main(["test", "--checkpoint", str(ckpt), "--out", str(tmp_path / "b"), "--threads", "3"]) == 0
+        assert torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(n)
+    err = capsys.readouterr().err
+    assert "test last.pt on test (1x1 views): batches 2/2" in err  # progress, one line per update off a terminal
+    assert "\r" not in err
+
+
+def _all_parsers():
+    import argparse
+
+    from actionlab.cli import build_parser
+
+    stack = [("actionlab", build_parser())]
+    while stack:
+        name, parser = stack.pop()
+        yield name, parser
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                stack += [(f"{name} {sub}", p) for sub, p in action.choices.items()]
+
+
+def test_every_option_has_help_and_help_keeps_example_lines():
+    import argparse
+
+    missing = [f"{name} {'/'.join(a.option_strings) or a.dest}" for name, p in _all_parsers() for a in p._actions
+               if a.help is None and not isinstance(a, argparse._SubParsersAction)]
+    assert missing == []
+    parsers = dict(_all_parsers())
+    text = parsers["actionlab flops"].format_help()
+    assert "\n    actionlab flops tsm_r50 --frames 16 --latency" in text  # an example line stays a line
+    assert "--threads N" in parsers["actionlab train"].format_help()
+
+
+def test_flops_measures_latency_only_on_request(capsys):
+    assert main(["flops", "tsn_r18_tiny", "--frames", "2", "--size", "32", "--no-memory", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["latency"] is None
+    assert "flops: tsn_r18_tiny at 2 x 32 x 32: measuring GMACs, parameters ..." in captured.err
+    assert main(["flops", "tsn_r18_tiny", "--frames", "2", "--size", "32", "--no-memory", "--latency",
+                 "--warmup", "0", "--repeats", "1", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["latency"]["median_ms"] > 0

@@ -160,29 +160,26 @@ def test_augmentation_does_not_depend_on_workers_or_resume_position():
     assert torch.equal(batches(0, start=4)[0], no_workers[1])  # a resumed epoch sees the same second batch
 
 
-def test_metrics_go_to_tensorboard_when_it_is_installed(tmp_path, monkeypatch):
-    import sys
-    import types
+def test_tensorboard_logger_writes_step_and_epoch_scalars(tmp_path, capsys):
+    """train.loggers: [tensorboard] -> per-step train/<term>, train/lr and per-epoch epoch/<metric> in the event
+    file, with the folder named in the log; without the switch no events are written."""
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    scalars = []
-
-    class FakeWriter:
-        def __init__(self, log_dir):
-            self.log_dir = log_dir
-
-        def add_scalar(self, tag, value, step):
-            scalars.append((tag, step))
-
-        def flush(self):
-            pass
-
-        def close(self):
-            pass
-
-    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", types.SimpleNamespace(SummaryWriter=FakeWriter))
     torch.manual_seed(0)
-    train(toy_config(tmp_path, "train.epochs=2"), model=tiny_tsn(), train_set=ToyVideos(8), run_dir=tmp_path / "r")
-    assert ("train_loss", 1) in scalars and ("train_loss", 2) in scalars and ("lr", 2) in scalars
+    cfg = toy_config(tmp_path, "train.epochs=2", "train.loggers=[tensorboard]")
+    train(cfg, model=tiny_tsn(), train_set=ToyVideos(8), val_set=ToyVideos(4, train=False), run_dir=tmp_path / "r")
+    assert f"TensorBoard events: {tmp_path / 'r' / 'tensorboard'}" in capsys.readouterr().out
+    events = EventAccumulator(str(tmp_path / "r" / "tensorboard"))
+    events.Reload()
+    tags = set(events.Tags()["scalars"])
+    assert {"train/loss", "train/lr", "epoch/train_loss", "epoch/val_top1", "epoch/lr"} <= tags
+    assert not {"epoch/epoch", "epoch/step", "step"} & tags
+    assert [e.step for e in events.Scalars("train/loss")] == [1, 2, 3, 4]  # 8 videos / batch 4 x 2 epochs
+    assert [e.step for e in events.Scalars("epoch/val_top1")] == [1, 2]
+    assert events.Scalars("train/lr")[0].value == pytest.approx(0.05)
+    train(toy_config(tmp_path, "train.epochs=1"), model=tiny_tsn(), train_set=ToyVideos(8), run_dir=tmp_path / "q")
+    assert not (tmp_path / "q" / "tensorboard").exists()
 
 
 def test_sigterm_saves_a_checkpoint_like_ctrl_c(tmp_path):

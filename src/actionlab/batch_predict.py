@@ -31,6 +31,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from .api import Predictor, Preprocess, load_clips, top_classes
+from .engine.logs import Progress
 from .errors import ActionlabError, ConfigError, DataError
 from .video_inputs import add_option, find_videos, run_standalone, standalone_parser, videos_of
 
@@ -185,14 +186,16 @@ def run_batch(args: argparse.Namespace) -> int:
     inputs = videos_of(args)
     predictor = load(args.checkpoint, device=getattr(args, "device", "auto"))
 
+    bar = Progress("videos", None)
+
     def progress(done: int, total: int) -> None:
-        print(f"\r{done}/{total} videos", end="", file=sys.stderr, flush=True)
+        bar.total = total
+        bar.update(done)
 
     s = predict_folder(predictor, inputs, args.jsonl, topk=getattr(args, "topk", 5),
                        views=getattr(args, "views", "1x1") or "1x1", batch_size=getattr(args, "batch_size", 4) or 4,
                        num_workers=getattr(args, "num_workers", 2), progress=progress)
-    if s.predicted or s.failed:
-        print(file=sys.stderr)
+    bar.close()
     print(f"{s.jsonl}: {s.predicted} predicted, {s.failed} failed, {s.skipped} already there")
     print_failures(s.failures, s.predicted + s.failed)
     return 1 if s.failed else 0

@@ -30,14 +30,28 @@ COMMANDS: dict[str, str] = {
 }
 
 
+# Commands whose runs pick their own thread counts per job (benchmarks time several settings)
+OWN_THREADS = {"bench"}
+HELP_FORMAT = argparse.RawDescriptionHelpFormatter  # the docstrings' example lines stay lines
+
+
+def add_threads_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="torch CPU threads (default: the config's runtime.threads, else torch's default)")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="actionlab", description="Video action recognition toolkit.")
+    parser = argparse.ArgumentParser(prog="actionlab", description="Video action recognition toolkit.",
+                                     formatter_class=HELP_FORMAT)
     parser.add_argument("--version", action="version", version=f"actionlab {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, help_text in COMMANDS.items():
         module = importlib.import_module(f"actionlab.commands.{name.replace('-', '_')}")
-        p = sub.add_parser(name, help=help_text, description=(module.__doc__ or help_text).strip())
+        p = sub.add_parser(name, help=help_text, description=(module.__doc__ or help_text).strip(),
+                           formatter_class=HELP_FORMAT)
         module.add_arguments(p)
+        if name not in OWN_THREADS:
+            add_threads_argument(p)
         p.set_defaults(_run=module.run)
     return parser
 
@@ -49,6 +63,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        if args.command not in OWN_THREADS:
+            from .engine.runtime import set_threads
+
+            set_threads(getattr(args, "threads", None))  # config commands fall back to runtime.threads
         return int(args._run(args) or 0)
     except ActionlabError as e:
         print(f"actionlab {args.command}: error: {e}", file=sys.stderr)

@@ -116,6 +116,14 @@ class TrainConfig:
     partial_bn: bool = False  # freeze all BN layers but the first (TSN)
     sync_bn: bool = False  # DDP on GPUs: BatchNorm statistics over all processes (torch's SyncBatchNorm)
     device: str = "auto"  # auto, cpu, cuda, cuda:1
+    loggers: list[Literal["tensorboard"]] = field(default_factory=list)  # extra sinks beside train.log / metrics.*
+
+
+@dataclass
+class RuntimeConfig:
+    """How this process runs, for every command (train, test, ...)."""
+
+    threads: int = 0  # torch CPU threads (0: torch's default); `--threads N` overrides it
 
 
 @dataclass
@@ -139,6 +147,7 @@ class Config:
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     test: TestConfig = field(default_factory=TestConfig)
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -313,6 +322,7 @@ RANGES: dict[str, str] = {
     "train.log_every": ">= 1",
     "test.max_views_per_forward": ">= 1",
     "test.batch_size": ">= 1",
+    "runtime.threads": ">= 0",
 }
 _WHY = {"train.epochs": " (nothing to train)"}
 

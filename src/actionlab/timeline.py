@@ -29,6 +29,7 @@ from typing import Any
 
 import torch
 
+from .engine.logs import Progress
 from .errors import ConfigError, DataError
 from .video_inputs import add_option, find_videos, run_standalone, standalone_parser, videos_of
 
@@ -355,12 +356,15 @@ def run_timeline(args: argparse.Namespace) -> int:
         raise DataError(f"no video files in {', '.join(videos_of(args))}")
     predictor = load(args.checkpoint, device=getattr(args, "device", "auto"))
     for video in videos:
-        def progress(done: int, total: int, name: str = Path(video).name) -> None:
-            print(f"\r{name}: {done}/{total} windows", end="", file=sys.stderr, flush=True)
+        bar = Progress(f"{Path(video).name}: windows", None)
+
+        def progress(done: int, total: int, bar: Progress = bar) -> None:
+            bar.total = total
+            bar.update(done)
 
         tl = video_timeline(predictor, video, args.window, stride, topk=getattr(args, "topk", 5),
                             batch_size=getattr(args, "batch_size", 8) or 8, progress=progress)
-        print(file=sys.stderr)
+        bar.close()
         paths = write_timeline(tl, getattr(args, "out_dir", None) or "timelines",
                                plot=not getattr(args, "no_plot", False),
                                max_classes=getattr(args, "plot_classes", 8))

@@ -34,9 +34,9 @@ TSM_TARGET = 5.0  # issue 4: the shift adds at most 5% to TSN's CPU latency
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--models", nargs="+", default=DEFAULT_MODELS, help="registered model names")
     p.add_argument("--baseline", default=None, help="model the ratios refer to (default: the first)")
-    p.add_argument("--frames", type=int, default=8)
-    p.add_argument("--size", type=int, default=224)
-    p.add_argument("--num-classes", type=int, default=174)
+    p.add_argument("--frames", type=int, default=8, help="T, frames per clip (default 8)")
+    p.add_argument("--size", type=int, default=224, help="H = W of the clip (default 224)")
+    p.add_argument("--num-classes", type=int, default=174, help="classifier size (default 174, SSv2)")
     p.add_argument("--kwargs", nargs="+", default=[], metavar="KEY=VALUE",
                    help="kwargs for every model, e.g. base_width=16")
     p.add_argument("--warmup", type=int, default=2, help="untimed rounds first (compilation happens here)")

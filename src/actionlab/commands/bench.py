@@ -33,8 +33,9 @@ def _module(name: str):
 def add_arguments(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="benchmark", metavar="BENCHMARK", required=True)
     for name, help_text in BENCHMARKS.items():
-        q = sub.add_parser(name, help=help_text)
         module = _module(name)
+        q = sub.add_parser(name, help=help_text, description=((module and module.__doc__) or help_text).strip(),
+                           formatter_class=argparse.RawDescriptionHelpFormatter)  # example lines stay lines
         if module is not None:
             module.add_arguments(q)
         q.set_defaults(_bench=name)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 
 from ..errors import ConfigError
@@ -21,7 +20,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     s = sub.add_parser("synth", help="write the built-in temporal benchmark",
                        description="Write generated videos whose classes differ only in time order or direction.")
     s.add_argument("out", help="output directory")
-    s.add_argument("--variant", default="order", choices=["order", "finegrained", "distractor"])
+    s.add_argument("--variant", default="order", choices=["order", "finegrained", "distractor"],
+                   help="order: time-reversed class pairs (TSN vs TSM); finegrained: a small moving part (ART); "
+                        "distractor: a misleading cue on some frames (TFE)")
     s.add_argument("--classes", default=None,
                    help="comma-separated classes (default: move_right,move_left,rotate_cw,rotate_ccw,grow,shrink,"
                         "a_then_b,b_then_a)")
@@ -29,14 +30,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     s.add_argument("--eval-per-class", type=int, default=None, help="val and test videos per class (default N/4, >= 4)")
     s.add_argument("--size", type=int, default=64, help="frame side in pixels")
     s.add_argument("--frames", type=int, default=32, help="frames per video (a multiple of num_segments)")
-    s.add_argument("--fps", type=int, default=12)
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--fps", type=int, default=12, help="frame rate written into the MP4 files (default 12)")
+    s.add_argument("--seed", type=int, default=0, help="seed of the generated videos (same seed, same files)")
     s.add_argument("--cue-prob", type=float, default=0.9, help="distractor variant: label/cue correlation in train/val")
     s.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes rendering and encoding")
     c = sub.add_parser("check", help="scan a dataset and report problems",
                        description="Scan a dataset's splits; exit 1 when a video or annotation line is bad.")
     add_config_arguments(c)
-    c.add_argument("--splits", nargs="+", default=["train", "val", "test"], choices=["train", "val", "test"])
+    c.add_argument("--splits", nargs="+", default=["train", "val", "test"], choices=["train", "val", "test"],
+                   help="which annotation lists to check (default: all three)")
     c.add_argument("--limit", type=int, default=None, help="check only the first N videos of each split")
     c.add_argument("--no-decode", action="store_true", help="only open the videos (faster; misses broken frames)")
     c.add_argument("--workers", type=int, default=None, help="threads (default data.num_workers)")
@@ -67,18 +69,22 @@ def _synth(args: argparse.Namespace) -> int:
 
 def _check(args: argparse.Namespace) -> int:
     from ..data.check import check_split, format_report
+    from ..engine.logs import Progress
 
     cfg = config_from_args(args)
     workers = args.workers if args.workers is not None else max(1, cfg.data.num_workers)
     problems = 0
     checked = 0
     for split in args.splits:
-        def progress(done: int, total: int, split: str = split) -> None:
-            if sys.stderr.isatty() and (done == total or done % 50 == 0):
-                print(f"\r[{split}] {done}/{total}", end="" if done < total else "\n", file=sys.stderr, flush=True)
+        bar = Progress(f"[{split}] videos checked", None)
+
+        def progress(done: int, total: int, bar: Progress = bar) -> None:
+            bar.total = total
+            bar.update(done)
 
         report = check_split(cfg.data, split, limit=args.limit, decode=not args.no_decode, workers=workers,
                              progress=progress)
+        bar.close()
         print(format_report(report))
         problems += report.problems
         checked += report.status != "not configured"

@@ -9,6 +9,7 @@ TFE: attention; any other model: gradcam).  Options of the kind go in `--opt key
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from ..config import parse_override
@@ -25,6 +26,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..engine.logs import Progress
     from ..explain import load_input, render, resolve_kind
 
     opts = {}
@@ -33,10 +35,14 @@ def run(args: argparse.Namespace) -> int:
         if len(key) != 1:
             raise ConfigError(f"--opt {text!r}: expected key=value")
         opts[key[0]] = value
+    bar = Progress("explain: step", 2, stream=sys.stdout)
+    bar.update(0, f"loading {args.checkpoint} and decoding {args.video}")
     inp = load_input(args.checkpoint, args.video, args.device)
     kind = resolve_kind(inp.model, args.kind)
     out = Path(args.out or Path("explain") / Path(args.video).stem)
+    bar.update(1, f"computing {kind} and drawing it")
     paths = render(kind, inp.model, inp.clip, inp.frames, out, inp.class_names, **opts)
+    bar.update(2, "done")
     print(f"{kind} of {args.video} ({len(paths)} files):")
     for path in paths:
         print(f"  {path}")

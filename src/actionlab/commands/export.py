@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from ..export import FORMATS, export_checkpoint, result_summary
 
@@ -46,6 +47,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {folder}/ (model.safetensors, config.json, labels.txt, preprocessing.json, README.md); "
               f"load with actionlab.load('{folder}') or `actionlab predict VIDEO --model {folder}`")
         return 0
+    steps = "tracing and writing" + ("" if args.no_verify else ", then the parity check against PyTorch")
+    print(f"export: {args.checkpoint} -> {args.out} ({args.format}): {steps} ...", file=sys.stderr, flush=True)
     result = export_checkpoint(args.checkpoint, args.out, format=args.format, input_dtype=args.input_dtype,
                                layout=args.layout, num_frames=args.frames, size=args.size,
                                verify=not args.no_verify, opset=args.opset, exporter=args.exporter)

@@ -1,7 +1,7 @@
 """actionlab flops MODEL_OR_CONFIG: GMACs, parameters, peak activation memory and CPU latency of a model.
 
     actionlab flops tsm_r50                          # 8 x 224 x 224, 174 classes (the SSv2 setting)
-    actionlab flops tsm_r50 --frames 16 --no-latency
+    actionlab flops tsm_r50 --frames 16 --latency    # also time CPU forwards (slow for big models)
     actionlab flops configs/tefe_r50_sthv1_8f.yaml   # the model, frames and size of a config
     actionlab flops tsm_r18_tiny --kwargs base_width=8 shift_div=4
     actionlab flops --all 'ts*'                      # markdown table of registered models (no latency)
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -41,12 +42,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--kwargs", nargs="+", default=[], metavar="KEY=VALUE", help="model kwargs, e.g. shift_div=4")
     p.add_argument("--set", dest="overrides", nargs="+", default=[], metavar="KEY=VALUE",
                    help="config overrides when MODEL_OR_CONFIG is a config")
-    p.add_argument("--no-latency", action="store_true", help="skip the CPU latency measurement")
+    p.add_argument("--latency", action="store_true",
+                   help="also measure CPU latency (median of --repeats forwards; a minute or more for R50 models)")
+    p.add_argument("--no-latency", action="store_true", help=argparse.SUPPRESS)  # the old default-off switch
     p.add_argument("--no-memory", action="store_true", help="skip the activation memory measurement")
     p.add_argument("--train-memory", action="store_true", help="also measure forward + backward peak memory")
     p.add_argument("--warmup", type=int, default=2, help="untimed forwards before timing")
     p.add_argument("--repeats", type=int, default=5, help="timed forwards (the median is reported)")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
 
 
@@ -138,8 +140,6 @@ def run(args: argparse.Namespace) -> int:
     from ..models.registry import create_model, model_info
     from ..profile import profile_model
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
     if args.all is not None:
         return _table(args.all, args.num_classes or DEFAULT_NUM_CLASSES)
     if not args.target:
@@ -154,7 +154,12 @@ def run(args: argparse.Namespace) -> int:
         model = create_model(name, num_classes=num_classes, **build_kwargs)
     except TypeError as e:  # a builder without one of these kwargs
         raise ModelError(f"{name}: {e}") from e
-    prof = profile_model(model, name, frames, size, num_classes, latency=not args.no_latency,
+    latency = args.latency and not args.no_latency
+    steps = "GMACs, parameters" + ("" if args.no_memory else ", activation memory") + (
+        f", CPU latency ({args.warmup} warm-up + {args.repeats} timed forwards, {torch.get_num_threads()} threads)"
+        if latency else "")
+    print(f"flops: {name} at {frames} x {size} x {size}: measuring {steps} ...", file=sys.stderr, flush=True)
+    prof = profile_model(model, name, frames, size, num_classes, latency=latency,
                          memory=not args.no_memory, train_memory=args.train_memory, warmup=args.warmup,
                          repeats=args.repeats, kwargs=kwargs)
     figures = paper_figures(name, frames, size)

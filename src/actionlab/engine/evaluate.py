@@ -67,8 +67,10 @@ def video_scores(model: nn.Module, clip: torch.Tensor, *, average: str = "prob",
 def evaluate(model: nn.Module, loader: DataLoader, device: torch.device, mean: Sequence[float],
              std: Sequence[float], *, average: str = "prob", max_views_per_forward: int = 8,
              autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
-             multi_label: bool = False) -> EvalResult:
+             multi_label: bool = False, progress: Callable[[int, int], None] | None = None) -> EvalResult:
     """Score every video of `loader` (sharded by `EvalSampler` under torchrun) and compute the metrics.
+
+    `progress(batches done, batches)` is called after every batch (the test command's progress line).
 
     The loader's items follow the dataset contract: "clip" uint8 [V, C, T, H, W], "label", "index".
     """
@@ -77,7 +79,9 @@ def evaluate(model: nn.Module, loader: DataLoader, device: torch.device, mean: S
     scores, labels, indices = [], [], []
     fidelity = FidelityMeter()  # temporal fidelity, where the data annotate the action frames
     try:
-        for batch in loader:
+        for done, batch in enumerate(loader, 1):
+            if progress is not None:
+                progress(done, len(loader))
             if batch is None or len(batch["index"]) == 0:
                 continue
             clip = prepare_clip(batch["clip"], device, mean, std)

@@ -6,9 +6,12 @@ Run directory layout (see `trainer.train`):
     train.log          every line printed (without the live progress bar)
     metrics.jsonl      one JSON object per epoch (train loss, lr, clips/s, validation metrics)
     metrics.csv        the same as a table, rewritten each epoch so new columns line up
-    tensorboard/       event files when the `tensorboard` package is installed
-    checkpoints/       last.pt, best.pt
+    tensorboard/       TensorBoard event files, with `train.loggers: [tensorboard]`: per optimizer step
+                       train/<loss term> and train/lr, per epoch epoch/<metric> (val_top1, ...)
+    checkpoints/       last.pt (the latest state, resumable), best.pt (best validation metric)
 
+On a terminal the progress line is rewritten in place; piped to a file or another program it is
+one line per update (`Progress` does the same for test, predict, explain, flops, data check).
 Only rank 0 writes; other ranks get a logger that stays silent.
 """
 
@@ -23,6 +26,8 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
+from ..errors import ConfigError
+
 
 def format_duration(seconds: float) -> str:
     if not math.isfinite(seconds):
@@ -30,12 +35,67 @@ def format_duration(seconds: float) -> str:
     return str(datetime.timedelta(seconds=int(seconds)))
 
 
+def _is_tty(stream: TextIO) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
+def tensorboard_writer(log_dir: Path) -> Any:
+    """A TensorBoard SummaryWriter on `log_dir`; a one-line error when the package is missing."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise ConfigError("config key 'train.loggers' asks for tensorboard, which is not installed: "
+                          "pip install 'actionlab[tensorboard]'") from None
+    return SummaryWriter(str(log_dir))
+
+
+class Progress:
+    """A progress line for any long step: `label done/total [extra]`.
+
+    On a terminal it is rewritten in place; otherwise (a log file, a pipe) every update that moves the
+    count by at least `every` (a fraction of the total), and the last one, is printed as a line of its own.
+    """
+
+    def __init__(self, label: str, total: int | None, stream: TextIO | None = None, every: float = 0.1,
+                 enabled: bool = True):
+        self.label, self.total, self.every, self.enabled = label, total, every, enabled
+        self.stream = stream or sys.stderr
+        self.live = _is_tty(self.stream)
+        self._last: float | None = None  # the count last printed (not on a terminal)
+        self._open = False
+        self.start = time.perf_counter()
+
+    def update(self, done: int, extra: str = "") -> None:
+        if not self.enabled:
+            return
+        total = self.total or 0
+        end = total > 0 and done >= total
+        elapsed = time.perf_counter() - self.start
+        eta = f" ETA {format_duration(elapsed / done * (total - done))}" if total and 0 < done < total else ""
+        line = f"{self.label} {done}/{total if total else '?'}{f' {extra}' if extra else ''}{eta}"
+        if self.live:
+            self.stream.write("\r" + line.ljust(79) + ("\n" if end else ""))
+            self._open = not end
+        elif end or total <= 0 or self._last is None or done - self._last >= max(1.0, self.every * total):
+            self.stream.write(line + "\n")
+            self._last = done
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self._open:
+            self.stream.write("\n")
+            self.stream.flush()
+            self._open = False
+
+
 class RunLogger:
-    def __init__(self, run_dir: Path | None, enabled: bool = True, stream: TextIO | None = None):
+    def __init__(self, run_dir: Path | None, enabled: bool = True, stream: TextIO | None = None,
+                 loggers: list[str] | tuple[str, ...] = ()):
         self.run_dir = run_dir
         self.enabled = enabled
         self.stream = stream or sys.stdout
-        self.live = enabled and self.stream.isatty()
+        self.live = enabled and _is_tty(self.stream)
         self._live_shown = False
         self._file = open(run_dir / "train.log", "a", encoding="utf-8") if enabled and run_dir else None
         self._rows: list[dict[str, Any]] = []
@@ -44,12 +104,10 @@ class RunLogger:
             jsonl = run_dir / "metrics.jsonl"
             if jsonl.is_file():  # a resumed run appends to the rows it had
                 self._rows = [json.loads(line) for line in jsonl.read_text().splitlines() if line.strip()]
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-
-                self._tb = SummaryWriter(str(run_dir / "tensorboard"))
-            except ImportError:  # tensorboard is optional
-                self._tb = None
+            if "tensorboard" in loggers:
+                self._tb = tensorboard_writer(run_dir / "tensorboard")
+                self.info(f"TensorBoard events: {run_dir / 'tensorboard'}  (view: tensorboard --logdir "
+                          f"{run_dir / 'tensorboard'})")
 
     def info(self, message: str) -> None:
         if not self.enabled:
@@ -80,6 +138,14 @@ class RunLogger:
         else:
             self.info(line)
 
+    def step_metrics(self, step: int, logs: dict[str, float], lr: float) -> None:
+        """Per optimizer step: each loss term as train/<name> and the learning rate as train/lr (TensorBoard)."""
+        if self._tb is None:
+            return
+        for k, v in logs.items():
+            self._tb.add_scalar(f"train/{k}", v, step)
+        self._tb.add_scalar("train/lr", lr, step)
+
     def epoch_metrics(self, row: dict[str, Any]) -> None:
         """Append one epoch's row to metrics.jsonl / metrics.csv / TensorBoard."""
         if not self.enabled or self.run_dir is None:
@@ -95,10 +161,10 @@ class RunLogger:
             writer = csv.DictWriter(f, fieldnames=columns)
             writer.writeheader()
             writer.writerows(self._rows)
-        if self._tb is not None:
+        if self._tb is not None:  # the epoch is the x axis, not a curve of its own; "step" likewise
             for k, v in row.items():
-                if isinstance(v, (int, float)) and k != "epoch":
-                    self._tb.add_scalar(k, v, row.get("epoch", 0))
+                if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in ("epoch", "step"):
+                    self._tb.add_scalar(f"epoch/{k}", v, row.get("epoch", 0))
             self._tb.flush()
 
     def close(self) -> None:

@@ -96,3 +96,15 @@ def to_channels_last(module: torch.nn.Module) -> torch.nn.Module:
     # Module._apply is what Module.to uses: it also swaps .grad and keeps Parameter objects (optimizers
     # built before the call stay valid).
     return module._apply(lambda t: t.contiguous(memory_format=torch.channels_last) if t.dim() == 4 else t)
+
+
+def set_threads(threads: int | None) -> int:
+    """Use `threads` torch CPU threads (None or 0: leave torch's default); returns the count in use.
+
+    One setting for every command: `--threads N` on the command line, else `runtime.threads` of the config.
+    """
+    if threads is not None and threads < 0:
+        raise ConfigError(f"--threads must be >= 0, got {threads}")
+    if threads:
+        torch.set_num_threads(int(threads))
+    return torch.get_num_threads()

@@ -17,6 +17,7 @@ from . import distributed
 from .build import load_for_inference
 from .evaluate import EvalResult, evaluate
 from .loader import eval_loader
+from .logs import Progress
 from .reports import write_test_outputs
 from .runtime import autocast_factory, model_mean_std, select_device, to_channels_last
 
@@ -50,7 +51,7 @@ def default_out_dir(checkpoint: Path, split: str, views: str) -> Path:
 
 
 def evaluate_checkpoint(cfg: Config, checkpoint: Path, split: str = "test", out_dir: Path | None = None,
-                    write: bool = True) -> CheckpointReport:
+                    write: bool = True, progress: bool = False) -> CheckpointReport:
     """Score every video of `split` with `cfg.test.views` views, average, compute metrics, write the files.
 
     The model must be the one the checkpoint was saved from and its classifier must match the dataset's
@@ -87,9 +88,17 @@ def evaluate_checkpoint(cfg: Config, checkpoint: Path, split: str = "test", out_
         if cfg.train.channels_last:
             to_channels_last(loaded.model)
         mean, std = model_mean_std(loaded.model)
+        bar = Progress(f"test {path.name} on {split} ({cfg.test.views} views): batches", None,
+                       enabled=progress and info.is_main)
+
+        def step(done: int, total: int, bar: Progress = bar) -> None:
+            bar.total = total
+            bar.update(done)
+
         results.append(evaluate(loaded.model, member_loader, device, mean, std, average=cfg.test.average,
                                 max_views_per_forward=cfg.test.max_views_per_forward, autocast=autocast,
-                                multi_label=dataset.multi_label))
+                                multi_label=dataset.multi_label, progress=step))
+        bar.close()
     elapsed = time.perf_counter() - start
     result = results[0] if len(results) == 1 else ensemble_results(results, len(dataset))
     class_names = list(dataset.class_names)

@@ -74,6 +74,22 @@ class TrainResult:
     val_metrics: dict[str, float]
     history: list[dict[str, Any]] = field(default_factory=list)
     state: TrainState = field(default_factory=TrainState)
+    best_metric: str = "top1"  # the validation metric best.pt is chosen by (mAP for multi-label data)
+
+    def summary(self) -> str:
+        """What the run left and what to run next (printed by `actionlab train`)."""
+        lines = [f"run directory: {self.run_dir}"]
+        if self.best_checkpoint is not None and self.state.best is not None:
+            lines.append(f"best.pt: best validation {self.best_metric} {self.state.best:.4f} at epoch "
+                         f"{self.state.best_epoch} -> {self.best_checkpoint}")
+        else:
+            lines.append("best.pt: not written (no validation set, or validation did not run)")
+        if self.last_checkpoint is not None:
+            lines.append(f"last.pt: the state after epoch {self.state.epoch} (resumable) -> {self.last_checkpoint}")
+        ckpt = self.best_checkpoint or self.last_checkpoint
+        if ckpt is not None:
+            lines.append(f"next: actionlab test --checkpoint {ckpt}   (the config is read from the checkpoint)")
+        return "\n".join(lines)
 
 
 StepHook = Callable[[TrainState, dict[str, float]], None]
@@ -282,7 +298,7 @@ def train(cfg: Config, resume: str | None = None, *, run_dir: str | Path | None 
     if isinstance(resolved, ActionlabError):
         raise resolved
     run_path, resume_path = resolved
-    log = RunLogger(run_path, enabled=dist_info.is_main)
+    log = RunLogger(run_path, enabled=dist_info.is_main, loggers=cfg.train.loggers)
     if dist_info.is_main:
         save_config(cfg, run_path / "config.yaml")
     log.info(f"run directory: {run_path}")
@@ -398,6 +414,7 @@ def train(cfg: Config, resume: str | None = None, *, run_dir: str | Path | None 
                         s.step()
                     strategy.after_optimizer_step(unwrap(train_model))
                     state.step += 1
+                    log.step_metrics(state.step, logs, lr)
                     done = state.batch_in_epoch
                     if done % max(1, cfg.train.log_every) == 0 or done == batches_per_epoch or log.live:
                         remaining = (total_steps - state.step) * accumulate
@@ -482,4 +499,5 @@ def train(cfg: Config, resume: str | None = None, *, run_dir: str | Path | None 
 
     jsonl = run_path / "metrics.jsonl"
     history = [json.loads(line) for line in jsonl.read_text().splitlines() if line.strip()] if jsonl.is_file() else []
-    return TrainResult(run_path, last_saved, best_path if best_path.is_file() else None, metrics, history, state)
+    return TrainResult(run_path, last_saved, best_path if best_path.is_file() else None, metrics, history, state,
+                       best_metric)
