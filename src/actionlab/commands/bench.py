@@ -1,9 +1,12 @@
 """actionlab bench {data,model,accuracy} ...: benchmarks that print their figures.
 
   data      clips/s of actionlab's reader vs a naive full decode; DataLoader workers
+  loader    CONFIG: training loader alone vs the model step (would the model wait on data?); --train R:
+            `actionlab train` vs a plain PyTorch loop side by side, as a ratio
   model     CPU latency of models side by side, as ratios to a baseline
   accuracy  trains and tests every method against its baseline on the built-in benchmark
   export    PyTorch eager vs ONNX Runtime latency per clip, as a ratio; which methods export
+  tfe       TFE vs vanilla temporal attention: cue-correlation sweep with fidelity, FLOPs, adversary
 """
 
 from __future__ import annotations
@@ -15,9 +18,11 @@ from ..errors import NotBuiltError
 
 BENCHMARKS = {
     "data": "reader and DataLoader throughput",
+    "loader": "CONFIG: loader alone vs model step; `actionlab train` vs a plain loop",
     "model": "model latency side by side",
     "accuracy": "every method vs its baseline on the built-in benchmark",
     "export": "PyTorch eager vs ONNX Runtime latency; which methods export",
+    "tfe": "TFE vs vanilla attention: correlation sweep, fidelity, FLOPs, adversary",
 }
 
 

@@ -35,6 +35,7 @@ from torch.utils.data import Dataset
 
 from ..config import Config, DataConfig
 from ..errors import ConfigError, DataError
+from .cache import FrameCache, build_cache
 from .formats import UNLABELED, Annotations, VideoRecord, effective_on_error, load_annotations
 from .readers import open_video
 from .sampling import Sampler, build_sampler, parse_views
@@ -49,7 +50,8 @@ class VideoDataset(Dataset):
     def __init__(self, annotations: Annotations, sampler: Sampler, *, train: bool,
                  train_transform: TrainTransform | None = None, test_transform: TestTransform | None = None,
                  num_clips: int = 1, backend: str = "auto", on_error: str = "raise", seed: int | None = None,
-                 flip_label_map: dict[int, int] | None = None, name: str = "", autorotate: bool = True):
+                 flip_label_map: dict[int, int] | None = None, name: str = "", cache: str = "none",
+                 cache_budget_gb: float = 2.0, cache_dir: str = "", autorotate: bool = True):
         if train and train_transform is None:
             raise ValueError("a training dataset needs a train_transform")
         if not train and test_transform is None:
@@ -75,6 +77,12 @@ class VideoDataset(Dataset):
         self.flip_label_map = dict(flip_label_map or {})
         self.name = name
         self.skipped = 0  # videos skipped in this process (workers count their own: see collate's "skipped")
+        self.cache_mode = cache  # data.cache; `prepare_cache` decides and fills (data/cache.py)
+        self.cache_budget_gb = cache_budget_gb
+        self.cache_dir = cache_dir
+        self.cache: FrameCache | None = None
+        self.cache_status = f"not cached (data.cache={cache})" if cache == "none" else "cache not prepared yet"
+        self._cache_prepared = cache == "none"
 
     # -- bookkeeping
     @property
@@ -94,6 +102,18 @@ class VideoDataset(Dataset):
     def __len__(self) -> int:
         return len(self.records)
 
+    def prepare_cache(self) -> str:
+        """Decide on and fill the decoded-frame cache (once; before the loader's workers start, so they
+        share it); returns the one-line status, which is also logged."""
+        if not self._cache_prepared:
+            self.cache, self.cache_status = build_cache(
+                self.records, self.cache_mode, budget_bytes=int(self.cache_budget_gb * 1e9), backend=self.backend,
+                frame_template=self.frame_template, frame_start=self.frame_start, cache_dir=self.cache_dir or None,
+                name=self.name)
+            self._cache_prepared = True
+            log.info("data cache: %s", self.cache_status)
+        return self.cache_status
+
     def labels(self) -> list[int | tuple[int, ...]]:
         return [r.label for r in self.records]
 
@@ -103,10 +123,15 @@ class VideoDataset(Dataset):
         return np.random.default_rng(int(np.random.randint(0, 2**63 - 1, dtype=np.int64)))
 
     # -- items
-    def __getitem__(self, index: int) -> dict[str, Any] | None:
+    #: `SeededDataset` may pass its per-item seed to `__getitem__` instead of seeding the global generators
+    accepts_item_seed = True
+
+    def __getitem__(self, index: int, item_seed: int | None = None) -> dict[str, Any] | None:
+        """item_seed: draw this item's randomness from it (the loader's seed of (seed, epoch, index))
+        instead of from the global NumPy generator; ignored when the dataset has its own seed."""
         record = self.records[index]
         try:
-            return self._load(index, record)
+            return self._load(index, record, item_seed)
         except DataError as e:
             if self.on_error != "skip":
                 raise
@@ -114,8 +139,13 @@ class VideoDataset(Dataset):
             log.warning("skipped video %s (%s): %s", index, record.source or record.path, e)
             return None
 
-    def _load(self, index: int, record: VideoRecord) -> dict[str, Any]:
-        rng = self._rng(index)
+    def _load(self, index: int, record: VideoRecord, item_seed: int | None = None) -> dict[str, Any]:
+        rng = np.random.default_rng(item_seed) if item_seed is not None and self.seed is None else self._rng(index)
+        if self.cache is not None and self.cache.has(index):  # the same frames the reader would return
+            n = self.cache.num_frames(index)
+            indices = self.sampler(n, rng, self.train, 1 if self.train else self.num_clips)
+            return self._finish(index, record, rng, indices, self.cache.read(index, indices), n,
+                                self.cache.fps(index))
         try:
             with open_video(record.path, self.backend, frame_template=self.frame_template,
                             frame_start=self.frame_start, num_frames=record.num_frames,
@@ -132,6 +162,11 @@ class VideoDataset(Dataset):
             if type(e).__module__.startswith("av"):
                 raise DataError(f"cannot decode {record.path}: {e}") from None
             raise
+        return self._finish(index, record, rng, indices, frames, n, fps)
+
+    def _finish(self, index: int, record: VideoRecord, rng: np.random.Generator, indices: np.ndarray,
+                frames: torch.Tensor, n: int, fps: float) -> dict[str, Any]:
+        """Sampled frames -> the item: boxes, transform, label, action mask."""
         src_boxes = None
         if record.boxes is not None:
             # per-frame boxes of the annotation at the sampled frames; frames beyond the annotation: NaN
@@ -249,11 +284,15 @@ def build_dataset(cfg: Config | DataConfig, split: str, views: str | None = None
                                    tuple(options.get("rrc_ratio", (3 / 4, 4 / 3))))
         return VideoDataset(ann, sampler, train=True, train_transform=transform, backend=data.backend,
                             on_error=on_error, seed=seed, flip_label_map=flip_map, name=split,
+                            cache=data.cache, cache_budget_gb=data.cache_budget_gb, cache_dir=data.cache_dir,
                             autorotate=data.autorotate)
     if views is None:
         views = cfg.test.views if isinstance(cfg, Config) and split == "test" else "1x1"
     clips, crops = parse_views(views)
     transform = TestTransform(data.input_size, data.scale_size, crops)
+    # evaluation reads each video once per pass: decoding whole videos into memory would cost more than it saves,
+    # so only an explicit disk cache (reused across runs) applies to it
     return VideoDataset(ann, sampler, train=False, test_transform=transform, num_clips=clips,
                         backend=data.backend, on_error=on_error, seed=seed, flip_label_map=flip_map, name=split,
-                        autorotate=data.autorotate)
+                        cache="disk" if data.cache == "disk" else "none", cache_budget_gb=data.cache_budget_gb,
+                        cache_dir=data.cache_dir, autorotate=data.autorotate)
