@@ -12,9 +12,6 @@ import json
 import os
 import shutil
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -240,24 +237,34 @@ def test_resume_refuses_a_checkpoint_of_other_classes(bench, capfd, tmp_path):
 # --------------------------------------------------------------------------- run directory
 
 
+def _hold_lock(run_dir: str, locked, release) -> None:
+    from actionlab.engine.runlock import RunLock
+
+    RunLock.acquire(run_dir)
+    locked.set()
+    release.wait(60)
+
+
 def test_a_second_run_into_a_locked_run_directory_names_the_holder(bench, capfd):
+    import multiprocessing
+
     root, config, _ = bench
     run_dir = root / "runs" / "bad"
-    holder = subprocess.Popen([sys.executable, "-c", "import sys, time\nfrom actionlab.engine.runlock import RunLock\n"
-                               f"RunLock.acquire({str(run_dir)!r}); print('locked', flush=True); time.sleep(60)"],
-                              stdout=subprocess.PIPE, text=True)
+    ctx = multiprocessing.get_context("fork")  # another process, without importing torch again
+    locked, release = ctx.Event(), ctx.Event()
+    holder = ctx.Process(target=_hold_lock, args=(str(run_dir), locked, release))
+    holder.start()
     try:
-        assert holder.stdout.readline().strip() == "locked"
+        assert locked.wait(30)
         code, _, err = run(capfd, "train", config, "--resume", "auto", "--set", *TINY, "train.epochs=2")
         line = one_line(err)
         assert code == 2 and f"run directory {run_dir} is in use by pid {holder.pid} on host " in line
     finally:
-        holder.kill()
-        holder.wait()
-    time.sleep(0.1)
+        holder.kill()  # as a crash would: the kernel drops its lock
+        holder.join()
     from actionlab.engine.runlock import RunLock
 
-    RunLock.acquire(run_dir).release()  # the kernel dropped the dead holder's lock: resuming works again
+    RunLock.acquire(run_dir).release()  # the dead holder's lock is gone: resuming works again
 
 
 # --------------------------------------------------------------------------- annotations
