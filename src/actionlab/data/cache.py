@@ -101,9 +101,9 @@ def default_cache_dir() -> Path:
     return Path(base) / "clips"
 
 
-def split_key(paths: Sequence[str], backend: str, frame_template: str | None) -> str:
+def split_key(paths: Sequence[str], backend: str, frame_template: str | None, autorotate: bool = True) -> str:
     """A key of the split's videos (path, size, modification time each) and how they are read."""
-    h = hashlib.sha1(f"v1|{backend}|{frame_template}|".encode())
+    h = hashlib.sha1(f"v1|{backend}|{frame_template}|{autorotate}|".encode())
     for p in paths:
         try:
             st = os.stat(p)
@@ -116,8 +116,10 @@ def split_key(paths: Sequence[str], backend: str, frame_template: str | None) ->
 class _Reader:
     """Opens one video of the split the way `VideoDataset` does and returns all its frames."""
 
-    def __init__(self, records: Sequence[Any], backend: str, frame_template: str | None, frame_start: int):
+    def __init__(self, records: Sequence[Any], backend: str, frame_template: str | None, frame_start: int,
+                 autorotate: bool = True):
         self.records = records
+        self.autorotate = autorotate
         self.backend = backend
         self.frame_template = frame_template or DEFAULT_FRAME_TEMPLATE
         self.frame_start = frame_start
@@ -127,7 +129,7 @@ class _Reader:
         r = self.records[i]
         try:
             with open_video(r.path, self.backend, frame_template=self.frame_template, frame_start=self.frame_start,
-                            num_frames=r.num_frames) as video:
+                            num_frames=r.num_frames, autorotate=self.autorotate) as video:
                 n = video.num_frames
                 if n <= 0:
                     return None
@@ -140,7 +142,7 @@ class _Reader:
         r = self.records[i]
         try:
             with open_video(r.path, self.backend, frame_template=self.frame_template, frame_start=self.frame_start,
-                            num_frames=r.num_frames) as video:
+                            num_frames=r.num_frames, autorotate=self.autorotate) as video:
                 n = video.num_frames
                 if n <= 0:
                     return None
@@ -182,7 +184,7 @@ def _gb(n: float) -> str:
 
 def build_cache(records: Sequence[Any], mode: str, *, budget_bytes: int, backend: str = "auto",
                 frame_template: str | None = None, frame_start: int = 1, cache_dir: str | os.PathLike | None = None,
-                name: str = "") -> tuple[FrameCache | None, str]:
+                name: str = "", autorotate: bool = True) -> tuple[FrameCache | None, str]:
     """(cache or None, a one-line status saying what was decided and why)."""
     if mode not in MODES:
         raise ConfigError(f"config key 'data.cache' expects one of {', '.join(MODES)}, got {mode!r}")
@@ -190,9 +192,9 @@ def build_cache(records: Sequence[Any], mode: str, *, budget_bytes: int, backend
     if mode == "none" or not records:
         return None, f"{what}: not cached (data.cache={mode})" if records else f"{what}: empty, not cached"
     paths = [str(r.path) for r in records]
-    key = split_key(paths, backend, frame_template)
+    key = split_key(paths, backend, frame_template, autorotate)
     folder = Path(cache_dir) if cache_dir else default_cache_dir()
-    reader = _Reader(records, backend, frame_template, frame_start)
+    reader = _Reader(records, backend, frame_template, frame_start, autorotate)
     if mode in ("disk", "auto"):
         found = _open_disk(folder, key, len(records))
         if found is not None:

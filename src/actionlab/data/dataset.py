@@ -109,7 +109,7 @@ class VideoDataset(Dataset):
             self.cache, self.cache_status = build_cache(
                 self.records, self.cache_mode, budget_bytes=int(self.cache_budget_gb * 1e9), backend=self.backend,
                 frame_template=self.frame_template, frame_start=self.frame_start, cache_dir=self.cache_dir or None,
-                name=self.name)
+                name=self.name, autorotate=self.autorotate)
             self._cache_prepared = True
             log.info("data cache: %s", self.cache_status)
         return self.cache_status
