@@ -160,3 +160,47 @@ def test_position_code_distinguishes_positions():
     code = sine_position_code(3, 4, 32)
     assert code.shape == (12, 32)
     assert torch.cdist(code, code).add(torch.eye(12) * 10).min() > 0.1
+
+
+def test_each_video_gets_its_own_tracklets():
+    """Tracklets follow one video's frames: a video's regions/responses/logits do not depend on the others in
+    its batch (a reshape that mixed N and T would pass every shape test and fail this one)."""
+    head = tiny_head().eval()
+    tokens, grid, x_cls = inputs()
+    both = head(tokens, grid, x_cls)
+    for i in range(N):
+        alone = head(tokens[i:i + 1], grid, x_cls[i:i + 1])
+        for name in ("regions", "responses", "logits", "saliency"):
+            assert torch.allclose(getattr(alone, name)[0], getattr(both, name)[i], atol=1e-5), name
+
+
+def test_region_queries_read_the_ema_bank_s_not_the_agent_bank():
+    """Eq. 2's semantics come from S (the EMA copy, Eq. 12); S^a is what L_sema trains. Changing S^a must not
+    change the forward pass; changing S must."""
+    head = tiny_head().eval()
+    tokens, grid, x_cls = inputs()
+    before = head(tokens, grid, x_cls)
+    with torch.no_grad():
+        head.bank.agent.copy_(F.normalize(torch.randn_like(head.bank.agent), dim=-1))
+    same = head(tokens, grid, x_cls)
+    assert torch.equal(before.regions, same.regions) and torch.equal(before.logits, same.logits)
+    with torch.no_grad():
+        head.bank.bank.copy_(F.normalize(torch.randn_like(head.bank.bank), dim=-1))
+    assert not torch.allclose(head(tokens, grid, x_cls).regions, before.regions)
+
+
+def test_bank_loss_does_not_reach_the_backbone_unless_coupled():
+    """L_sema trains S^a and the map into the text space; by default x_cls is detached before that map, so the
+    bank loss sends no gradient into the backbone. couple_sema=True is the coupled form."""
+    target = torch.tensor([0, 3])
+    for coupled in (False, True):
+        head = tiny_head(couple_sema=coupled, prototype_consistency=False)
+        tokens, grid, x_cls = inputs()
+        x_cls.requires_grad_(True)
+        out = head(tokens, grid, x_cls)
+        sema = sum(head.sema_losses(out, target, None).values())
+        sema.backward()
+        reached = x_cls.grad is not None and x_cls.grad.abs().sum() > 0
+        assert reached == coupled
+        assert head.bank.agent.grad is not None and head.bank.agent.grad.abs().sum() > 0
+        assert head.video_to_text.weight.grad.abs().sum() > 0

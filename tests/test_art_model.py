@@ -143,6 +143,21 @@ def test_art_on_a_clip_vit():
     assert model.frames.num_features == 64 and out.extras["backbone_logits"].shape == (1, 3)
 
 
+def test_clip_vit_class_token_enters_the_text_space_through_clips_projection():
+    """With a bank in CLIP's space (text dim = the tower's projection dim) the top-K selection maps x_cls with
+    CLIP's own visual_projection, not a new random map; in another space it gets a new linear map."""
+    pytest.importorskip("transformers")
+    model = create_model("art_clip_vit_tiny", num_classes=3, text_dim=32)  # the tiny tower projects 64 -> 32
+    projection = model.frames.vit.tower.visual_projection
+    assert model.head.video_to_text is projection
+    x_cls = torch.randn(2, 64)
+    assert torch.equal(model.head.select_semantics(x_cls)[2], projection(x_cls))
+    names = [n for g in model.param_groups(1e-4) for n in [id(p) for p in g["params"]]]
+    assert len(names) == len(set(names))  # the shared projection sits in one optimizer group only
+    other = create_model("art_clip_vit_tiny", num_classes=3, text_dim=24)
+    assert other.head.video_to_text is not other.frames.vit.tower.visual_projection
+
+
 def test_tiny_art_learns_a_fixed_batch():
     torch.manual_seed(0)
     model = create_model("art_r18_tiny", num_classes=3)

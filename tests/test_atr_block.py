@@ -162,3 +162,54 @@ def test_block_rejects_bad_options_and_batches():
         ATRBlock(C, T, aggregation="max")
     with pytest.raises(ModelError, match="4 frames"):
         ATRBlock(C, T)(torch.randn(N * T + 1, C, H, W))
+
+
+# ---------------------------------------------------------------------------- the paper's defaults, pinned
+
+
+def test_default_block_is_the_papers():
+    """ATR's defaults (Sec. 3): ARL reduction r=16, n=2 stacked efficient reasoners with window k=1
+    (3 shared scalars), BN (not LayerNorm) on the reasoner's output, adding form."""
+    block = ATRBlock(64, T)
+    assert block.locator.reduce.out_channels == 64 // 16
+    assert len(block.reasoner.reasoners) == 2
+    assert all(isinstance(r, EfficientReasoner) and r.window == 1 and r.temporal.numel() == 3
+               for r in block.reasoner.reasoners)
+    assert type(block.norm) is torch.nn.BatchNorm1d
+    assert block.distribution == "add" and block.aggregation == "actionness"
+
+
+def test_reasoner_output_is_batch_normalised():
+    """Eq. 11's BN(Z): per channel over the batch's N*T frames (a LayerNorm would normalise each frame's channels)."""
+    block = ATRBlock(C, T, zero_init=False).train()
+    z = torch.randn(N * T, C) * 3 + 5
+    out = block.norm(z)
+    assert out.mean(0).abs().max() < 1e-4  # BN: zero mean per channel over the batch
+    assert out.mean(1).abs().max() > 1e-2  # a LayerNorm would zero every row instead
+
+
+def test_efficient_reasoner_window_reaches_one_neighbour_each_side():
+    """k=1: frame t's output depends on frames t-1, t, t+1 and no others."""
+    reasoner = EfficientReasoner(C)
+    x = torch.zeros(1, 8, C)
+    x[0, 4] = torch.randn(C)
+    touched = reasoner(x).abs().sum(-1)[0] > 0
+    assert touched.tolist() == [False, False, False, True, True, True, False, False]
+
+
+def test_partial_bn_leaves_the_atr_norms_trainable():
+    """TSN's partial BN freezes the pretrained BNs, never ATR's new ones (ARL's reduce_bn, the zero-init BN):
+    frozen, the zero-initialised BN would keep the reasoner's output at 0 forever."""
+    from actionlab.models.registry import create_model
+
+    model = create_model("tsn_atr_r18_tiny", num_classes=3, num_segments=T, partial_bn=True).train()
+    blocks = [m for m in model.modules() if isinstance(m, ATRBlock)]
+    frozen = {id(m) for m in model.frozen_norms()}
+    assert frozen and all(id(b.norm) not in frozen and id(b.locator.reduce_bn) not in frozen for b in blocks)
+    assert all(b.norm.training for b in blocks)
+    out = model(torch.randn(2, 3, T, 32, 32))
+    out.logits.sum().backward()
+    assert all(b.norm.weight.grad is not None and b.norm.weight.grad.abs().sum() > 0 for b in blocks)
+    assert all(b.locator.reduce_bn.weight.grad is not None for b in blocks)
+    # the backbone's own BNs (but the first) are frozen
+    assert model.backbone.layer1[0].bn1.weight.grad is None and not model.backbone.layer1[0].bn1.training

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import math
-
 import pytest
 import torch
 
@@ -28,7 +26,8 @@ def test_plan_adds_baselines_on_the_method_variant_for_every_seed():
         ("tsn", "order", 1), ("tefe", "order", 1), ("vanilla_attention", "distractor", 1), ("tfe", "distractor", 1)]
 
 
-@pytest.mark.parametrize("kwargs", [{"methods": " , "}, {"budget_minutes": 0.0}, {"seeds": 0}])
+@pytest.mark.parametrize("kwargs", [{"methods": " , "}, {"budget_minutes": 0.0}, {"seeds": 0}, {"epochs": 0},
+                                    {"data": "/nonexistent-dir"}])
 def test_bad_arguments(kwargs):
     parser = argparse.ArgumentParser()
     accuracy.add_arguments(parser)
@@ -42,11 +41,6 @@ def test_bad_arguments(kwargs):
 def test_unknown_method_is_a_config_error():
     with pytest.raises(ConfigError, match="unknown method"):
         accuracy.plan(["tsmm"], 1)
-
-
-def test_nanmean_ignores_unknown_boxes():
-    assert accuracy._nanmean([0.2, math.nan, 0.4]) == pytest.approx(0.3)
-    assert math.isnan(accuracy._nanmean([math.nan]))
 
 
 class _Extras(torch.nn.Module):
@@ -87,4 +81,26 @@ def test_extra_metrics_from_extras(monkeypatch):
     assert out["fidelity_auc"] == pytest.approx(1.0) and out["fidelity_mass"] == pytest.approx(1.0)
     assert out["fidelity_chance"] == pytest.approx(0.5)
     assert out["actionness_in_box"] > 0.99 and out["actionness_in_box_chance"] == pytest.approx(0.25)
-    assert out["pointing_any"] == pytest.approx(1.0) and out["pointing_chance"] == pytest.approx(0.25)
+    # any of K=2 tracklets: its chance is that of 2 random peaks, 1 - (1 - 1/4)^2, not single-peak 1/4
+    assert out["pointing_any"] == pytest.approx(1.0) and out["pointing_chance"] == pytest.approx(1 - 0.75**2)
+    assert out["pointing_chance_single"] == pytest.approx(0.25)
+    assert out["pointing_too_small"] == 1.0 and out["actionness_too_small"] == 1.0  # 2x2 maps
+
+
+def test_the_budget_is_epochs_by_default_and_the_same_for_every_model(monkeypatch, tmp_path):
+    """Without --budget-minutes every run trains the same number of epochs (no timing: load-independent)."""
+    seen = []
+
+    def fake_bench_one(recipe, cfg, minutes, threads, seed):
+        seen.append((recipe.name, cfg["train"]["epochs"], minutes))
+        raise RuntimeError("stop")
+
+    monkeypatch.setattr(accuracy, "bench_one", fake_bench_one)
+    monkeypatch.setattr("actionlab.data.synthetic.generate", lambda out, variant, **k: __import__("types")
+                        .SimpleNamespace(root=tmp_path, counts={}, class_names=[]))
+    parser = argparse.ArgumentParser()
+    accuracy.add_arguments(parser)
+    args = parser.parse_args(["--methods", "tsm", "--seeds", "1", "--jobs", "1", "--out", str(tmp_path)])
+    with pytest.raises(ConfigError, match="every run failed"):
+        accuracy.run(args)
+    assert seen == [("tsn", accuracy.DEFAULT_EPOCHS, None), ("tsm", accuracy.DEFAULT_EPOCHS, None)]

@@ -2,12 +2,20 @@ from pathlib import Path
 
 import pytest
 
-from actionlab.commands.demo import _jobs, comparison_table
+from actionlab.commands.demo import comparison_table, recipe_settings
 from actionlab.config import from_dict, load_config
 from actionlab.engine.experiment import recipe_config
 from actionlab.errors import ConfigError
 from actionlab.models.registry import list_models
-from actionlab.recipes import DEMO_CONFIG, Recipe, all_recipes, get_recipe, with_baselines
+from actionlab.recipes import (
+    DEMO_CONFIG,
+    Recipe,
+    all_recipes,
+    external_data_overrides,
+    get_recipe,
+    runs_with_baselines,
+    with_baselines,
+)
 
 CONFIGS = Path(__file__).parent.parent / "configs"
 
@@ -34,7 +42,7 @@ def test_demo_jobs_run_baselines_on_the_methods_variant(monkeypatch):
     fake = {"tsn": Recipe("tsn", "tsn_r18_tiny"), "x": Recipe("x", "tsm_r18_tiny", baseline="tsn",
                                                                   variant="finegrained")}
     monkeypatch.setattr(recipes, "all_recipes", lambda: fake)
-    assert [(r.name, v) for r, v in _jobs(["x"])] == [("tsn", "finegrained"), ("x", "finegrained")]
+    assert [(r.name, v) for r, v in runs_with_baselines(["x"])] == [("tsn", "finegrained"), ("x", "finegrained")]
 
 
 def test_recipe_overrides_reach_the_config(tmp_path):
@@ -69,3 +77,56 @@ def test_comparison_table_shows_chance_levels():
            "test_clips_per_s": 30.0, "epochs": 10, "train_seconds": 240.0}
     text = comparison_table([row])
     assert "within-pair" in text and "0.950" in text and "0.500" in text and "0.125" in text
+
+
+def test_no_recipe_hard_codes_a_dataset():
+    """Recipes run on any dataset: nothing in them names the built-in benchmark's classes (ART's text bank comes
+    from the dataset's class names, which the engine passes to the model)."""
+    from actionlab.data.synthetic import DEFAULT_CLASSES
+
+    for r in all_recipes().values():
+        text = repr(r.model_kwargs) + repr(r.overrides)
+        assert not any(name in text for name in DEFAULT_CLASSES), r.name
+
+
+def test_art_recipe_builds_on_a_four_class_dataset(tmp_path):
+    """The ART recipe on a dataset with other classes: the model gets the dataset's names, and its last feature
+    map is at least 4x4 at the demo's input size (a 1x1 map makes every region map identically 1)."""
+    import torch
+
+    from actionlab.engine.build import build_model
+
+    cfg = recipe_config(get_recipe("art"), DEMO_CONFIG, tmp_path, tmp_path / "runs")
+    model = build_model(cfg, 4, load_pretrained=False, class_names=["a", "b", "c", "d"])
+    assert model.class_names == ["a", "b", "c", "d"]
+    size = cfg.data.input_size
+    regions = model.head(*_tokens(model, size)).regions  # the head alone: no text encoder runs
+    assert min(regions.shape[-2:]) >= 4
+    backbone = build_model(recipe_config(get_recipe("art_backbone"), DEMO_CONFIG, tmp_path, tmp_path), 4,
+                           load_pretrained=False)
+    x = torch.randn(1, 3, cfg.data.num_segments, size, size)
+    assert min(backbone(x).extras["feature_maps"].shape[-2:]) >= 4
+
+
+def _tokens(model, size):
+    import torch
+
+    frames = model.frames(torch.randn(1, 3, model.num_segments, size, size))
+    return frames.tokens, frames.grid, frames.x_cls
+
+
+def test_external_data_needs_the_generic_lists(tmp_path):
+    with pytest.raises(ConfigError, match="missing .*classes.txt"):
+        for name in ("train.txt", "val.txt", "test.txt"):
+            (tmp_path / name).write_text("a.mp4 0\n")
+        external_data_overrides(tmp_path)
+    (tmp_path / "classes.txt").write_text("a\n")
+    assert "data.options={}" in external_data_overrides(tmp_path)  # no annotations.json: none required
+    with pytest.raises(ConfigError, match="no such directory"):
+        external_data_overrides(tmp_path / "nope")
+
+
+def test_demo_list_shows_each_recipes_settings():
+    assert "train.strategy=art" in recipe_settings(get_recipe("art"))
+    assert "optim.name=adamw" in recipe_settings(get_recipe("tfe"))
+    assert recipe_settings(get_recipe("tsn")) == "-"

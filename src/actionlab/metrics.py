@@ -13,12 +13,14 @@ multi-hot targets [N, K] (Charades):
   the classes with at least one positive;
 - the confusion matrix (rows: true class, columns: predicted class);
 - within-pair accuracy for the built-in temporal benchmark: for classes that come
-  in pairs differing only in time order, whether the true class outscores its twin.
+  in pairs differing only in time order, whether the true class outscores its twin;
+  `read_class_pairs` finds the pairs a dataset declares.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 
@@ -114,3 +116,48 @@ def compute_metrics(scores: torch.Tensor, labels: torch.Tensor, ks: Sequence[int
         metrics["mean_class_accuracy"] = mean_class_accuracy(scores, labels)
     metrics["mAP"] = mean_average_precision(scores, labels)
     return metrics
+
+
+def read_class_pairs(data_root: str | Path, class_names: Sequence[str], list_dir: str | Path | None = None
+                     ) -> list[tuple[int, int]]:
+    """The pairs of classes a dataset declares (e.g. a class and its time reversal), as class indices.
+
+    Looked up in `annotations.json` ("pairs": [[a, b], ...], what the built-in benchmark writes), then
+    `data.yaml` (a top-level or `data:` key "pairs"), then `pairs.txt` (one pair a line, two class
+    names), in `list_dir` (where the list files are) and `data_root`. A name that is not a class is an
+    error naming the file. No file with pairs: [].
+    """
+    import json
+
+    import yaml
+
+    from .errors import DataError
+
+    index = {n: i for i, n in enumerate(class_names)}
+    dirs = list(dict.fromkeys(Path(d) for d in (list_dir, data_root) if d is not None))
+    for d in dirs:
+        found: list | None = None
+        source = None
+        ann, cfg_file, txt = d / "annotations.json", d / "data.yaml", d / "pairs.txt"
+        if ann.is_file():
+            meta = json.loads(ann.read_text(encoding="utf-8"))
+            found, source = (meta.get("pairs") if isinstance(meta, dict) else None), ann
+        if found is None and cfg_file.is_file():
+            meta = yaml.safe_load(cfg_file.read_text(encoding="utf-8")) or {}
+            found = meta.get("pairs") or (meta.get("data") or {}).get("pairs") if isinstance(meta, dict) else None
+            source = cfg_file
+        if found is None and txt.is_file():
+            found = [line.split() for line in txt.read_text(encoding="utf-8").splitlines() if line.strip()]
+            source = txt
+        if found is None:
+            continue
+        pairs = []
+        for k, pair in enumerate(found):
+            if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+                raise DataError(f"{source}: pair {k + 1} must be two class names, got {pair!r}")
+            missing = [n for n in pair if n not in index]
+            if missing:
+                raise DataError(f"{source}: pair {k + 1} names {missing[0]!r}, which is not a class of the dataset")
+            pairs.append((index[pair[0]], index[pair[1]]))
+        return pairs
+    return []

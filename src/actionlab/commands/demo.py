@@ -37,29 +37,30 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--frames", type=int, default=16, help="frames per generated video (default 16)")
     p.add_argument("--seed", type=int, default=0, help="seed of the data and of every run")
     p.add_argument("--jobs", type=int, default=None, help="models trained at once (default: CPU cores, at most 2)")
-    p.add_argument("--list", action="store_true", help="list the recipes and exit")
+    p.add_argument("--data", default=None, metavar="DIR",
+                   help="train and test on an external dataset in the generic format (train/val/test.txt, "
+                        "classes.txt; optional annotations.json) instead of the built-in benchmark")
+    p.add_argument("--list", action="store_true", help="list the recipes with their settings and exit")
+
+
+def recipe_settings(recipe: Any) -> str:
+    """What a recipe changes on top of the demo config: its model kwargs and config overrides, as `--set` strings."""
+    return " ".join(o for o in recipe.config_overrides() if not o.startswith(("model.name=", "name="))) or "-"
 
 
 def _list_recipes() -> int:
-    from ..recipes import all_recipes
+    from ..recipes import DEMO_CONFIG, all_recipes
 
     rows = [{"recipe": r.name, "model": r.model, "baseline": r.baseline or "-", "variant": r.variant,
-             "description": r.description} for r in all_recipes().values()]
-    print(format_table(rows, ["recipe", "model", "baseline", "variant", "description"]))
+             "settings": recipe_settings(r), "description": r.description} for r in all_recipes().values()]
+    print(format_table(rows, ["recipe", "model", "baseline", "variant", "settings", "description"]))
+    d, o = DEMO_CONFIG["data"], DEMO_CONFIG["optim"]
+    print(f"\nEvery recipe starts from the demo config (configs/demo.yaml): {d['num_segments']} segments, "
+          f"{d['input_size']} px crops of {d['scale_size']} px frames, batch {d['batch_size']}, {o['name']} lr "
+          f"{o['lr']} ({o['schedule']}, warmup {o['warmup_epochs']} epoch), weight decay {o['weight_decay']}, "
+          f"clip_grad {o['clip_grad']}, model.kwargs {DEMO_CONFIG['model']['kwargs']}; 'settings' are the recipe's "
+          f"changes to it. The number of epochs is set by --minutes (demo) or --epochs (bench accuracy).")
     return 0
-
-
-def _jobs(methods: list[str]) -> list[tuple[Any, str]]:
-    """(recipe, variant) pairs to run: each method on its variant, with its baselines on that same variant."""
-    from ..recipes import get_recipe, with_baselines
-
-    jobs: list[tuple[Any, str]] = []
-    for name in methods:
-        variant = get_recipe(name).variant
-        for recipe in with_baselines([name]):
-            if (recipe, variant) not in jobs:
-                jobs.append((recipe, variant))
-    return jobs
 
 
 def _fmt(value: Any, spec: str) -> str:
@@ -121,14 +122,15 @@ def run(args: argparse.Namespace) -> int:
 
     from ..data.synthetic import generate
     from ..engine.experiment import recipe_config, run_recipe_in_worker
-    from ..recipes import DEMO_CONFIG
+    from ..recipes import DEMO_CONFIG, external_data_overrides, runs_with_baselines
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     if not methods:
         raise ConfigError("--methods is empty: name at least one recipe (see `actionlab demo --list`)")
     if args.minutes <= 0:
         raise ConfigError(f"--minutes must be positive, got {args.minutes}")
-    jobs = _jobs(methods)
+    jobs = runs_with_baselines(methods)
+    data_extra = external_data_overrides(Path(args.data)) if args.data else []
     cores = os.cpu_count() or 1
     workers = max(1, min(args.jobs or min(2, cores), len(jobs)))
     threads = max(1, cores // workers)
@@ -141,6 +143,9 @@ def run(args: argparse.Namespace) -> int:
     # 1. the benchmark, once per variant
     roots: dict[str, Path] = {}
     for variant in dict.fromkeys(v for _, v in jobs):
+        if args.data:  # every recipe on the external dataset
+            roots[variant] = Path(args.data).resolve()
+            continue
         t0 = time.perf_counter()
         synth = generate(out / "data" / variant, variant, videos_per_class=args.videos_per_class, size=64,
                          frames=args.frames, seed=args.seed, workers=cores)
@@ -152,7 +157,8 @@ def run(args: argparse.Namespace) -> int:
     configs = []
     for recipe, variant in jobs:
         cfg = recipe_config(recipe, DEMO_CONFIG, roots[variant], out / "runs",
-                            [f"name={recipe.name}-{variant}", f"train.seed={args.seed}"])
+                            [f"name={recipe.name}-{'data' if args.data else variant}", f"train.seed={args.seed}",
+                             *data_extra])
         configs.append((recipe, variant, cfg))
     results: dict[tuple[str, str], dict[str, Any]] = {}
     if workers == 1:

@@ -121,6 +121,89 @@ def _gathered_fidelity(meter: FidelityMeter) -> dict[str, float]:
     return total.compute() if total.count + total.skipped > 0 else {}
 
 
+class LocalisationMeter:
+    """Where a model's spatial maps point, against the data's per-frame boxes of the moving part.
+
+    - ART's tracklet regions ("regions" [N, T, K, h, w]): the pointing game (a frame is a hit when any of
+      the K tracklets' peaks falls in the box; its chance is that of K random peaks, see explain.tracklets);
+    - ATR's actionness ("actionness_per_block" {name: [N, T, 1, h, w]}): the share of the spatial softmax
+      inside the box (`models.atr.actionness_box_mass`), measured on the largest map (the earliest ATR block;
+      the last one is 1x1 at the demo's 32 px, where every map scores exactly its chance).
+    Maps smaller than MIN_GRID x MIN_GRID cells are reported with `*_too_small` = 1: such a score cannot mean
+    anything (a 1x1 map always "points" at the box).
+    """
+
+    def __init__(self, criterion: str = "cell"):
+        from ..explain.tracklets import PointingAccumulator
+
+        self.pointing = PointingAccumulator(criterion=criterion)
+        self.in_box: list[float] = []
+        self.in_box_chance: list[float] = []
+        self.actionness_grid: tuple[int, int] = (0, 0)
+        self.actionness_block = ""
+
+    def update(self, extras: dict, boxes: torch.Tensor, image_size: tuple[int, int]) -> None:
+        """extras of one forward pass of clips [N, C, T, H, W]; boxes [N, T, 4] (clip pixels, NaN = unknown)."""
+        from ..models.atr import actionness_box_mass, box_area_fraction
+
+        boxes = boxes.float().cpu()
+        maps = extras.get("actionness_per_block") or ({"last": extras["actionness"]} if "actionness" in extras
+                                                        else {})
+        if maps:
+            name, actionness = max(maps.items(), key=lambda kv: kv[1].shape[-2] * kv[1].shape[-1])
+            actionness = actionness.float().cpu()
+            mass = actionness_box_mass(actionness, boxes, image_size)
+            chance = box_area_fraction(boxes, tuple(actionness.shape[-2:]), image_size)
+            self.in_box += mass.flatten().tolist()
+            self.in_box_chance += chance.flatten().tolist()
+            self.actionness_grid, self.actionness_block = tuple(actionness.shape[-2:]), name
+        if "regions" in extras:
+            self.pointing.update(extras["regions"], boxes, image_size)
+
+    def compute(self) -> dict[str, float]:
+        import math
+
+        from ..explain.tracklets import MIN_GRID
+
+        def nanmean(values: list[float]) -> float:
+            vals = [v for v in values if math.isfinite(v)]
+            return sum(vals) / len(vals) if vals else math.nan
+
+        out: dict[str, float] = {}
+        if self.in_box:
+            out["actionness_in_box"] = nanmean(self.in_box)
+            out["actionness_in_box_chance"] = nanmean(self.in_box_chance)
+            out["actionness_grid"] = float(min(self.actionness_grid))
+            out["actionness_too_small"] = float(min(self.actionness_grid) < MIN_GRID)
+        if self.pointing.frames:
+            score = self.pointing.result()
+            out.update(pointing_any=score.any_tracklet, pointing_chance=score.chance_any,
+                       pointing_per_tracklet=sum(score.per_tracklet) / len(score.per_tracklet),
+                       pointing_chance_single=score.chance, pointing_grid=float(min(score.grid)),
+                       pointing_too_small=float(score.too_small))
+        return out
+
+
+def localisation_notes(metrics: dict[str, float]) -> list[str]:
+    """Human-readable lines for `LocalisationMeter` metrics (empty when there are none)."""
+    lines = []
+    if "pointing_any" in metrics:
+        line = (f"pointing game (any of the tracklets): {metrics['pointing_any']:.3f} (chance of the same "
+                f"statistic {metrics['pointing_chance']:.3f})")
+        if metrics.get("pointing_too_small"):
+            line += (f"; the region maps are {int(metrics['pointing_grid'])} cells a side, too small to mean "
+                     f"anything (use a larger input or a backbone with a smaller output stride)")
+        lines.append(line)
+    if "actionness_in_box" in metrics:
+        line = (f"actionness in box: {metrics['actionness_in_box']:.3f} (uniform map "
+                f"{metrics['actionness_in_box_chance']:.3f})")
+        if metrics.get("actionness_too_small"):
+            line += (f"; the largest actionness map is {int(metrics['actionness_grid'])} cells a side, too small "
+                     f"to mean anything")
+        lines.append(line)
+    return lines
+
+
 def _num_classes(model: nn.Module) -> int:
     from .strategies import unwrap
 

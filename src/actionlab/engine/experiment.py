@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import io
-import json
 import math
 import shutil
 import tempfile
@@ -94,10 +93,10 @@ def model_cost(cfg: Config, num_classes: int) -> dict[str, float]:
 
 
 def class_pairs(data_root: Path, class_names: list[str]) -> list[tuple[int, int]]:
-    """The benchmark's pairs of classes that differ only in time order, as class indices."""
-    meta = json.loads((data_root / "annotations.json").read_text())
-    index = {n: i for i, n in enumerate(class_names)}
-    return [(index[a], index[b]) for a, b in meta.get("pairs", []) if a in index and b in index]
+    """The dataset's pairs of classes that differ only in time order, as class indices ([] if it declares none)."""
+    from ..metrics import read_class_pairs
+
+    return read_class_pairs(data_root, class_names)
 
 
 def run_recipe(recipe: Recipe, cfg: Config, minutes: float | None = None, max_epochs: int = 60) -> dict[str, Any]:

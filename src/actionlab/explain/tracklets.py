@@ -12,7 +12,11 @@
 
 `pointing_game(regions, boxes, image_size, criterion)`: how often each tracklet's response peak falls
 inside the annotated box (boxes [N, T, 4] in clip pixels, NaN = unknown, as the data contract gives
-them), beside the chance rate of a peak placed uniformly at random over the grid cells. criterion
+them), beside the chance rate of a peak placed uniformly at random over the grid cells; "any of the K
+tracklets" is compared with the chance of the same statistic, 1 - (1 - p)^K per frame (K peaks placed
+independently at random), not with single-peak chance. A grid smaller than `MIN_GRID` (4x4) cells
+cannot point anywhere meaningful: on a 1x1 map every peak "hits" and the score equals its chance;
+`PointingScore.too_small` says so. criterion
 "centre": the peak cell's centre is in the box; "cell": the peak cell overlaps the box (for coarse
 token grids, e.g. a CNN's 1/32 map, whose cells can be larger than the box of a small moving part).
 
@@ -39,6 +43,8 @@ import torch.nn.functional as F
 from ..errors import ModelError
 
 # ---------------------------------------------------------------------------- pointing game
+
+MIN_GRID = 4  # a region map needs at least 4x4 cells to point somewhere (see the module docstring)
 
 
 def peak_points(regions: torch.Tensor, image_size: tuple[int, int]) -> torch.Tensor:
@@ -77,13 +83,21 @@ def _peak_hits(regions: torch.Tensor, boxes: torch.Tensor, image_size: tuple[int
 class PointingScore:
     per_tracklet: list[float]  # hit rate of each tracklet's peak
     any_tracklet: float  # a frame counts as hit when some tracklet's peak is inside
-    chance: float  # hit rate of a peak placed uniformly at random over the grid cells
+    chance: float  # hit rate of a peak placed uniformly at random over the grid cells (per-tracklet chance)
     frames: int  # frames with a known box
     criterion: str = "centre"
+    chance_any: float = float("nan")  # chance of `any_tracklet`: 1 - (1 - p)^K, K random peaks per frame
+    grid: tuple[int, int] = (0, 0)  # (h, w) of the region maps
+
+    @property
+    def too_small(self) -> bool:
+        """True when the maps have fewer than MIN_GRID cells a side: the score cannot mean anything."""
+        return min(self.grid) < MIN_GRID
 
     def as_dict(self) -> dict[str, Any]:
         return {"per_tracklet": self.per_tracklet, "any_tracklet": self.any_tracklet, "chance": self.chance,
-                "frames": self.frames, "criterion": self.criterion}
+                "chance_any": self.chance_any, "frames": self.frames, "criterion": self.criterion,
+                "grid": list(self.grid), "too_small": self.too_small}
 
 
 class PointingAccumulator:
@@ -94,7 +108,9 @@ class PointingAccumulator:
         self.hits: torch.Tensor | None = None
         self.any_hits = 0.0
         self.chance_sum = 0.0
+        self.chance_any_sum = 0.0
         self.frames = 0
+        self.grid: tuple[int, int] = (0, 0)
 
     def update(self, regions: torch.Tensor, boxes: torch.Tensor, image_size: tuple[int, int]) -> None:
         regions, boxes = regions.detach().float().cpu(), torch.as_tensor(boxes).float().cpu()
@@ -110,13 +126,16 @@ class PointingAccumulator:
         cells = torch.eye(h * w).view(h * w, h, w)  # a peak at every cell in turn
         chance = _peak_hits(cells, boxes[:, :, None], image_size, self.criterion, self.tolerance).float().mean(-1)
         self.chance_sum += float(chance[known].sum())
+        self.chance_any_sum += float((1 - (1 - chance[known]) ** k).sum())
         self.frames += int(known.sum())
+        self.grid = (h, w)
 
     def result(self) -> PointingScore:
         if not self.frames or self.hits is None:
             raise ModelError("pointing game: no frame with a known box of the moving part")
         return PointingScore([float(v) / self.frames for v in self.hits], self.any_hits / self.frames,
-                             self.chance_sum / self.frames, self.frames, self.criterion)
+                             self.chance_sum / self.frames, self.frames, self.criterion,
+                             self.chance_any_sum / self.frames, self.grid)
 
 
 def pointing_game(regions: torch.Tensor, boxes: torch.Tensor, image_size: tuple[int, int],

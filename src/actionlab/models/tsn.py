@@ -15,7 +15,8 @@ Partial BN (TSN paper Sec. 3.2, "cross modality pre-training ... partial BN"):
 with `partial_bn=True` every BatchNorm of the backbone but the first is frozen
 in training: running statistics stay those of the pretrained net (the layer is
 kept in eval mode) and its affine parameters get no gradient.  Only the first BN
-adapts to the new input distribution.  The engine switches it with
+adapts to the new input distribution.  The norms of modules a method adds (they have
+no pretrained statistics) are exempt: TEFE's TE, ATR's blocks (`partial_bn_exempt`).  The engine switches it with
 `model.set_partial_bn(cfg.train.partial_bn)`.
 """
 
@@ -50,9 +51,13 @@ class TSN(Recognizer):
         self.set_partial_bn(partial_bn)
 
     def frozen_norms(self) -> list[nn.modules.batchnorm._BatchNorm]:
-        """The BN layers partial BN freezes: all of the backbone's but the first."""
+        """The BN layers partial BN freezes: all of the backbone's but the first, except those inside a module
+        that marks itself `partial_bn_exempt` (a method's new, untrained module, e.g. an ATR block: freezing
+        its zero-initialised BN would stop it from ever learning)."""
+        new = {id(m) for mod in self.backbone.modules() if getattr(mod, "partial_bn_exempt", False)
+               for m in mod.modules()}
         norms = [m for m in self.backbone.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-        return norms[1:]
+        return [m for m in norms[1:] if id(m) not in new]
 
     def set_partial_bn(self, enabled: bool) -> None:
         """Freeze (or release) every backbone BN but the first: eval-mode statistics, no affine gradients."""

@@ -14,6 +14,7 @@ import difflib
 import importlib
 import pkgutil
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from ..errors import ConfigError
@@ -97,3 +98,33 @@ def with_baselines(names: list[str]) -> list[Recipe]:
             if r not in ordered:
                 ordered.append(r)
     return ordered
+
+
+def runs_with_baselines(methods: list[str]) -> list[tuple[Recipe, Variant]]:
+    """(recipe, variant) pairs to run: each method on its own variant, with its baselines on that same variant
+    (so `tfe` brings `vanilla_attention` on 'distractor', `tsm` brings `tsn` on 'order'); no repeats."""
+    runs: list[tuple[Recipe, Variant]] = []
+    for name in methods:
+        variant = get_recipe(name).variant
+        for recipe in with_baselines([name]):
+            if (recipe, variant) not in runs:
+                runs.append((recipe, variant))
+    return runs
+
+
+def external_data_overrides(root: Path) -> list[str]:
+    """`--set` strings that point the demo config at a dataset in the generic format in `root`.
+
+    Needs train.txt, val.txt, test.txt (lines `path label`) and classes.txt (one name a line); an
+    annotations.json beside them (boxes, action frames, pairs: the built-in benchmark's layout) is optional.
+    """
+    if not root.is_dir():
+        raise ConfigError(f"--data {root}: no such directory")
+    missing = [n for n in ("train.txt", "val.txt", "test.txt", "classes.txt") if not (root / n).is_file()]
+    if missing:
+        raise ConfigError(f"--data {root}: missing {', '.join(missing)} (the generic format: train/val/test.txt with "
+                          f"'path label' lines and classes.txt)")
+    out = [f"data.root={root.resolve()}"]
+    if not (root / "annotations.json").is_file():
+        out.append("data.options={}")
+    return out

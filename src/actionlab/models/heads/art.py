@@ -191,6 +191,14 @@ class ARTHead(nn.Module):
     ("saliency" = TA, "mean" = without TA), `mtc_terms` (any subset of spatial / temporal /
     tracklet), `video_consistency` / `prototype_consistency` (the two bank losses; with both off
     the bank is not tuned).
+
+    `couple_sema` (default False): L_sema (Eqs. 12-17) trains the agent bank S^a and the map
+    `video_to_text`; by default x_cls is detached before that map, so L_sema sends no gradient into
+    the backbone. With `couple_sema=True` it does: 5 x L_sema at temperature 0.07 then sends ~200x the
+    classification loss's gradient norm into a random-init backbone at initialisation (measured on
+    the tiny TSM), which drowns the classification signal under gradient clipping.
+    `video_to_text`: the map of x_cls into the text space; default a new linear map, a CLIP ViT
+    passes its pretrained `visual_projection` so that the top-K selection starts in CLIP's space.
     """
 
     def __init__(self, visual_dim: int, num_classes: int, bank: torch.Tensor, dim: int = 256,
@@ -201,7 +209,8 @@ class ARTHead(nn.Module):
                  saliency_temperature: float = 0.1, mtc_correlation: float = 0.6,
                  mtc_terms: tuple[str, ...] | list[str] = MTC_TERMS, video_consistency: bool = True,
                  prototype_consistency: bool = True, prototypes: Literal["head", "free"] = "head",
-                 sema_temperature: float = 0.07, bank_momentum: float = 0.999, position_code: bool = True):
+                 sema_temperature: float = 0.07, bank_momentum: float = 0.999, position_code: bool = True,
+                 couple_sema: bool = False, video_to_text: nn.Module | None = None):
         super().__init__()
         if bank.dim() != 3 or bank.shape[1] != num_classes:
             raise ConfigError(f"ART: the semantic bank is {tuple(bank.shape)}, expected [prompts, {num_classes}, C_t]")
@@ -229,12 +238,14 @@ class ARTHead(nn.Module):
         self.sema_temperature = sema_temperature
         self.bank_momentum = bank_momentum
         self.position_code = position_code
+        self.couple_sema = couple_sema
 
         self.bank = SemanticBank(bank, tune=video_consistency or prototype_consistency)
         text_dim = self.bank.dim
         self.visual_proj = nn.Linear(visual_dim, dim)
         self.text_proj = nn.Linear(text_dim, dim)
-        self.video_to_text = nn.Linear(visual_dim, text_dim)
+        # a ViT that shares CLIP's space with the text passes its own visual projection (ViTFrames)
+        self.video_to_text = video_to_text if video_to_text is not None else nn.Linear(visual_dim, text_dim)
         self.enhance = nn.ModuleList(SelfAttentionLayer(dim, heads, ffn_ratio, attn_dropout)
                                      for _ in range(se_layers if spatial_enhancement else 0))
         self.prompts = nn.Parameter(torch.randn(num_tracklets, dim) * 0.02)
@@ -255,8 +266,12 @@ class ARTHead(nn.Module):
 
     # ------------------------------------------------------------------ Sec. III-B: RSSA
     def select_semantics(self, x_cls: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Top-K action-related semantics: (indices [N, K], projected semantics [N, K, d], x_cls in text space)."""
-        video_text = self.video_to_text(x_cls)
+        """Top-K action-related semantics: (indices [N, K], projected semantics [N, K, d], x_cls in text space).
+
+        x_cls is detached first unless `couple_sema` (see the class docstring): L_sema trains the agent
+        bank and the map into the text space, not the backbone.
+        """
+        video_text = self.video_to_text(x_cls if self.couple_sema else x_cls.detach())
         with torch.no_grad():
             scores = video_consistency_logits(video_text.detach(), self.bank.bank)  # the EMA bank S, no grad
             top = scores.topk(self.num_tracklets, dim=-1).indices

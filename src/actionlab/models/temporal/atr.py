@@ -194,7 +194,11 @@ class ATRBlock(nn.Module):
     distribution="broadcast"; the locator is only built when one of the two needs M.
     After each forward the block keeps its map in `self.actionness` ([N, T, 1, H, W],
     None without ARL) until a recognizer collects it into `extras` (see models/atr.py).
+    Its norms (ARL's `reduce_bn`, the zero-initialised BN of Eqs. 10-11) are new: TSN's partial BN
+    leaves them trainable (`partial_bn_exempt`).
     """
+
+    partial_bn_exempt = True
 
     def __init__(self, channels: int, num_segments: int, reduction: int = 16, cues: Cues = "both",
                  aggregation: Aggregation = "actionness", distribution: Distribution = "add",
