@@ -58,7 +58,7 @@ def test_item_contract_train_and_multiview_test():
 
 def test_bad_videos_raise_naming_the_file():
     root = make_tree("raise", ["v/ok0.mp4 0", "v/missing.mp4 1", "v/corrupt.mp4 2"])
-    ds = build_dataset(data_cfg(root), "train", seed=0)
+    ds = build_dataset(data_cfg(root, on_error="raise"), "train", seed=0)  # (auto skips in training)
     with pytest.raises(DataError, match="missing.mp4"):
         ds[1]
     with pytest.raises(DataError, match="corrupt.mp4"):
