@@ -69,7 +69,7 @@ def test_flops_command_prints_paper_figures_beside_ours(capsys):
 
 def test_flops_command_json_on_a_tiny_model(capsys):
     code = main(["flops", "tsm_r18_tiny", "--kwargs", "base_width=8", "--frames", "4", "--size", "32",
-                 "--repeats", "1", "--warmup", "0", "--json"])
+                 "--latency", "--repeats", "1", "--warmup", "0", "--json"])
     assert code == 0
     data = json.loads(capsys.readouterr().out)
     assert data["frames"] == 4 and data["kwargs"] == {"base_width": 8}
