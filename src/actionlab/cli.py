@@ -74,6 +74,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"actionlab {args.command}: interrupted", file=sys.stderr)
         return 130
+    except RuntimeError as e:  # a DataLoader worker killed by the OS outside training (test, predict): one line
+        from .engine.workers import worker_died
+
+        died = worker_died(e)
+        if died is None:
+            raise
+        print(f"actionlab {args.command}: error: {died}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
