@@ -231,7 +231,8 @@ def collate(items: list[dict[str, Any] | None]) -> dict[str, Any] | None:
     skipped = len(items) - len(kept)
     if not kept:
         if items:
-            log.warning("a whole batch of %d videos was skipped", skipped)
+            log.warning("%s (data.on_error=skip)", "skipped 1 unreadable video, the only one in its batch"
+                        if skipped == 1 else f"skipped {skipped} unreadable videos: none of their batch could be read")
         return None
     batch: dict[str, Any] = {
         "clip": torch.stack([x["clip"] for x in kept]),
