@@ -288,3 +288,28 @@ def test_sthv2_entry_without_template_is_named_by_data_check_and_train(bench, ca
     assert "OK" not in out.splitlines()[-1]
     code, _, err = run(capfd, "train", config, "--set", *TINY)
     assert code == 2 and f"{tmp_path / 'labels/train.json'}: entry 1 (id 2): no 'template'" in one_line(err)
+
+
+def test_worker_failures_are_parsed_into_one_line(capfd, monkeypatch):
+    import actionlab.commands.test as test_command
+    from actionlab.engine.workers import worker_died, worker_message
+    from actionlab.errors import DataError
+
+    wrapped = DataError("Caught DataError in DataLoader worker process 1.\nOriginal Traceback (most recent call "
+                        'last):\n  File "x.py", line 1, in f\nactionlab.errors.DataError: cannot read a.mp4: moov atom '
+                        "not found")
+    assert worker_message(wrapped) == "cannot read a.mp4: moov atom not found"
+    assert worker_message(DataError("cannot read a.mp4")) is None  # not wrapped: left alone
+    assert worker_died(RuntimeError("DataLoader worker (pid 4242) is killed by signal: Killed. ")) == \
+        "a DataLoader worker (pid 4242) was killed by signal Killed - the system may have run out of memory"
+    assert worker_died(RuntimeError("DataLoader worker (pid(s) 7, 8) exited unexpectedly")).startswith(
+        "a DataLoader worker (pid 7), a DataLoader worker (pid 8) died unexpectedly")
+    assert worker_died(RuntimeError("CUDA out of memory")) is None
+
+    def killed(args):
+        raise RuntimeError("DataLoader worker (pid 4242) is killed by signal: Killed. ")
+
+    monkeypatch.setattr(test_command, "run", killed)
+    code, _, err = run(capfd, "test", "cfg.yaml", "--checkpoint", "x.pt")
+    assert code == 1 and one_line(err) == ("actionlab test: error: a DataLoader worker (pid 4242) was killed by "
+                                           "signal Killed - the system may have run out of memory")
