@@ -163,12 +163,13 @@ def actionlab_cold(path: str, indices: np.ndarray) -> torch.Tensor:
     return read(path, indices, backend="pyav")
 
 
-def _time_reader(reader: Callable[[str, np.ndarray], torch.Tensor], videos: list[str], repeats: int, segments: int,
-                 size: int) -> tuple[float, float, float]:
-    """(read clips/s, read+transform clips/s, read+transform clips per CPU second), medians over passes.
+def _time_readers(readers: dict[str, Callable[[str, np.ndarray], torch.Tensor]], videos: list[str], repeats: int,
+                  segments: int, size: int) -> dict[str, tuple[float, float, float]]:
+    """Per reader: (read clips/s, read+transform clips/s, read+transform clips per CPU second), medians.
 
-    The CPU figure (this process's CPU time; decoding runs on one thread) is what the clip costs on an
-    idle core, so it stays comparable when the machine is shared.
+    Interleaved: every clip (the same frame indices and crop for all readers) is read by each reader in
+    turn, so a change of load on a shared machine hits all columns alike.  The CPU figure (this process's
+    CPU time; decoding runs on one thread) is what the clip costs on an idle core.
     """
     import numpy as np
 
@@ -178,24 +179,25 @@ def _time_reader(reader: Callable[[str, np.ndarray], torch.Tensor], videos: list
 
     sampler = SegmentSampler(segments)
     transform = TrainTransform(size, 256, "multiscale", True)
-    read_times, total_times, cpu_times = [], [], []
+    times: dict[str, list[tuple[float, float, float]]] = {name: [] for name in readers}
     rng = np.random.default_rng(0)
-    reader(videos[0], np.arange(segments))  # warm-up (imports, codec tables)
+    for reader in readers.values():
+        reader(videos[0], np.arange(segments))  # warm-up (imports, codec tables)
     for _ in range(repeats):
         for path in videos:
-            n = video_info(path).num_frames
-            idx = sampler(n, rng, True).reshape(-1)
-            c0 = time.process_time()
-            t0 = time.perf_counter()
-            frames = reader(path, idx)
-            t1 = time.perf_counter()
-            transform(frames, rng)
-            t2 = time.perf_counter()
-            cpu_times.append(time.process_time() - c0)
-            read_times.append(t1 - t0)
-            total_times.append(t2 - t0)
+            idx = sampler(video_info(path).num_frames, rng, True).reshape(-1)
+            seed = int(rng.integers(1 << 31))
+            for name, reader in readers.items():
+                c0 = time.process_time()
+                t0 = time.perf_counter()
+                frames = reader(path, idx)
+                t1 = time.perf_counter()
+                transform(frames, np.random.default_rng(seed))
+                t2 = time.perf_counter()
+                times[name].append((t1 - t0, t2 - t0, time.process_time() - c0))
     med = statistics.median
-    return 1.0 / med(read_times), 1.0 / med(total_times), 1.0 / max(med(cpu_times), 1e-9)
+    return {name: (1.0 / med(t[0] for t in ts), 1.0 / med(t[1] for t in ts), 1.0 / max(med(t[2] for t in ts), 1e-9))
+            for name, ts in times.items()}
 
 
 def _loader_rate(root: Path, videos: list[str], workers: int, batch_size: int, clips: int, size: int,
@@ -252,7 +254,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"videos: {args.videos} per GOP setting, {args.seconds:g} s at {args.fps} fps, "
               f"{args.width}x{args.height} H.264 (made in {time.perf_counter() - start:.1f} s)")
         print(f"clips: TSN {args.segments}-segment training sampling, multi-scale crop + flip to {args.size} px; "
-              f"median of {args.repeats} passes; 1 torch thread")
+              f"median of {args.repeats} passes, readers interleaved clip by clip; 1 torch thread")
         readers: dict[str, Callable[[str, np.ndarray], torch.Tensor]] = {
             "(a) naive: decode all, RGB kept": naive_read,
             "(b) decode bound (by hand)": bound_read,
@@ -279,8 +281,9 @@ def run(args: argparse.Namespace) -> int:
             base = bound = None
             check_idx = np.linspace(0, video_info(videos[0]).num_frames - 1, args.segments).astype(np.int64)
             reference = naive_read(videos[0], check_idx)
+            timed = _time_readers(readers, videos, args.repeats, args.segments, args.size)
             for rname, reader in readers.items():
-                r, t, c = _time_reader(reader, videos, args.repeats, args.segments, args.size)
+                r, t, c = timed[rname]
                 base = base or (r, t, c)
                 bound = bound or ((r, t, c) if rname.startswith("(b)") else None)
                 diff = int((reader(videos[0], check_idx).int() - reference.int()).abs().max())
