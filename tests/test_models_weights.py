@@ -211,3 +211,23 @@ def test_shipped_lite0_classifies_opencv_samples():
     want = {name: classes[i] for name, i in present.items()}
     assert got == want
 
+
+
+def test_every_load_says_what_loaded_what_is_new_what_was_unused(tmp_path, capsys):
+    """Issue 18: a config's model.pretrained prints a per-tensor account: an ImageNet-style ResNet-18 file
+    (with its 1000-class fc) into TSM-R18: the backbone loads, the TSN head is new, the file's fc is unused."""
+    from actionlab.config import load_config
+    from actionlab.engine.build import build_model
+
+    net = ResNet("resnet18", num_classes=1000)
+    path = tmp_path / "resnet18-imagenet-style.pth"
+    torch.save(net.state_dict(), path)
+    cfg = load_config(None, ["model.name=tsm_r18", f"model.pretrained={path}", "data.num_segments=4"])
+    model = build_model(cfg, 7)
+    report = model.pretrained_report
+    assert len(report.loaded) == len(net.state_dict()) - 2
+    assert report.added == ["fc.weight", "fc.bias"] and report.new == ["fc.weight", "fc.bias"]
+    assert report.unused == ["fc.weight", "fc.bias"]  # the file's ImageNet classifier
+    err = capsys.readouterr().err
+    assert f"model.pretrained={path}: weights {path}: loaded {len(report.loaded)}, new 2, unused 2 tensors" in err
+    assert "new: built around the loaded backbone" in err and "unused: the file's classifier" in err

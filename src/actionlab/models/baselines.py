@@ -116,7 +116,7 @@ def build_baseline(arch: str, num_classes: int, pretrained: str | Mapping[str, A
         if backbone_weights is not None and o.base_width != 64:
             raise ModelError(f"pretrained 2D weights fit base_width 64, not {o.base_width}")
         backbone = build_resnet(arch, o.base_width, backbone_weights)
-    label = pretrained if isinstance(pretrained, str) else "<dict>"
+    label = pretrained if isinstance(pretrained, str) else getattr(pretrained, "source", "<dict>")
     if backbone_weights is not None:
         backbone.pretrained_report.source = label  # type: ignore[union-attr]
     if temporal == "shift":

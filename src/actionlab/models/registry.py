@@ -97,6 +97,12 @@ def _entry(name: str) -> _Entry:
     return _REGISTRY[name]
 
 
+def _backbone_types() -> tuple[type, ...]:
+    from .backbones.resnet import ResNet
+
+    return (ResNet,)
+
+
 def create_model(name: str, num_classes: int | None = None, pretrained: str | bool | None = None,
                  weights: str | None = None, **kwargs: Any) -> nn.Module:
     """Build a registered model.
@@ -130,6 +136,11 @@ def create_model(name: str, num_classes: int | None = None, pretrained: str | bo
         if num_classes is None:
             raise ModelError(f"create_model('{name}'): give num_classes (or a pretrained tag that has them)")
         model = entry.builder(num_classes=num_classes, pretrained=pretrained, **kwargs)
+        from .weights import LoadReport, account_whole_model
+
+        report = getattr(model, "pretrained_report", None)
+        if isinstance(report, LoadReport) and not isinstance(model, _backbone_types()):
+            account_whole_model(report, model)
     model.model_name = name  # type: ignore[attr-defined]
     model.model_info = entry.info  # type: ignore[attr-defined]
     return model

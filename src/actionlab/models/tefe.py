@@ -167,7 +167,7 @@ def build_tefe(num_classes: int, pretrained: str | Mapping[str, Any] | None = No
         raise ModelError(f"ImageNet weights fit base_width 64, not {base_width} (model.kwargs.base_width)")
     state = read_state_dict(pretrained, arch) if pretrained is not None else None
     whole = state is not None and _is_tefe_checkpoint(state)
-    label = pretrained if isinstance(pretrained, str) else "<dict>"
+    label = pretrained if isinstance(pretrained, str) else getattr(pretrained, "source", "<dict>")
     net = build_resnet(arch, base_width, None if whole else state)
     plan = insert_tefe(net, num_segments, te, fe, te_kernel_size, te_reduction, fe_temporal_kernel_size)
     model = TEFE(net, num_classes, num_segments, plan, dropout, consensus, init_std, partial_bn)

@@ -67,11 +67,12 @@ class LoadReport:
     inflated: list[str] = field(default_factory=list)  # 2D kernel inflated into the model's 3D one
     reinitialised: list[str] = field(default_factory=list)  # classifier with another class count
     unused_head: list[str] = field(default_factory=list)  # the file's classifier, the model has none (backbone)
+    added: list[str] = field(default_factory=list)  # whole-model tensors outside the loaded backbone (new fc, ...)
 
     @property
     def new(self) -> list[str]:
         """Tensors of the model the file did not provide (kept their initialisation)."""
-        return self.reinitialised + self.missing
+        return self.reinitialised + self.missing + self.added
 
     @property
     def unused(self) -> list[str]:
@@ -91,6 +92,7 @@ class LoadReport:
         for label, keys in (("inflated 2D->3D", self.inflated),
                             ("new: classifier re-initialised (other class count)", self.reinitialised),
                             ("new: not in the file (kept initialisation)", self.missing),
+                            ("new: built around the loaded backbone (classifier, temporal modules)", self.added),
                             ("unused: the file's classifier (model has none)", self.unused_head),
                             ("unused: not in the model", self.unexpected), ("mis-shaped", self.mismatched)):
             if keys:
@@ -328,6 +330,17 @@ def load_pretrained(model: nn.Module, source: str | Mapping[str, Any], arch: str
     label = source if isinstance(source, str) else "<dict>"
     report = load_state_dict_into(model, sd, label, strict)
     model.pretrained_report = report  # type: ignore[attr-defined]
+    return report
+
+
+def account_whole_model(report: LoadReport, model: nn.Module) -> LoadReport:
+    """Count the whole model when the file went into its backbone only (ImageNet weights): the new
+    classifier and temporal modules are listed as new (`added`), not left out of the report."""
+    names = set(model.state_dict())
+    covered = set()
+    for key in report.loaded + report.inflated + report.reinitialised + report.missing:
+        covered.add(key if key in names else f"backbone.{key}")
+    report.added = [k for k in model.state_dict() if k not in covered]
     return report
 
 
