@@ -36,7 +36,9 @@ distractor   the action fills a middle segment (40-60% of the frames); the frame
              train/val, is the label's colour with probability `cue_prob` (else a random
              class's); in test the cue is random.  A model that attends to the action frames
              keeps its accuracy on test; one that learned the cue loses it.  For temporal
-             fidelity (TFE).
+             fidelity (TFE).  `cue_prob` sets the train/val cue-label correlation (0 = none,
+             1 = always the label's); `test_cue="conflict"` gives every test video the cue
+             of another class than its label (cue-conflicting test videos).
 The per-frame box is the moving part: the object (order), the small part (finegrained),
 the object in the action frames and null elsewhere (distractor).
 
@@ -86,6 +88,7 @@ FLIP_SWAPS = {"move_right": "move_left", "rotate_cw": "rotate_ccw"}
 DEFAULT_CLASSES = tuple(name for names in PAIRS.values() for name in names)
 VARIANTS = ("order", "finegrained", "distractor")
 SPLITS = ("train", "val", "test")
+TEST_CUES = ("random", "conflict")
 
 
 @dataclass
@@ -240,10 +243,18 @@ def _constant(v: float, f: int) -> np.ndarray:
 
 
 def render(variant: str, class_name: str, rng: np.random.Generator, size: int, frames: int, *,
-           split: str = "train", num_classes: int = 8, class_index: int = 0, cue_prob: float = 0.9
-           ) -> dict[str, Any]:
+           split: str = "train", num_classes: int = 8, class_index: int = 0, cue_prob: float = 0.9,
+           test_cue: str = "random") -> dict[str, Any]:
     """One video: {"frames": uint8 [F, S, S, 3], "boxes": float [F, 4] (NaN = none),
-    "action_frames": [(s, e)], "distractor_frames": [(s, e)], "cue": int | None}."""
+    "action_frames": [(s, e)], "distractor_frames": [(s, e)], "cue": int | None}.
+
+    distractor: `cue_prob` is the cue-label correlation of train/val (the cue is the label's with
+    this probability, else a uniformly random class's); `test_cue` "random" draws the test cue
+    uniformly, "conflict" from the other classes only (cue-conflicting test videos)."""
+    if test_cue not in TEST_CUES:
+        raise ConfigError(f"unknown test_cue {test_cue!r}: expected one of {', '.join(TEST_CUES)}")
+    if not 0.0 <= cue_prob <= 1.0:
+        raise ConfigError(f"cue_prob (cue-label correlation) must lie in [0, 1], got {cue_prob}")
     if class_name not in CLASS_TO_PAIR:
         raise ConfigError(f"unknown synthetic class {class_name!r}; known: {', '.join(DEFAULT_CLASSES)}")
     pair, member = CLASS_TO_PAIR[class_name]
@@ -298,7 +309,10 @@ def render(variant: str, class_name: str, rng: np.random.Generator, size: int, f
         part = video[outside]
         _paint(part, canvas.disk(dx, dy, rng.uniform(5, 7) * scale), _bright_colour(rng))
         correlated = split != "test" and rng.random() < cue_prob
-        cue = class_index if correlated else int(rng.integers(num_classes))
+        if split == "test" and test_cue == "conflict" and num_classes > 1:  # any class but the label
+            cue = (class_index + 1 + int(rng.integers(num_classes - 1))) % num_classes
+        else:
+            cue = class_index if correlated else int(rng.integers(num_classes))
         cue_x = 8 * scale if rng.random() < 0.5 else size - 8 * scale  # top-left or top-right corner
         _paint(part, canvas.square(_constant(cue_x, len(outside)), _constant(8 * scale, len(outside)), 5 * scale),
                cue_colour(cue, num_classes))
@@ -343,10 +357,10 @@ def write_mp4(path: str | os.PathLike, frames: np.ndarray, fps: int = 12, crf: i
 
 
 def _job(args: tuple) -> tuple[str, dict[str, Any]]:
-    root, rel, variant, name, c, i, split, seed, size, frames, fps, classes, cue_prob = args
+    root, rel, variant, name, c, i, split, seed, size, frames, fps, classes, cue_prob, test_cue = args
     rng = np.random.default_rng([seed, SPLITS.index(split), c, i])
     video = render(variant, name, rng, size, frames, split=split, num_classes=len(classes),
-                   class_index=c, cue_prob=cue_prob)
+                   class_index=c, cue_prob=cue_prob, test_cue=test_cue)
     write_mp4(Path(root) / rel, video["frames"], fps)
     boxes = [None if np.isnan(b).any() else [round(float(v), 2) for v in b] for b in video["boxes"]]
     return rel, {"label": c, "split": split, "action_frames": [list(s) for s in video["action_frames"]],
@@ -356,8 +370,8 @@ def _job(args: tuple) -> tuple[str, dict[str, Any]]:
 
 def generate(out_dir: str | os.PathLike, variant: str = "order", videos_per_class: int = 20, size: int = 64,
              frames: int = 32, seed: int = 0, *, classes: Sequence[str] | None = None,
-             eval_per_class: int | None = None, fps: int = 12, cue_prob: float = 0.9, workers: int = 1
-             ) -> SynthResult:
+             eval_per_class: int | None = None, fps: int = 12, cue_prob: float = 0.9, workers: int = 1,
+             test_cue: str = "random") -> SynthResult:
     """Write the benchmark to `out_dir` (see the module docstring).
 
     videos_per_class: training videos per class; eval_per_class: val and test videos per class
@@ -375,6 +389,8 @@ def generate(out_dir: str | os.PathLike, variant: str = "order", videos_per_clas
         raise ConfigError(f"synthetic video size must be even and >= 16, got {size}")
     if frames < 4 or videos_per_class < 1:
         raise ConfigError("synthetic videos need frames >= 4 and videos_per_class >= 1")
+    if test_cue not in TEST_CUES:
+        raise ConfigError(f"unknown test_cue {test_cue!r}: expected one of {', '.join(TEST_CUES)}")
     n_eval = eval_per_class if eval_per_class is not None else max(4, videos_per_class // 4)
     root = Path(out_dir)
     counts = {"train": videos_per_class, "val": n_eval, "test": n_eval}
@@ -384,7 +400,8 @@ def generate(out_dir: str | os.PathLike, variant: str = "order", videos_per_clas
         for c, name in enumerate(names):
             for i in range(counts[split]):
                 rel = f"videos/{split}/{name}_{i:04d}.mp4"
-                jobs.append((str(root), rel, variant, name, c, i, split, seed, size, frames, fps, names, cue_prob))
+                jobs.append((str(root), rel, variant, name, c, i, split, seed, size, frames, fps, names, cue_prob,
+                             test_cue))
     if workers > 1:
         with ProcessPoolExecutor(workers) as pool:
             results = list(pool.map(_job, jobs, chunksize=8))

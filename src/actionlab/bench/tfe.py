@@ -1,0 +1,546 @@
+"""actionlab bench tfe {sweep,figure,flops,adversary}: TFE vs vanilla temporal attention (results: benchmarks/tfe.md).
+
+  sweep      the paper's claim on the built-in 'distractor' variant: sweep the train/val cue-label
+             correlation (default 0, 0.5, 0.8, 1) over >= 3 seeds; per run the test split has a
+             *conflicting* cue (another class's) on every video.  Reports, mean +- std over seeds:
+             val top-1, cue-conflict test top-1, the share of test videos predicted as the cue's class,
+             and temporal fidelity (attention mass on the annotated action frames, ranking AUC).
+  figure     Fig. 4 on one cue-conflicting test video from the sweep's saved seed-0 models.
+  flops      GMACs / parameters, vanilla vs TFE (Table 4), on the meta device.
+  adversary  the plain -L_N vs the bounded surrogates on toy embeddings (divergence).
+
+The sweep's encoder is frozen and has no learned weights: each 64-px frame is average-pooled to
+a `--grid` x `--grid` RGB image (default 8 x 8 = 192 values, normalised), which keeps where the
+objects are, so the temporal models can learn the action from the sequence (a frozen ImageNet
+CNN's pooled features cannot tell a time-reversed pair apart; benchmarks/tfe.md).  Frames are
+rendered in memory by `actionlab.data.synthetic.render` with `generate`'s per-video seeds
+(no MP4 round trip) and encoded once; every model then trains on the cached features with the
+same AdamW / cosine schedule, batch, epochs (a step budget, not wall-clock) and TSN segment
+sampling.  Models (all width `--width`, 4 heads):
+
+  vanilla_2l  2 transformer layers + attention pooling: as many temporal layers as TFE (TD counts
+              as one, Table 4) - the recipe `vanilla_attention`
+  vanilla_6l  6 layers + attention pooling: the paper's vanilla depth (BIKE)
+  vanilla_1l  1 layer + attention pooling: TFE's trunk without TD and approximators
+  tfe         1 layer + TD + A_S / A_N, two-phase `tfe` strategy (bounded 'uniform' adversary)
+  tfe_negative  the same with the plain -L_N of Eq. 12
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+MODELS = ("vanilla_2l", "vanilla_6l", "vanilla_1l", "tfe", "tfe_negative")
+DEFAULT_MODELS = "vanilla_2l,vanilla_6l,tfe"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="tfe_command", metavar="WHAT", required=True)
+    s = sub.add_parser("sweep", help="correlation sweep: TFE vs vanilla, >= 3 seeds, cue-conflicting test")
+    _sweep_args(s)
+    f = sub.add_parser("figure", help="Fig. 4 from a sweep's saved seed-0 models")
+    f.add_argument("--out", default="runs/tfe_bench", help="the sweep's output directory")
+    f.add_argument("--corr", type=float, default=0.8, help="which correlation's models to draw")
+    f.add_argument("--models", default="vanilla_2l,tfe", help="two models: the vanilla one first")
+    f.add_argument("--png", default="benchmarks/tfe_attention.png")
+    f.add_argument("--index", type=int, default=None, help="test video index (default: the first one both "
+                   "classify correctly, else the first)")
+    e = sub.add_parser("e2e", help="the recipes end to end (engine train, tiny CNN trained): one seed, one corr")
+    e.add_argument("--corr", type=float, default=0.9, help="train/val cue-label correlation")
+    e.add_argument("--test-cue", default="conflict", choices=["conflict", "random"])
+    e.add_argument("--epochs", type=int, default=24)
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--runs", default="vanilla_attention,tfe", help="recipe names (tfe_negative: plain -L_N)")
+    e.add_argument("--videos-per-class", type=int, default=48)
+    e.add_argument("--eval-per-class", type=int, default=24)
+    e.add_argument("--frames", type=int, default=16)
+    e.add_argument("--data-seed", type=int, default=0)
+    e.add_argument("--threads", type=int, default=2)
+    e.add_argument("--out", default="runs/tfe_e2e")
+    e.add_argument("--set", nargs="*", default=[], help="extra config overrides for every run")
+    g = sub.add_parser("flops", help="GMACs / parameters: vanilla vs TFE (Table 4)")
+    g.add_argument("--num-classes", type=int, default=157)
+    a = sub.add_parser("adversary", help="-L_N plain vs bounded surrogates (divergence)")
+    a.add_argument("--steps", type=int, default=300)
+    a.add_argument("--threads", type=int, default=1)
+
+
+def _sweep_args(s: argparse.ArgumentParser) -> None:
+    s.add_argument("--corr", type=float, nargs="+", default=[0.0, 0.5, 0.8, 1.0],
+                   help="train/val cue-label correlations (the 'distractor' variant's cue_prob)")
+    s.add_argument("--seeds", type=int, default=3)
+    s.add_argument("--models", default=DEFAULT_MODELS, help=f"comma list from {', '.join(MODELS)}")
+    s.add_argument("--epochs", type=int, default=30)
+    s.add_argument("--batch-size", type=int, default=32)
+    s.add_argument("--lr", type=float, default=2e-3)
+    s.add_argument("--width", type=int, default=64)
+    s.add_argument("--segments", type=int, default=8)
+    s.add_argument("--frames", type=int, default=16)
+    s.add_argument("--grid", type=int, default=8, help="the frozen encoder's pooled grid per side")
+    s.add_argument("--videos-per-class", type=int, default=48)
+    s.add_argument("--eval-per-class", type=int, default=24)
+    s.add_argument("--data-seed", type=int, default=0)
+    s.add_argument("--threads", type=int, default=1)
+    s.add_argument("--out", default="runs/tfe_bench", help="results.jsonl, features and seed-0 models go here")
+    s.add_argument("--fresh", action="store_true", help="ignore results already in OUT/results.jsonl")
+
+
+def run(args: argparse.Namespace) -> int:
+    return {"sweep": run_sweep, "figure": run_figure, "e2e": run_e2e, "flops": run_flops,
+            "adversary": run_adversary}[args.tfe_command](args)
+
+
+# ---------------------------------------------------------------------------- data + frozen encoder
+
+
+def render_split(split: str, corr: float, frames: int, per_class: int, data_seed: int,
+                 size: int = 64) -> dict[str, Any]:
+    """Render one split of the 'distractor' variant in memory (generate's per-video seeds);
+    test videos carry a conflicting cue.  -> frames uint8 [N, F, S, S, 3], labels, masks [N, F], cues."""
+    from ..data.synthetic import DEFAULT_CLASSES, SPLITS, render
+
+    videos, labels, masks, cues = [], [], [], []
+    for c, name in enumerate(DEFAULT_CLASSES):
+        for i in range(per_class):
+            rng = np.random.default_rng([data_seed, SPLITS.index(split), c, i])
+            v = render("distractor", name, rng, size, frames, split=split, num_classes=len(DEFAULT_CLASSES),
+                       class_index=c, cue_prob=corr, test_cue="conflict")
+            mask = np.zeros(frames, dtype=bool)
+            for start, end in v["action_frames"]:
+                mask[start:end] = True
+            videos.append(v["frames"])
+            labels.append(c)
+            masks.append(mask)
+            cues.append(v["cue"])
+    return {"frames": np.stack(videos), "labels": torch.tensor(labels), "masks": torch.from_numpy(np.stack(masks)),
+            "cues": torch.tensor(cues)}
+
+
+def pool_encode(frames: np.ndarray, grid: int) -> torch.Tensor:
+    """The frozen, weight-free encoder: uint8 [N, F, S, S, 3] -> [N, F, 3 * grid^2], each frame
+    average-pooled to grid x grid and scaled to about unit variance."""
+    x = torch.from_numpy(frames).float().permute(0, 1, 4, 2, 3)  # [N, F, 3, S, S]
+    n, f = x.shape[:2]
+    pooled = torch.nn.functional.adaptive_avg_pool2d(x.flatten(0, 1), grid)  # [N*F, 3, g, g]
+    return ((pooled - 128.0) / 64.0).reshape(n, f, -1)
+
+
+def load_data(out: Path, corr: float, args: argparse.Namespace) -> dict[str, dict[str, torch.Tensor]]:
+    """Features of the three splits for one correlation, cached under OUT."""
+    key = (f"corr{corr:g}_f{args.frames}_g{args.grid}_v{args.videos_per_class}_e{args.eval_per_class}"
+           f"_d{args.data_seed}")
+    cache = out / "features" / f"{key}.pt"
+    if cache.is_file():
+        return torch.load(cache, weights_only=True)
+    data = {}
+    for split, per_class in (("train", args.videos_per_class), ("val", args.eval_per_class),
+                             ("test", args.eval_per_class)):
+        raw = render_split(split, corr, args.frames, per_class, args.data_seed)
+        data[split] = {"features": pool_encode(raw["frames"], args.grid), "labels": raw["labels"],
+                       "masks": raw["masks"], "cues": raw["cues"]}
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(data, cache)
+    return data
+
+
+# ---------------------------------------------------------------------------- models on cached features
+
+
+class CachedFeatures(torch.nn.Module):
+    """Stands in for the frozen encoder whose outputs were computed once: clips are features [N, D, T, 1, 1]."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.num_features = dim
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+def build(kind: str, dim: int, num_classes: int, segments: int, width: int) -> torch.nn.Module:
+    from ..models.tfe import FrameEncoder, TFEModel, VanillaTemporalModel
+
+    encoder = FrameEncoder(CachedFeatures(dim), "cnn", dim, freeze=False)
+    common = dict(num_classes=num_classes, num_segments=segments, width=width, heads=4, dropout=0.1)
+    if kind.startswith("vanilla_"):
+        return VanillaTemporalModel(encoder, num_layers=int(kind.split("_")[1].rstrip("l")), **common)
+    if kind in ("tfe", "tfe_negative"):
+        return TFEModel(encoder, num_layers=1, **common)
+    raise ValueError(f"unknown model '{kind}': expected one of {', '.join(MODELS)}")
+
+
+def sample_segments(num_frames: int, segments: int, train: bool, n: int) -> torch.Tensor:
+    """TSN sampling: a random frame per segment (train) or its middle frame (test) -> [n, T]."""
+    edges = torch.linspace(0, num_frames, segments + 1)
+    start, length = edges[:-1].floor().long(), (edges[1:] - edges[:-1]).floor().long().clamp_min(1)
+    offset = (torch.rand(n, segments) * length).long() if train else (length // 2).expand(n, segments)
+    return start + offset
+
+
+def _clips(feats: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    x = torch.gather(feats, 1, idx[..., None].expand(-1, -1, feats.shape[-1]))  # [n, T, D]
+    return x.transpose(1, 2)[..., None, None]  # [n, D, T, 1, 1]
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, split: dict[str, torch.Tensor], segments: int) -> dict[str, float]:
+    """top-1, share predicted as the cue's class, temporal fidelity (mass, uniform share, AUC)."""
+    from ..fidelity import FidelityMeter
+
+    model.eval()
+    feats, labels = split["features"], split["labels"]
+    idx = sample_segments(feats.shape[1], segments, False, len(labels))
+    out = model(_clips(feats, idx))
+    pred = out.logits.argmax(-1)
+    meter = FidelityMeter()
+    meter.update(out.extras["attention"], torch.gather(split["masks"], 1, idx))
+    scores = meter.compute()
+    model.train()
+    return {"top1": float((pred == labels).float().mean()), "cue": float((pred == split["cues"]).float().mean()),
+            "mass": scores["fidelity_mass"], "chance": scores["fidelity_chance"], "auc": scores["fidelity_auc"]}
+
+
+def train_one(kind: str, data: dict[str, dict[str, torch.Tensor]], seed: int, args: argparse.Namespace
+              ) -> tuple[torch.nn.Module, dict[str, Any]]:
+    from ..config import OptimConfig
+    from ..engine.optim import Schedule, build_optimizer
+    from ..models import tfe as tfe_mod
+
+    torch.manual_seed(seed)
+    feats, labels = data["train"]["features"], data["train"]["labels"]
+    model = build(kind, feats.shape[-1], int(labels.max()) + 1, args.segments, args.width)
+    strategy = (tfe_mod.TFEStrategy(adversary="negative" if kind == "tfe_negative" else "uniform")
+                if kind.startswith("tfe") else tfe_mod.TrainStrategy())
+    cfg = OptimConfig(name="adamw", lr=args.lr, weight_decay=0.05, schedule="cosine", warmup_epochs=1, clip_grad=5.0)
+    optimizers = strategy.build_optimizers(model, lambda m: build_optimizer(m, cfg))
+    steps = math.ceil(len(labels) / args.batch_size)
+    schedules = [Schedule(o, cfg, steps, args.epochs) for o in optimizers.values()]
+    model.train()
+    last: dict[str, float] = {}
+    for _epoch in range(args.epochs):
+        order = torch.randperm(len(labels))
+        last = {}
+        for b in range(steps):
+            batch = order[b * args.batch_size:(b + 1) * args.batch_size]
+            idx = sample_segments(feats.shape[1], args.segments, True, len(batch))
+            ctx = tfe_mod.StepContext(model, optimizers, clip_grad=cfg.clip_grad)
+            logs = strategy.train_step(ctx, _clips(feats[batch], idx), labels[batch])
+            for s in schedules:
+                s.step()
+            for k, v in logs.items():
+                last[k] = last.get(k, 0.0) + v / steps
+    return model, {"val": evaluate(model, data["val"], args.segments),
+                   "test": evaluate(model, data["test"], args.segments),
+                   "last_epoch": {k: round(v, 4) for k, v in last.items()}}
+
+
+# ---------------------------------------------------------------------------- sweep
+
+
+def _done(path: Path) -> dict[tuple[float, str, int], dict[str, Any]]:
+    rows = {}
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                r = json.loads(line)
+                rows[(r["corr"], r["model"], r["seed"])] = r
+    return rows
+
+
+def run_sweep(args: argparse.Namespace) -> int:
+    from ..errors import ConfigError
+
+    kinds = [k.strip() for k in args.models.split(",") if k.strip()]
+    bad = [k for k in kinds if k not in MODELS]
+    if bad:
+        raise ConfigError(f"--models: unknown '{bad[0]}', expected any of {', '.join(MODELS)}")
+    if any(not 0.0 <= c <= 1.0 for c in args.corr):
+        raise ConfigError(f"--corr values must lie in [0, 1], got {args.corr}")
+    torch.set_num_threads(args.threads)
+    torch.set_flush_denormal(True)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    results_path = out / "results.jsonl"
+    if args.fresh and results_path.is_file():
+        results_path.unlink()
+    done = _done(results_path)
+    settings = {k: getattr(args, k) for k in ("epochs", "batch_size", "lr", "width", "segments", "frames", "grid",
+                                               "videos_per_class", "eval_per_class", "data_seed")}
+    print(f"settings: {json.dumps(settings)}", flush=True)
+    datasets = {}
+    for corr in args.corr:
+        t0 = time.perf_counter()
+        datasets[corr] = data = load_data(out, corr, args)
+        print(f"corr {corr:g}: features {tuple(data['train']['features'].shape)} "
+              f"({time.perf_counter() - t0:.0f} s)", flush=True)
+    for seed in range(args.seeds):  # seeds outermost: a cut-short sweep still covers every correlation
+        for corr, data in datasets.items():
+            for kind in kinds:
+                if (corr, kind, seed) in done and done[(corr, kind, seed)].get("settings") == settings:
+                    continue
+                t0 = time.perf_counter()
+                model, row = train_one(kind, data, seed, args)
+                row = {"corr": corr, "model": kind, "seed": seed, "seconds": round(time.perf_counter() - t0, 1),
+                       "settings": settings, **row}
+                if seed == 0:
+                    (out / "models").mkdir(exist_ok=True)
+                    torch.save(model.state_dict(), out / "models" / f"{kind}_corr{corr:g}.pt")
+                with open(results_path, "a", encoding="utf-8") as f:
+                    f.write(json.dumps(row) + "\n")
+                done[(corr, kind, seed)] = row
+                print(f"corr {corr:g} {kind} seed {seed}: val {row['val']['top1']:.3f} | conflict test "
+                      f"{row['test']['top1']:.3f}, as cue {row['test']['cue']:.3f} | mass {row['test']['mass']:.3f} "
+                      f"AUC {row['test']['auc']:.3f} | {row['seconds']} s", flush=True)
+    rows = [r for r in done.values() if r.get("settings") == settings and r["corr"] in args.corr
+            and r["model"] in kinds]
+    print(table(rows, kinds, args.corr))
+    return 0
+
+
+def _stat(values: list[float]) -> str:
+    if not values:
+        return "-"
+    v = np.asarray(values, dtype=float)
+    return f"{v.mean():.3f} ± {v.std(ddof=1):.3f}" if len(v) > 1 else f"{v[0]:.3f}"
+
+
+def table(rows: list[dict[str, Any]], kinds: list[str], corrs: list[float]) -> str:
+    """Markdown: one line per (correlation, model), mean ± std (ddof 1) over seeds."""
+    lines = ["| corr | model | seeds | val top-1 | conflict-test top-1 | predicted = cue | attention on action "
+             "(uniform) | action AUC |", "|---|---|---|---|---|---|---|---|"]
+    for corr in corrs:
+        for kind in kinds:
+            rs = sorted((r for r in rows if r["corr"] == corr and r["model"] == kind), key=lambda r: r["seed"])
+            if not rs:
+                continue
+            chance = np.mean([r["test"]["chance"] for r in rs])
+            lines.append(f"| {corr:g} | {kind} | {len(rs)} | {_stat([r['val']['top1'] for r in rs])} "
+                         f"| {_stat([r['test']['top1'] for r in rs])} | {_stat([r['test']['cue'] for r in rs])} "
+                         f"| {_stat([r['test']['mass'] for r in rs])} ({chance:.3f}) "
+                         f"| {_stat([r['test']['auc'] for r in rs])} |")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------- figure
+
+
+def run_figure(args: argparse.Namespace) -> int:
+    from ..data.synthetic import DEFAULT_CLASSES
+    from ..errors import ConfigError
+    from ..explain.attention import render
+
+    out = Path(args.out)
+    rows = [r for r in _done(out / "results.jsonl").values() if r["corr"] == args.corr and r["seed"] == 0]
+    if not rows:
+        raise ConfigError(f"no seed-0 results for corr {args.corr:g} in {out / 'results.jsonl'}: run the sweep first")
+    settings = argparse.Namespace(**rows[0]["settings"])
+    kinds = [k.strip() for k in args.models.split(",")]
+    data = load_data(out, args.corr, settings)
+    test = data["test"]
+    models = []
+    for kind in kinds:
+        model = build(kind, test["features"].shape[-1], len(DEFAULT_CLASSES), settings.segments, settings.width)
+        model.load_state_dict(torch.load(out / "models" / f"{kind}_corr{args.corr:g}.pt", weights_only=True))
+        models.append(model.eval())
+    idx = sample_segments(test["features"].shape[1], settings.segments, False, len(test["labels"]))
+    clips = _clips(test["features"], idx)
+    with torch.no_grad():
+        preds = [m(clips).logits.argmax(-1) for m in models]
+    ok = torch.stack([p == test["labels"] for p in preds]).all(0).nonzero().flatten()
+    i = args.index if args.index is not None else (int(ok[0]) if len(ok) else 0)
+    raw = render_split("test", args.corr, settings.frames, settings.eval_per_class, settings.data_seed)
+    frames = raw["frames"][i][idx[i].numpy()]
+    png = Path(args.png)
+    path = render(models[1], clips[i:i + 1], frames, png.parent, list(DEFAULT_CLASSES), compare_model=models[0],
+                  labels=[kinds[1], kinds[0]], action_mask=torch.gather(test["masks"], 1, idx)[i],
+                  label=int(test["labels"][i]), prefix=png.stem)[0]
+    print(f"test video {i} (cue of class {DEFAULT_CLASSES[int(test['cues'][i])]}): {path}")
+    return 0
+
+
+# ---------------------------------------------------------------------------- end to end (engine train)
+
+
+@torch.no_grad()
+def evaluate_loader(model: torch.nn.Module, cfg: Any, split: str, cue_of: dict[str, int]) -> dict[str, float]:
+    """Top-1, share predicted as the cue's class and temporal fidelity through the data pipeline (one view)."""
+    from torch.utils.data import DataLoader
+
+    from ..data import build_dataset, collate
+    from ..engine.runtime import model_mean_std, prepare_clip
+    from ..fidelity import FidelityMeter
+
+    dataset = build_dataset(cfg, split)
+    loader = DataLoader(dataset, batch_size=8, shuffle=False, collate_fn=collate, num_workers=0)
+    cues = [cue_of.get(str(Path(r.path).resolve()), -1) for r in dataset.records]  # skipped videos: none here
+    mean, std = model_mean_std(model)
+    model.eval()
+    meter, correct, as_cue, total = FidelityMeter(), 0, 0, 0
+    for batch in loader:
+        if batch is None:
+            continue
+        clip = prepare_clip(batch["clip"], torch.device("cpu"), mean, std).flatten(0, 1)
+        out = model(clip)
+        pred = out.logits.argmax(-1)
+        correct += int((pred == batch["label"]).sum())
+        as_cue += int((pred == torch.tensor(cues[total:total + len(pred)])).sum())
+        total += len(batch["label"])
+        if "action_mask" in batch:
+            meter.update(out.extras["attention"], batch["action_mask"].flatten(0, 1))
+    scores = meter.compute()
+    return {"top1": correct / max(total, 1), "cue": as_cue / max(total, 1),
+            "mass": scores["fidelity_mass"], "chance": scores["fidelity_chance"], "auc": scores["fidelity_auc"]}
+
+
+def run_e2e(args: argparse.Namespace) -> int:
+    """The recipes of actionlab/recipes/tfe.py through the engine's `train` (configs/demo.yaml budget)."""
+    from ..config import _deep_merge, apply_overrides, from_dict, read_yaml
+    from ..data.synthetic import generate
+    from ..engine.build import build_model
+    from ..engine.checkpoint import load_checkpoint, load_model_state
+    from ..engine.trainer import train
+    from ..recipes import get_recipe
+
+    torch.set_num_threads(args.threads)
+    torch.set_flush_denormal(True)
+    root = Path(args.out)
+    data_dir = root / f"distractor_corr{args.corr:g}_{args.test_cue}"
+    if not (data_dir / "data.yaml").is_file():
+        generate(data_dir, variant="distractor", videos_per_class=args.videos_per_class, size=64,
+                 frames=args.frames, seed=args.data_seed, eval_per_class=args.eval_per_class, cue_prob=args.corr,
+                 test_cue=args.test_cue, workers=2)
+    meta = json.loads((data_dir / "annotations.json").read_text(encoding="utf-8"))
+    cue_of = {str((data_dir / p).resolve()): int(v["cue"]) for p, v in meta["videos"].items()}
+    repo = Path(__file__).resolve().parents[3]
+    classes = (data_dir / "classes.txt").read_text(encoding="utf-8").split()
+    for key in args.runs.split(","):
+        recipe = get_recipe("tfe" if key == "tfe_negative" else key)
+        overrides = recipe.config_overrides() + (["train.strategy_kwargs.adversary=negative", "name=tfe_negative"]
+                                                  if key == "tfe_negative" else [])
+        base = _deep_merge(read_yaml(repo / "configs" / "demo.yaml"), read_yaml(data_dir / "data.yaml"))
+        cfg = from_dict(apply_overrides(base, overrides + [
+            f"train.seed={args.seed}", f"train.epochs={args.epochs}", f"train.work_dir={root / 'runs'}",
+            "train.device=cpu", "data.num_workers=0", "train.log_every=1000"] + list(args.set)))
+        start = time.perf_counter()
+        result = train(cfg, run_dir=root / "runs" / f"{key}_corr{args.corr:g}_s{args.seed}")
+        model = build_model(cfg, len(classes))
+        load_model_state(model, load_checkpoint(result.last_checkpoint), result.last_checkpoint)
+        row = {"run": key, "corr": args.corr, "seed": args.seed, "train_s": round(time.perf_counter() - start),
+               "val": evaluate_loader(model, cfg, "val", cue_of), "test": evaluate_loader(model, cfg, "test", cue_of)}
+        with open(root / "results.jsonl", "a", encoding="utf-8") as f:
+            f.write(json.dumps(row) + "\n")
+        print(json.dumps(row), flush=True)
+    return 0
+
+
+# ---------------------------------------------------------------------------- FLOPs / parameters
+
+
+def _temporal_forward(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Segment embeddings x [N, T, d] -> logits through everything after the frame encoder."""
+    from ..models.tfe import TFEModel
+
+    x = model.pos(model.embed_proj(x))
+    for block in model.blocks:
+        x, _ = block(x)
+    if isinstance(model, TFEModel):
+        parts = model.disentangler(x, nonsalient=not model.salient_only_at_inference)
+        return model.approximate(parts)[0]
+    return model.head(x)[0]
+
+
+def _count(fn, *args) -> int:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        fn(*args)
+    return counter.get_total_flops()
+
+
+def flops_table(pairs: list[tuple[str, str, dict[str, Any]]], num_classes: int) -> list[dict[str, Any]]:
+    from ..models.registry import create_model, model_info
+    from ..models.tfe import TFEModel
+
+    rows = []
+    for label, name, kwargs in pairs:
+        with torch.device("meta"):
+            model = create_model(name, num_classes=num_classes, **kwargs).eval()
+        info = model_info(name)
+        t = model.num_segments
+        clip = torch.empty(1, 3, t, info.input_size, info.input_size, device="meta")
+        x = torch.empty(1, t, model.encoder.out_dim, device="meta")
+        for salient_only in ([False, True] if isinstance(model, TFEModel) else [False]):
+            if isinstance(model, TFEModel):
+                model.salient_only_at_inference = salient_only
+            head_params = sum(p.numel() for n, p in model.named_parameters() if not n.startswith("encoder."))
+            if salient_only:
+                head_params -= sum(p.numel() for n, p in model.named_parameters()
+                                   if n.startswith("approx_n.") or ".f_n." in n or ".f_dn." in n)
+            rows.append({"model": label + (" (salient path only)" if salient_only else ""),
+                         "layers": len(model.blocks) + (1 if isinstance(model, TFEModel) else 0),
+                         "gmacs_total": _count(model, clip) / 2e9,
+                         "mmacs_temporal": _count(_temporal_forward, model, x) / 2e6,
+                         "params_total_m": sum(p.numel() for p in model.parameters()) / 1e6,
+                         "params_temporal_m": head_params / 1e6})
+    return rows
+
+
+def run_flops(args: argparse.Namespace) -> int:
+    pairs = [
+        ("vanilla_temporal_clip_vit_b16 (6 layers)", "vanilla_temporal_clip_vit_b16", {}),
+        ("tfe_clip_vit_b16 (1 layer + TD)", "tfe_clip_vit_b16", {}),
+        ("tfe_clip_vit_b16 (5 layers + TD, last layer replaced)", "tfe_clip_vit_b16", {"num_layers": 5}),
+        ("vanilla_temporal_clip_vit_l14 (6 layers)", "vanilla_temporal_clip_vit_l14", {}),
+        ("tfe_clip_vit_l14 (1 layer + TD)", "tfe_clip_vit_l14", {}),
+        ("vanilla_temporal_tiny (2 layers)", "vanilla_temporal_tiny", {}),
+        ("tfe_tiny (1 layer + TD)", "tfe_tiny", {}),
+    ]
+    print(f"| model ({args.num_classes} classes) | temporal layers | GMACs total | temporal MMACs "
+          "| params total (M) | params temporal (M) |")
+    print("|---|---|---|---|---|---|")
+    for r in flops_table(pairs, args.num_classes):
+        print(f"| {r['model']} | {r['layers']} | {r['gmacs_total']:.2f} | {r['mmacs_temporal']:.1f} "
+              f"| {r['params_total_m']:.2f} | {r['params_temporal_m']:.2f} |")
+    return 0
+
+
+# ---------------------------------------------------------------------------- adversary divergence
+
+
+def run_adversary(args: argparse.Namespace) -> int:
+    """TD + approximators on fixed random segment embeddings with class signal on 3 of 8 segments:
+    the plain -L_N vs the bounded surrogates (L_N and the phase-2 term over the steps)."""
+    from ..models import tfe as tfe_mod
+
+    torch.set_num_threads(args.threads)
+    torch.set_flush_denormal(True)
+    for adversary in ("negative", "uniform", "flipped"):
+        torch.manual_seed(0)
+        model = tfe_mod.TFEModel(tfe_mod.build_frame_encoder("resnet18", base_width=8), num_classes=8,
+                                 num_segments=8, heads=4)
+        x_all = torch.randn(256, 8, model.width)
+        y_all = torch.randint(0, 8, (256,))
+        x_all[:, 2:5, :8] += 2.0 * torch.nn.functional.one_hot(y_all, 8).float()[:, None]
+        model.segment_embeddings = lambda x, m=model: m.pos(x)  # type: ignore[method-assign]  # skip the encoder
+        strategy = tfe_mod.TFEStrategy(adversary=adversary)
+        opts = strategy.build_optimizers(model, lambda m: torch.optim.AdamW(
+            [p for p in m.parameters() if p.requires_grad], lr=1e-3, weight_decay=0.05))
+        ctx = tfe_mod.StepContext(model, opts)
+        history = []
+        for step in range(args.steps):
+            idx = torch.randint(0, 256, (32,))
+            logs = strategy.train_step(ctx, x_all[idx], y_all[idx])
+            if step % max(1, args.steps // 8) == 0 or step == args.steps - 1:
+                history.append((step, logs["cls"], logs["nonsalient"], logs["adversary"]))
+        print(f"adversary={adversary}: (step, L_S, L_N, phase-2 adversarial term)")
+        for row in history:
+            print("   ", ", ".join(f"{v:.3g}" for v in row), flush=True)
+    return 0
