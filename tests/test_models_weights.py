@@ -231,3 +231,24 @@ def test_every_load_says_what_loaded_what_is_new_what_was_unused(tmp_path, capsy
     err = capsys.readouterr().err
     assert f"model.pretrained={path}: weights {path}: loaded {len(report.loaded)}, new 2, unused 2 tensors" in err
     assert "new: built around the loaded backbone" in err and "unused: the file's classifier" in err
+
+
+class _Payload:
+    def __reduce__(self):
+        return (print, ("code ran while loading",))
+
+
+def test_numpy_metadata_loads_weights_only_but_code_never_runs(tmp_path, capsys):
+    """Training frameworks' checkpoints (MMAction2's `meta`) may hold NumPy scalars/arrays: allow-listed for
+    weights_only; any other object (here a pickled call) is still refused, and never executed."""
+    import numpy as np
+
+    sd = {"backbone.conv1.weight": torch.randn(8, 3, 7, 7)}
+    good = tmp_path / "meta.pth"
+    torch.save({"meta": {"lr": np.float64(0.1), "hist": np.arange(3)}, "state_dict": sd}, good)
+    assert torch.equal(read_state_dict(str(good))["backbone.conv1.weight"], sd["backbone.conv1.weight"])
+    bad = tmp_path / "code.pth"
+    torch.save({"meta": _Payload(), "state_dict": sd}, bad)
+    with pytest.raises(ModelError, match="not a weights_only-loadable checkpoint"):
+        read_state_dict(str(bad))
+    assert "code ran" not in capsys.readouterr().out

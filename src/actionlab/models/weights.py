@@ -166,8 +166,42 @@ def _read_file(path_str: str) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # UnpicklingError for pickled objects, RuntimeError for non-zip garbage
+        numpy_only = _numpy_globals(path)
+        if numpy_only:  # metadata with NumPy scalars / arrays (training frameworks' `meta`): still weights_only
+            with torch.serialization.safe_globals(numpy_only):
+                return torch.load(path, map_location="cpu", weights_only=True)
         raise ModelError(f"{path}: not a weights_only-loadable checkpoint ({type(e).__name__}: "
                          f"{str(e).splitlines()[0]})") from e
+
+
+_NUMPY_DATA = re.compile(r"^numpy\.(_?core\.multiarray\.(scalar|_reconstruct)|ndarray|dtype|dtypes\.\w+DType)$")
+
+
+def _numpy_globals(path: Path) -> list[Any]:
+    """The objects a checkpoint's pickle needs when they are all NumPy data types (arrays, scalars, dtypes),
+    else []: those may be allow-listed for `weights_only` loading; anything else stays refused."""
+    import importlib
+
+    try:
+        names = torch.serialization.get_unsafe_globals_in_checkpoint(path)
+    except Exception:  # not a zip checkpoint (legacy format, garbage): no allow-listing
+        return []
+    if not names or not all(_NUMPY_DATA.match(n) for n in names):
+        return []
+    objs = []
+    for name in names:
+        module, _, attr = name.rpartition(".")
+        try:
+            objs.append(getattr(importlib.import_module(module), attr))
+        except (ImportError, AttributeError):
+            return []
+    try:  # the dtype classes an array's dtype unpickles into (not listed by the scan above)
+        import numpy.dtypes as npd
+
+        objs += [getattr(npd, n) for n in dir(npd) if n.endswith("DType")]
+    except ImportError:
+        pass
+    return objs
 
 
 def unwrap_checkpoint(raw: Any, source: str) -> dict[str, torch.Tensor]:
