@@ -61,9 +61,12 @@ def test_resnet_models_hook_the_last_stage_and_render_pngs(tmp_path):
     clip = torch.randn(1, 3, 4, 32, 32)
     frames = torch.randint(0, 255, (4, 32, 32, 3), dtype=torch.uint8)
     cam = compute_gradcam(model, clip)
-    assert cam.maps.shape == (4, 1, 1) and (cam.maps >= 0).all()
-    # Another layer by name: stage 4 keeps a 2x2 map.
-    assert compute_gradcam(model, clip, target_layer="backbone.layer3").maps.shape == (4, 2, 2)
+    # layer4 is 1x1 and layer3 2x2 at 32 px (a uniform tint): the deepest stage with a 4x4 map is taken
+    assert cam.layer == "backbone.layer2" and cam.maps.shape == (4, 4, 4) and (cam.maps >= 0).all()
+    assert cam.note == ""
+    # Another layer by name: stage 4 keeps a 2x2 map, and says it is too coarse.
+    with pytest.warns(UserWarning, match="2x2, under 4x4"):
+        assert compute_gradcam(model, clip, target_layer="backbone.layer3").maps.shape == (4, 2, 2)
     assert model.training  # the mode is restored
     paths = render(model, clip, frames, tmp_path / "cam", ["a", "b", "c"], class_index="b", label="a")
     assert [p.name for p in paths] == ["gradcam_frame02.png"]
@@ -90,3 +93,34 @@ def test_gradcam_errors(tmp_path):
         render(model, clip, None, tmp_path, ["a", "b", "c"], colour="red")
     with pytest.raises(ModelError, match="frame"):
         render(model, clip, None, tmp_path, ["a", "b", "c"], frame=5)
+
+
+def test_gradcam_picks_the_deepest_map_of_at_least_4x4_or_warns():
+    torch.manual_seed(0)
+    model = create_model("tsn_r18_tiny", num_classes=3, num_segments=2, base_width=4)
+    big = compute_gradcam(model, torch.randn(1, 3, 2, 128, 128))  # layer4 is 4x4 at 128 px
+    assert (big.layer, tuple(big.maps.shape[1:])) == ("backbone.layer4", (4, 4))
+    assert compute_gradcam(model, torch.randn(1, 3, 2, 16, 16)).layer == "backbone.layer1"  # 4x4 after the stem
+    with pytest.warns(UserWarning, match=r"largest map \(backbone.layer1\) is 2x2"):
+        tiny = compute_gradcam(model, torch.randn(1, 3, 2, 8, 8))
+    assert tiny.layer == "backbone.layer1" and "too coarse" in tiny.note
+
+
+def test_gradcam_figure_has_a_colorbar_and_the_frame_strip():
+    from actionlab.explain.gradcam import display_frames, gradcam_figure
+
+    torch.manual_seed(0)
+    model = create_model("tsn_r18_tiny", num_classes=3, num_segments=4, base_width=4)
+    clip = torch.randn(1, 3, 4, 32, 32)
+    cam = compute_gradcam(model, clip)
+    images = display_frames(clip)
+    fig = gradcam_figure(cam, images, 2, "Grad-CAM: a")
+    bars = [ax for ax in fig.axes if ax.get_label() == "<colorbar>"]
+    assert len(bars) == 1 and bars[0].get_ylim() == (0.0, 1.0)
+    assert len(fig.axes) == 2 + 1 + 2 * 4  # frame, its map, colorbar; per frame its map and the plain frame
+    strip_maps = [ax for ax in fig.axes if ax.get_title() in {"1", "2", "3", "4"}]
+    assert len(strip_maps) == 4 and all(len(ax.images) == 2 for ax in strip_maps)  # the frame + its map
+    # the maps share the video's scale: the frame holding the video's maximum reaches 1, the others may not
+    peaks = [float(cam.video_map(t, (32, 32)).max()) for t in range(4)]
+    top = int(cam.maps.flatten(1).max(1).values.argmax())
+    assert peaks[top] == pytest.approx(1.0, abs=1e-3) and min(peaks) < 0.99  # not each frame scaled to itself

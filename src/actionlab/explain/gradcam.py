@@ -9,19 +9,25 @@ activations of the target layer for one frame and y^c the video's score:
     CAM     = ReLU(sum_k alpha_k A_k)                   upsampled to the frame, scaled to [0, 1]
 
 The target layer is, in order: the `target_layer` option (a module name such as
-"backbone.layer3"); the backbone's last stage `backbone.layer4` (TSN, TSM, TEFE,
-ATR on ResNets); the "feature_maps" extra a TSN-style model returns. Frame-wise
+"backbone.layer3"); the deepest ResNet stage `backbone.layer4 .. layer1` whose map is at
+least MIN_MAP x MIN_MAP (TSN, TSM, TEFE, ATR; at 32 px layer4 is 1x1 and its "map" a uniform
+tint, so layer2 is taken); the "feature_maps" extra a TSN-style model returns. A map
+smaller than MIN_MAP x MIN_MAP is used only when nothing larger exists, with a warning. Frame-wise
 activations [N*T', D, h, w] and 3D ones [N, D, T', h, w] are both understood;
 when T' differs from the clip's T, frame t maps to activation t * T' // T.
 
 Options: class_index (int or class name), frame ("middle", "all" or an index),
 target_layer, alpha (overlay opacity, 0.5), cmap ("jet"), label (true class for
-the title), prefix ("gradcam"), dpi (100). `render_comparison` draws Fig. 11's
-layout: the frame, then one overlay per model (e.g. TSN next to TEFE).
+the title), prefix ("gradcam"), dpi (100).  Each PNG shows the chosen frame and its map
+(with a colorbar), and under them the strip of the clip's frames with each frame's map, all on
+one scale (the video's largest value = 1), as the TFE attention figure does for time.
+`render_comparison` draws Fig. 11's layout: the frame, then one overlay per model (e.g. TSN
+next to TEFE).
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +40,8 @@ import torch.nn.functional as F
 
 from ..errors import ModelError
 
+MIN_MAP = 4  # smallest map side (cells) that still shows *where*: 1x1 or 2x2 can only tint the frame
+
 
 @dataclass
 class GradCAM:
@@ -43,18 +51,48 @@ class GradCAM:
     class_index: int
     probability: float
     num_frames: int  # T of the clip
+    layer: str = ""  # the module the maps come from
+    note: str = ""  # a warning about the maps (too coarse to localise), shown in the figure
+
+    def _index(self, t: int) -> int:
+        return min(t * self.maps.shape[0] // self.num_frames, self.maps.shape[0] - 1)
+
+    def video_map(self, t: int, size: tuple[int, int]) -> np.ndarray:
+        """The map of clip frame t resized to `size`, on the video's scale (its largest value over all frames = 1)."""
+        cam = F.interpolate(self.maps[self._index(t)][None, None], size=size, mode="bilinear",
+                            align_corners=False)[0, 0].clamp(min=0)
+        return (cam / self.maps.max().clamp(min=1e-12)).clamp(max=1).numpy()
 
     def frame_map(self, t: int, size: tuple[int, int]) -> np.ndarray:
         """The map of clip frame t, bilinearly resized to `size` (H, W) and scaled to [0, 1]."""
-        idx = min(t * self.maps.shape[0] // self.num_frames, self.maps.shape[0] - 1)
+        idx = self._index(t)
         cam = F.interpolate(self.maps[idx][None, None], size=size, mode="bilinear", align_corners=False)[0, 0]
         cam = cam.clamp(min=0)
         return (cam / cam.max().clamp(min=1e-12)).numpy()
 
 
-def _default_target(model: nn.Module) -> nn.Module | None:
+def _candidate_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """The ResNet stages of `model.backbone`, deepest first (empty for other backbones)."""
     backbone = getattr(model, "backbone", None)
-    return getattr(backbone, "layer4", None) if backbone is not None else None
+    if backbone is None:
+        return []
+    return [(f"backbone.layer{i}", getattr(backbone, f"layer{i}")) for i in (4, 3, 2, 1)
+            if isinstance(getattr(backbone, f"layer{i}", None), nn.Module)]
+
+
+def _map_size(act: torch.Tensor) -> tuple[int, int]:
+    return int(act.shape[-2]), int(act.shape[-1])
+
+
+def _pick(captured: dict[str, torch.Tensor]) -> tuple[str, str]:
+    """(layer, note): the deepest captured layer with a map >= MIN_MAP on both sides, else the largest one."""
+    for name, act in captured.items():  # deepest first
+        if min(_map_size(act)) >= MIN_MAP:
+            return name, ""
+    name = max(captured, key=lambda n: _map_size(captured[n])[0] * _map_size(captured[n])[1])
+    h, w = _map_size(captured[name])
+    return name, (f"the largest map ({name}) is {h}x{w}, under {MIN_MAP}x{MIN_MAP}: too coarse to say where; "
+                  "use larger input frames")
 
 
 def _as_frames(act: torch.Tensor, n: int) -> torch.Tensor:
@@ -75,24 +113,33 @@ def compute_gradcam(model: nn.Module, clip: torch.Tensor, class_index: int | Non
         raise ModelError(f"Grad-CAM explains one clip [1, C, T, H, W], got shape {tuple(clip.shape)}")
     if target_layer is not None:
         try:
-            module: nn.Module | None = model.get_submodule(target_layer)
+            layers = [(target_layer, model.get_submodule(target_layer))]
         except AttributeError:
             raise ModelError(f"explain option target_layer: model has no module '{target_layer}'") from None
     else:
-        module = _default_target(model)
-    captured: list[torch.Tensor] = []
-    handle = module.register_forward_hook(lambda m, i, o: captured.append(o)) if module is not None else None
+        layers = _candidate_layers(model)
+    captured: dict[str, torch.Tensor] = {}
+    handles = [module.register_forward_hook(lambda m, i, o, name=name: captured.__setitem__(name, o))
+               for name, module in layers]
     was_training = model.training
     model.eval()
     try:
         with torch.enable_grad():
             out = model(clip)
-            if module is not None:
+            if layers:
                 if not captured:
-                    raise ModelError(f"Grad-CAM target layer {target_layer or 'backbone.layer4'} did not run")
-                act = captured[-1]
+                    raise ModelError(f"Grad-CAM target layer {layers[0][0]} did not run")
+                layer, note = (target_layer, "") if target_layer is not None else _pick(
+                    {n: captured[n] for n, _ in layers if n in captured})
+                act = captured[layer]
+                h, w = _map_size(act)
+                if target_layer is not None and min(h, w) < MIN_MAP:
+                    note = f"the map of {layer} is {h}x{w}, under {MIN_MAP}x{MIN_MAP}: too coarse to say where"
             elif isinstance(out.extras.get("feature_maps"), torch.Tensor):
-                act = out.extras["feature_maps"]
+                act, layer = out.extras["feature_maps"], "feature_maps"
+                h, w = _map_size(act)
+                note = (f"the feature maps are {h}x{w}, under {MIN_MAP}x{MIN_MAP}: too coarse to say where"
+                        if min(h, w) < MIN_MAP else "")
             else:
                 raise ModelError(f"Grad-CAM: {type(model).__name__} has no backbone.layer4 and returns no "
                                  "'feature_maps'; pass the explain option target_layer=<module name>")
@@ -104,14 +151,16 @@ def compute_gradcam(model: nn.Module, clip: torch.Tensor, class_index: int | Non
                 raise ModelError("Grad-CAM: the target activations do not depend on trainable weights")
             (grad,) = torch.autograd.grad(logits[k], act)
     finally:
-        if handle is not None:
+        for handle in handles:
             handle.remove()
         model.train(was_training)
+    if note:
+        warnings.warn(f"Grad-CAM: {note}", stacklevel=2)
     a, g = _as_frames(act.detach().float(), 1), _as_frames(grad.float(), 1)  # [T', D, h, w]
     weights = g.mean((2, 3), keepdim=True)  # alpha_k per frame
     maps = F.relu((weights * a).sum(1))
     prob = float(torch.softmax(logits.detach().float(), -1)[k])
-    return GradCAM(maps.cpu(), k, prob, clip.shape[2])
+    return GradCAM(maps.cpu(), k, prob, clip.shape[2], layer, note)
 
 
 def display_frames(clip: torch.Tensor, frames: Any = None) -> np.ndarray:
@@ -171,9 +220,7 @@ def _overlay(ax: Any, image: np.ndarray, cam: np.ndarray | None, title: str, alp
 
 def render(model: nn.Module, clip: torch.Tensor, frames: Any, out_dir: str | Path, class_names: Sequence[str],
            **opts: Any) -> list[Path]:
-    """Grad-CAM overlays of the chosen frame(s) (middle by default): one PNG per frame, the frame beside its map."""
-    from matplotlib.figure import Figure  # no pyplot: no global state, no display needed
-
+    """Grad-CAM of the chosen frame(s) (middle by default): one PNG per frame (see `gradcam_figure`)."""
     unknown = set(opts) - {"class_index", "frame", "target_layer", "alpha", "cmap", "label", "prefix", "dpi"}
     if unknown:
         raise ModelError(f"unknown Grad-CAM option '{sorted(unknown)[0]}'")
@@ -189,16 +236,50 @@ def render(model: nn.Module, clip: torch.Tensor, frames: Any, out_dir: str | Pat
         title += f", true: {opts['label']}"
     paths = []
     for t in _frame_indices(opts.get("frame", "middle"), cam.num_frames):
-        image = images[t]
-        fig = Figure(figsize=(6.4, 3.4))
-        axes = fig.subplots(1, 2)
-        _overlay(axes[0], image, None, f"frame {t + 1}/{cam.num_frames}", alpha, cmap)
-        _overlay(axes[1], image, cam.frame_map(t, image.shape[:2]), title, alpha, cmap)
-        fig.tight_layout()
+        fig = gradcam_figure(cam, images, t, title, alpha, cmap)
         path = out / f"{opts.get('prefix', 'gradcam')}_frame{t:02d}.png"
-        fig.savefig(path, dpi=dpi)
+        fig.savefig(path, dpi=dpi, bbox_inches="tight")
         paths.append(path)
     return paths
+
+
+def gradcam_figure(cam: GradCAM, images: np.ndarray, t: int, title: str, alpha: float = 0.5, cmap: str = "jet"
+                   ) -> Any:
+    """Frame t and its Grad-CAM (with a colorbar) on top; under them the clip's frames, each with its map
+    and below it the plain frame, every map on the video's scale so that frames compare."""
+    from matplotlib.figure import Figure  # no pyplot: no global state, no display needed
+
+    n = images.shape[0]
+    size = images.shape[1:3]
+    width = max(6.4, 0.9 * n)
+    strip = width / n  # square frames in the strip
+    fig = Figure(figsize=(width, width / 2 + 2 * strip + 0.8))
+    grid = fig.add_gridspec(3, 2 * n, height_ratios=[width / 2, strip, strip], hspace=0.3, wspace=0.08)
+    half = n  # the top row: two panels of n columns each
+    ax = fig.add_subplot(grid[0, :half])
+    _overlay(ax, images[t], None, f"frame {t + 1}/{cam.num_frames}", alpha, cmap)
+    ax = fig.add_subplot(grid[0, half:])
+    _overlay(ax, images[t], cam.video_map(t, size), f"Grad-CAM of {cam.layer}", alpha, cmap)
+    bar = fig.colorbar(ax.images[-1], ax=ax, fraction=0.046, pad=0.03)
+    bar.set_label("Grad-CAM / video max", fontsize=7)
+    bar.ax.tick_params(labelsize=6)
+    for i in range(n):
+        top = fig.add_subplot(grid[1, 2 * i:2 * i + 2])
+        _overlay(top, images[i], cam.video_map(i, size), f"{i + 1}", alpha, cmap)
+        bottom = fig.add_subplot(grid[2, 2 * i:2 * i + 2])
+        _overlay(bottom, images[i], None, "", alpha, cmap)
+        if i == t:  # the frame shown large above
+            for a in (top, bottom):
+                for spine in a.spines.values():
+                    spine.set_visible(True)
+                    spine.set_edgecolor("#d62728")
+                    spine.set_linewidth(2)
+                a.axis("on")
+                a.set_xticks([])
+                a.set_yticks([])
+    fig.suptitle(title + (f"\nwarning: {cam.note}" if cam.note else ""), fontsize=9,
+                 color="#b2182b" if cam.note else "black")
+    return fig
 
 
 def render_comparison(models: Mapping[str, nn.Module], clip: torch.Tensor, frames: Any, out_path: str | Path,
