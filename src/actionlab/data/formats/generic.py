@@ -1,9 +1,10 @@
 """Generic lists for custom data (and the built-in benchmark).
 
 One video per line, paths relative to `data.root`:
-    path label                 single label
+    path label                 single label: a class index, or a class name when class names are given
     path label1,label2,...     multi-label (the dataset becomes multi-label)
     path num_frames label(s)   MMAction2's raw-frame lists (a frame folder with a known count)
+A label made of digits is an index (0-based) even when the class names are digits too.
 Class names: `data.class_names` (one per line), else `options.classes` (a list), else
 "0".."K-1" with K = the largest label + 1.
 Frame folders: `options.frame_template` ("{:05d}.jpg") and `options.frame_start` (1).
@@ -32,14 +33,17 @@ from .base import (
 )
 
 
-def _labels(text: str) -> tuple[int, ...] | None:
-    parts = text.split(",")
+def _labels(text: str, names: dict[str, int] | None = None) -> tuple[int, ...] | None:
+    """'3' -> (3,); '1,4' -> (1, 4); 'juggling' -> (index of juggling,) when the class names are known."""
     out = []
-    for p in parts:
+    for p in text.split(","):
         p = p.strip()
-        if not p.lstrip("-").isdigit():
+        if p.lstrip("-").isdigit():
+            out.append(int(p))
+        elif names is not None and p in names:
+            out.append(names[p])
+        else:
             return None
-        out.append(int(p))
     return tuple(out)
 
 
@@ -52,6 +56,7 @@ def load(cfg: DataConfig, split: str, errors: LineErrors) -> Annotations:
         names = [str(c) for c in cfg.options["classes"]]
     records: list[VideoRecord] = []
     multi = bool(option(cfg, "multi_label", False))
+    index = {n: i for i, n in enumerate(names)} if names is not None else None
     for line_no, text in text_lines(path):
         tokens = text.split()
         if len(tokens) < 2:
@@ -63,9 +68,11 @@ def load(cfg: DataConfig, split: str, errors: LineErrors) -> Annotations:
             video = " ".join(tokens[:-2])
         else:
             video = " ".join(tokens[:-1])
-        labels = _labels(tokens[-1])
+        labels = _labels(tokens[-1], index)
         if labels is None or any(c < 0 for c in labels):
-            errors(path, line_no, f"bad label {tokens[-1]!r} (expected a class index or a comma-separated list)")
+            expected = ("a class index, a class name" if names is not None else
+                        "a class index (class names need data.class_names or options.classes)")
+            errors(path, line_no, f"bad label {tokens[-1]!r} (expected {expected}, or a comma-separated list)")
             continue
         if names is not None and any(c >= len(names) for c in labels):
             where = cfg.class_names or "options.classes"
