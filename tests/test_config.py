@@ -91,6 +91,35 @@ def test_every_range_rule_names_a_numeric_field():
             assert item is None or _in_range(item, rule), f"the default of {key} breaks its own rule {rule}"
 
 
+def _numeric(hint) -> bool:
+    """int / float, optional or in a list (not bool: it is an int subclass, but a switch)."""
+    import typing
+
+    return hint in (int, float) or any(_numeric(a) for a in typing.get_args(hint))
+
+
+def test_every_numeric_field_has_a_range_rule():
+    """A new int/float field gets its valid range in config.RANGES (or an entry here saying why it has none)."""
+    import dataclasses
+    import typing
+
+    from actionlab.config import RANGES, Config
+
+    unbounded: set[str] = set()  # none so far
+    missing = []
+    cfg = Config()
+    for section in dataclasses.fields(Config):
+        value = getattr(cfg, section.name)
+        if not dataclasses.is_dataclass(value):
+            continue
+        hints = typing.get_type_hints(type(value))
+        for f in dataclasses.fields(value):
+            key = f"{section.name}.{f.name}"
+            if _numeric(hints[f.name]) and key not in RANGES and key not in unbounded:
+                missing.append(key)
+    assert not missing, f"numeric config fields without a range in config.RANGES: {missing}"
+
+
 def test_missing_and_invalid_files(tmp_path):
     with pytest.raises(ConfigError, match="config file not found: .*nope.yaml"):
         load_config(tmp_path / "nope.yaml")

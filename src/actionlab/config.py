@@ -300,6 +300,7 @@ RANGES: dict[str, str] = {
     "data.batch_size": ">= 1",
     "data.num_workers": ">= 0",
     "data.max_bad_fraction": "[0, 1]",
+    "data.cache_budget_gb": ">= 0",
     "model.num_classes": ">= 0",
     "optim.lr": "> 0",
     "optim.momentum": "[0, 1)",
