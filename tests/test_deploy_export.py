@@ -213,12 +213,16 @@ def test_hub_folder_round_trip_and_hub_cache(tmp_path: Path, capsys: pytest.Capt
 
     ckpt = make_checkpoint(tmp_path / "tsm.pt", "tsm_r18_tiny", num_frames=4, input_size=32, scale_size=36)
     folder = tmp_path / "hub_model"
+    results = tmp_path / "test_test_1x1"  # what `actionlab test` writes beside the checkpoint's run
+    results.mkdir()
+    (results / "metrics.json").write_text(json.dumps({"checkpoint": str(ckpt), "split": "test", "views": "1x1",
+                                                      "videos": 40, "skipped": 0, "metrics": {"top1": 0.75}}))
     assert main(["export", str(ckpt), "--format", "hub", str(folder)]) == 0
     assert {p.name for p in folder.iterdir()} == {"model.safetensors", "config.json", "labels.txt",
-                                                  "preprocessing.json", "README.md"}
+                                                  "preprocessing.json", "README.md", "test_results.json"}
     assert json.loads((folder / "preprocessing.json").read_text())["input_size"] == 32
     card = (folder / "README.md").read_text()
-    assert "tsm_r18_tiny" in card and "library_name: actionlab" in card and "## Results" in card
+    assert "tsm_r18_tiny" in card and "library_name: actionlab" in card and "| top1 | 0.7500 |" in card
     frames = changing_frames(20, 40, 48, seed=3)
     ref = load(ckpt, device="cpu").predict(frames, topk=5)
     again = load(folder, device="cpu").predict(frames, topk=5)

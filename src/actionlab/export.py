@@ -373,12 +373,38 @@ def result_summary(result: ExportResult) -> dict[str, Any]:
 # --------------------------------------------------------------------------- --format hub: a shareable folder
 
 
-def _model_card(name: str, class_names: Sequence[str], pre: Any, ckpt: dict[str, Any], source: str) -> str:
-    metrics = ckpt.get("metrics") or {}
-    rows = "\n".join(f"| {k} | {v:.4f} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in metrics.items())
-    results = (f"Validation metrics stored in the checkpoint (epoch {ckpt.get('epoch', '?')}, best "
-               f"{ckpt.get('best')}):\n\n| metric | value |\n|---|---|\n{rows}\n" if rows else
-               "The checkpoint holds no test results; run `actionlab test` and add them here.\n")
+def _table(metrics: dict[str, Any]) -> str:
+    rows = "\n".join(f"| {k} | {v:.4f} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in metrics.items()
+                     if isinstance(v, (int, float, str)))
+    return f"| metric | value |\n|---|---|\n{rows}\n"
+
+
+def find_test_results(checkpoint: str | Path) -> list[dict[str, Any]]:
+    """`actionlab test` outputs of this checkpoint: <run dir>/test_<split>_<views>/metrics.json naming it."""
+    ckpt = Path(checkpoint).resolve()
+    run_dir = ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt.parent
+    found = []
+    for path in sorted(run_dir.glob("test_*/metrics.json")):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict) and Path(str(data.get("checkpoint", ""))).name == ckpt.name:
+            found.append(data)
+    return found
+
+
+def _model_card(name: str, class_names: Sequence[str], pre: Any, ckpt: dict[str, Any], source: str,
+                tests: Sequence[dict[str, Any]] = ()) -> str:
+    parts = []
+    for t in tests:
+        parts.append(f"`actionlab test` on split `{t.get('split')}`, views {t.get('views')}, {t.get('videos')} videos "
+                     f"({t.get('skipped', 0)} skipped):\n\n{_table(dict(t.get('metrics') or {}))}")
+    if ckpt.get("metrics"):
+        parts.append(f"Validation metrics stored in the checkpoint (epoch {ckpt.get('epoch', '?')}):\n\n"
+                     f"{_table(dict(ckpt['metrics']))}")
+    results = "\n".join(parts) if parts else ("No test results found (run `actionlab test CONFIG --checkpoint "
+                                                 "CKPT` before exporting and they are included).\n")
     shown = ", ".join(class_names[:10]) + (f", ... ({len(class_names)} in all)" if len(class_names) > 10 else "")
     return f"""---
 library_name: actionlab
@@ -418,8 +444,10 @@ def _version() -> str:
     return __version__
 
 
-def export_hub(checkpoint: str | Path, out_dir: str | Path) -> Path:
-    """A self-describing folder: model.safetensors, config.json, labels.txt, preprocessing.json, README.md.
+def export_hub(checkpoint: str | Path, out_dir: str | Path, tests: Sequence[dict[str, Any]] | None = None) -> Path:
+    """A self-describing folder: model.safetensors, config.json, labels.txt, preprocessing.json, README.md
+    (the model card, with the `actionlab test` results found in the run folder: `find_test_results`, also
+    copied to test_results.json).
 
     `actionlab.load(DIR)` / `actionlab predict --model DIR` read it back; uploaded to the Hugging Face
     Hub as is, `actionlab.load("org/name")` reads it through huggingface_hub.
@@ -446,6 +474,9 @@ def export_hub(checkpoint: str | Path, out_dir: str | Path) -> Path:
     (out / "config.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
     (out / "labels.txt").write_text("\n".join(class_names) + "\n", encoding="utf-8")
     (out / "preprocessing.json").write_text(json.dumps(asdict(pre), indent=1) + "\n", encoding="utf-8")
-    (out / "README.md").write_text(_model_card(name, class_names, pre, ckpt, Path(checkpoint).name),
+    tests = find_test_results(checkpoint) if tests is None else list(tests)
+    if tests:
+        (out / "test_results.json").write_text(json.dumps(tests, indent=1) + "\n", encoding="utf-8")
+    (out / "README.md").write_text(_model_card(name, class_names, pre, ckpt, Path(checkpoint).name, tests),
                                    encoding="utf-8")
     return out
