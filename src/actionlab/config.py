@@ -67,7 +67,7 @@ class ModelConfig:
 
     name: str = "tsn_r50"
     num_classes: int = 0  # 0: taken from the dataset
-    pretrained: str | None = None  # 'imagenet', a URL, a local file, or null
+    pretrained: str | None = None  # a tag of the model ('k400': actionlab list-pretrained), 'imagenet', a URL, a file
     kwargs: dict[str, Any] = field(default_factory=dict)  # model-specific overrides
 
 
