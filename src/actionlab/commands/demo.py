@@ -133,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
     data_extra = external_data_overrides(Path(args.data)) if args.data else []
     cores = os.cpu_count() or 1
     workers = max(1, min(args.jobs or min(2, cores), len(jobs)))
-    threads = max(1, cores // workers)
+    threads = getattr(args, "threads", None) or max(1, cores // workers)  # --threads: per model trained
     out = Path(args.out or f"runs/demo-{time.strftime('%Y%m%d-%H%M%S')}").resolve()
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
