@@ -11,6 +11,7 @@ and command line, which the refused second run prints.  Where `fcntl` does not e
 from __future__ import annotations
 
 import datetime
+import errno
 import json
 import os
 import socket
@@ -50,8 +51,10 @@ class RunLock:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+        except OSError as e:
             os.close(fd)
+            if e.errno not in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES):
+                return cls(run_dir, None)  # a filesystem without locks (some network mounts): run unlocked
             raise RunDirectoryInUse(f"run directory {run_dir} is in use by {describe_holder(path)}; wait for it to "
                                     "finish or stop it (a stopped run resumes with --resume auto)") from None
         holder = {"pid": os.getpid(), "host": socket.gethostname(),
