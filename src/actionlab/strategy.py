@@ -148,12 +148,13 @@ class TrainStrategy:
         several parameter sets calls it once per set."""
         return {"main": make_optimizer(unwrap(model))}
 
-    def train_step(self, ctx: StepContext, clip: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
+    def train_step(self, ctx: StepContext, clip: torch.Tensor, target: torch.Tensor
+                   ) -> dict[str, float | torch.Tensor]:
         with ctx.autocast():
             output = ctx.model(clip)
             terms = unwrap(ctx.model).loss(output, target)
         backward_and_step(ctx, terms["loss"], ["main"])
-        return {k: float(v.detach()) for k, v in terms.items()}
+        return {k: v.detach() for k, v in terms.items()}  # 0-dim tensors: the loop reads them at log steps only
 
     def after_optimizer_step(self, model: nn.Module) -> None:
         """Called after each optimizer step (not after every micro-batch)."""

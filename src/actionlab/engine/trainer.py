@@ -200,7 +200,7 @@ def checkpoint_payload(cfg: Config, model: nn.Module, class_names: list[str], mu
         "step": state.step,
         "best": state.best,
         "best_epoch": state.best_epoch,
-        "epoch_sums": dict(state.epoch_sums),
+        "epoch_sums": {k: float(v) for k, v in state.epoch_sums.items()},
         "metrics": dict(metrics),
         "rng": distributed.all_gather_objects(capture_rng_state()),  # one state per rank
     }
@@ -405,7 +405,7 @@ def train(cfg: Config, resume: str | None = None, *, run_dir: str | Path | None 
                         logs = strategy.train_step(ctx, clip, target)
                     state.batch_in_epoch += 1
                     meter.update(clip.shape[0] * dist_info.world_size)
-                    for k, v in logs.items():
+                    for k, v in logs.items():  # 0-dim tensors stay on the device: no sync per step (issue 19)
                         sums[k] = sums.get(k, 0.0) + v
                     if not should_step:
                         continue
@@ -418,11 +418,11 @@ def train(cfg: Config, resume: str | None = None, *, run_dir: str | Path | None 
                     done = state.batch_in_epoch
                     if done % max(1, cfg.train.log_every) == 0 or done == batches_per_epoch or log.live:
                         remaining = (total_steps - state.step) * accumulate
-                        avg = {k: v / done for k, v in sums.items()}
+                        avg = {k: float(v) / done for k, v in sums.items()}
                         log.progress(epoch, cfg.train.epochs, done, batches_per_epoch, avg, lr,
                                      meter.clips_per_s(), meter.eta(remaining), final=done == batches_per_epoch)
                     if on_step is not None:
-                        on_step(state, logs)
+                        on_step(state, {k: float(v) for k, v in logs.items()})
                     mid_epoch = done < batches_per_epoch
                     stop = distributed.any_true(interrupt.requested) if dist_info.enabled else interrupt.requested
                     if stop:
@@ -437,7 +437,7 @@ def train(cfg: Config, resume: str | None = None, *, run_dir: str | Path | None 
                 state.epoch, state.batch_in_epoch, state.epoch_sums = epoch + 1, 0, {}
                 row: dict[str, Any] = {"epoch": epoch + 1, "step": state.step}
                 row.update({f"train_{k}": v / batches_per_epoch
-                            for k, v in distributed.all_reduce_mean(sums).items()})
+                            for k, v in distributed.all_reduce_mean({k: float(v) for k, v in sums.items()}).items()})
                 row["lr"] = next(iter(schedules.values())).get_last_lr()[0]
                 row["clips_per_s"] = meter.clips_per_s()
                 for path in skips.paths():
