@@ -68,8 +68,10 @@ def iter_frames(path: str | Path) -> Iterator[Any]:
             raise DataError(f"cannot decode video {path}: {e}") from None
 
 
-def _rgb(frame: Any) -> torch.Tensor:
-    return torch.from_numpy(frame.to_ndarray(format="rgb24"))
+def _rgb(frame: Any, autorotate: bool = True) -> torch.Tensor:
+    from .data.readers import frame_to_rgb  # upright by the display matrix, as the readers return frames
+
+    return torch.from_numpy(frame_to_rgb(frame, autorotate))
 
 
 # --------------------------------------------------------------------------- windows
@@ -117,9 +119,12 @@ class Timeline:
     windows: list[WindowResult]
     scores: torch.Tensor = field(repr=False)  # [num_windows, K] every class's score per window (for the plot)
     peak_buffered_frames: int = 0  # most preprocessed frames held at once (memory bound check)
+    end_time: float = 0.0  # seconds from the first frame to the end of the last (timestamps: VFR, dropped frames)
 
     @property
     def duration(self) -> float:
+        if self.end_time:
+            return self.end_time
         return self.num_frames / self.fps if self.fps else 0.0
 
     def to_dict(self) -> dict[str, Any]:
@@ -167,7 +172,8 @@ def video_timeline(predictor: Any, video: str | Path, window: int = 64, stride: 
     last_frame: Any = None
 
     def crop(frame: Any) -> torch.Tensor:
-        return pre.clips(_rgb(frame)[None])[0, :, 0]  # short side resize + centre crop: [3, S, S]
+        # short side resize + centre crop: [3, S, S]
+        return pre.clips(_rgb(frame, pre.autorotate)[None])[0, :, 0]
 
     def flush() -> None:
         if not batch:
@@ -213,6 +219,8 @@ def video_timeline(predictor: Any, video: str | Path, window: int = 64, stride: 
             finish(p)
     if last_frame is None:
         raise DataError(f"{video} holds no decodable frames")
+    if last_frame.time is not None:
+        times[decoded - 1] = float(last_frame.time)
     if active:  # the container overcounted: the last decoded frame stands in for the missing ones
         fallback = crop(last_frame)
         for p in active:
@@ -232,7 +240,8 @@ def video_timeline(predictor: Any, video: str | Path, window: int = 64, stride: 
         results.append(WindowResult(w, s, e, start_t, end_t, [predictor.class_names[j] for j in idx.tolist()],
                                     [float(v) for v in values]))
     return Timeline(str(video), predictor.model_name, fps, probe.num_frames, decoded, window, stride,
-                    pre.num_frames, list(predictor.class_names), results, scores[done], peak)
+                    pre.num_frames, list(predictor.class_names), results, scores[done], peak,
+                    times[decoded - 1] - t0 + frame_time if decoded - 1 in times else 0.0)
 
 
 # --------------------------------------------------------------------------- writing

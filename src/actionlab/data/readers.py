@@ -143,7 +143,7 @@ class _NotExact(Exception):
     """A keyframe run produced what the index did not predict: the file moves to the exact (sequential) path."""
 
 
-def _rotated(frame: Any, autorotate: bool) -> np.ndarray:
+def frame_to_rgb(frame: Any, autorotate: bool) -> np.ndarray:
     """RGB of a decoded frame, turned upright by its display matrix like ffmpeg's autorotate.
 
     `frame.rotation` is counter-clockwise degrees; np.rot90 turns counter-clockwise for k > 0.  Mirroring
@@ -153,7 +153,7 @@ def _rotated(frame: Any, autorotate: bool) -> np.ndarray:
     if autorotate:
         k = round(frame.rotation / 90) % 4
         if k:
-            img = np.rot90(img, k)
+            img = np.ascontiguousarray(np.rot90(img, k))
     return img
 
 
@@ -334,7 +334,7 @@ class PyAVReader:
                 last[0] = frame.pts
                 slot = run.wanted.get(frame.pts)
                 if slot is not None and frames[slot] is None:
-                    frames[slot] = _rotated(frame, self.autorotate)
+                    frames[slot] = frame_to_rgb(frame, self.autorotate)
                     if self._index.rotation is None:
                         self._index.rotation = int(frame.rotation)
 
@@ -402,7 +402,7 @@ class PyAVReader:
         for i, frame in decode_sequential(self._container, self._stream, self.path, stop=int(unique[-1])):
             slot = slots.get(i)
             if slot is not None:
-                frames[slot] = _rotated(frame, self.autorotate)
+                frames[slot] = frame_to_rgb(frame, self.autorotate)
         return frames
 
     def close(self) -> None:
@@ -664,7 +664,7 @@ def read_all_sequential(path: str | os.PathLike, stop: int | None = None, autoro
         stream = container.streams.video[0]
         stream.codec_context.thread_count = 1
         for _, frame in decode_sequential(container, stream, str(path), None if stop is None else stop - 1):
-            frames.append(_rotated(frame, autorotate))
+            frames.append(frame_to_rgb(frame, autorotate))
     return torch.from_numpy(np.stack(frames))
 
 
