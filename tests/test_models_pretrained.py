@@ -188,3 +188,19 @@ def test_config_pretrained_k400_loads_the_tag_and_says_what_it_did(config, tmp_p
     loaded = len(original.state_dict()) - 2
     assert f"model.pretrained=k400: weights {tag.name}: loaded {loaded}, new 2, unused 2 tensors" in err
     assert "classifier re-initialised" in err
+
+
+def test_list_pretrained_command(capsys):
+    from actionlab.cli import main
+
+    assert main(["list-pretrained", "tsm*"]) == 0
+    out = capsys.readouterr().out
+    assert "tsm_r50.k400 " in out and "tsm_r50.sthv2" in out and "tsn_r50.k400" not in out
+    assert "71.2" in out and "recorded on 1st download" in out and "64d69186" in out  # accuracy, hashes
+    assert main(["list-pretrained", "tanet*", "--json"]) == 0
+    import json
+
+    (tag,) = json.loads(capsys.readouterr().out)
+    assert tag["name"] == "tanet_r50.k400" and tag["sampler"] == "dense" and tag["frame_interval"] == 8
+    assert main(["list-pretrained", "nope*"]) == 2
+    assert "no pretrained tag matches 'nope*'" in capsys.readouterr().err

@@ -122,6 +122,7 @@ def find_tag(model: str, pretrained: Any) -> PretrainedTag | None:
 
 # --------------------------------------------------------------------------- the tags
 _K400_MMA = "Kinetics-400 val (MMAction2 model zoo)"
+_MMA_VIEWS = "multi-view test of the release's config"
 
 
 def _mma(model: str, tag: str, family: str, url: str, accuracy: str, source: str, **kw: Any) -> PretrainedTag:
@@ -144,25 +145,25 @@ for _tag in (
     _mma("tsn_r50", "k400", "tsn",
          "https://download.openmmlab.com/mmaction/v1.0/recognition/tsn/tsn_imagenet-pretrained-r50_8xb32-1x1x8-100e_"
          "kinetics400-rgb/tsn_imagenet-pretrained-r50_8xb32-1x1x8-100e_kinetics400-rgb_20220906-2692d16c.pth",
-         f"{_K400_MMA}: top-1 74.12, top-5 91.34 (8 segments)",
+         f"{_K400_MMA}: top-1 74.12, top-5 91.34 (8 segments; {_MMA_VIEWS})",
          "TSN (Wang et al., ECCV 2016), MMAction2 tsn_imagenet-pretrained-r50_8xb32-1x1x8-100e_kinetics400-rgb"),
     _mma("tsm_r50", "k400_mmaction2", "tsm",
          "https://download.openmmlab.com/mmaction/v1.0/recognition/tsm/tsm_imagenet-pretrained-r50_8xb16-1x1x8-50e_"
          "kinetics400-rgb/tsm_imagenet-pretrained-r50_8xb16-1x1x8-50e_kinetics400-rgb_20220831-64d69186.pth",
-         f"{_K400_MMA}: top-1 73.18, top-5 90.56 (8 segments)",
+         f"{_K400_MMA}: top-1 73.18, top-5 90.56 (8 segments; 10 crops of 224)",
          "TSM (Lin et al., ICCV 2019), MMAction2 tsm_imagenet-pretrained-r50_8xb16-1x1x8-50e_kinetics400-rgb"),
     _mma("tanet_r50", "k400", "tanet",
          "https://download.openmmlab.com/mmaction/v1.0/recognition/tanet/tanet_imagenet-pretrained-r50_8xb8-dense-"
          "1x1x8-100e_kinetics400-rgb/tanet_imagenet-pretrained-r50_8xb8-dense-1x1x8-100e_kinetics400-rgb_20220919-"
          "a34346bc.pth",
-         f"{_K400_MMA}: top-1 76.25, top-5 92.41 (8 frames, dense)",
+         f"{_K400_MMA}: top-1 76.25, top-5 92.41 (8 frames, dense; 3 crops of 256)",
          "TANet (Liu et al., ICCV 2021), MMAction2 tanet_imagenet-pretrained-r50_8xb8-dense-1x1x8-100e_kinetics400-rgb",
          sampler="dense", frame_interval=8),
     _mma("slowonly_r50", "k400", "slowonly",
          "https://download.openmmlab.com/mmaction/v1.0/recognition/slowonly/slowonly_imagenet-pretrained-r50_8xb16-"
          "8x8x1-steplr-150e_kinetics400-rgb/slowonly_imagenet-pretrained-r50_8xb16-8x8x1-steplr-150e_kinetics400-rgb_"
          "20220901-df42dc84.pth",
-         f"{_K400_MMA}: top-1 75.96, top-5 92.40 (8x8, short side 320 test)",
+         f"{_K400_MMA}: top-1 75.96, top-5 92.40 (8x8; 10 clips x 3 crops of 256)",
          "SlowOnly (Feichtenhofer et al., ICCV 2019), MMAction2 slowonly_imagenet-pretrained-r50_8xb16-8x8x1-steplr-"
          "150e_kinetics400-rgb", sampler="dense", frame_interval=8),
 ):
