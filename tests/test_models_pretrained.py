@@ -204,3 +204,12 @@ def test_list_pretrained_command(capsys):
     assert tag["name"] == "tanet_r50.k400" and tag["sampler"] == "dense" and tag["frame_interval"] == 8
     assert main(["list-pretrained", "nope*"]) == 2
     assert "no pretrained tag matches 'nope*'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name,params_m,digits", [("tanet_r50", 25.6, 1), ("slowonly_r50", 32.45, 2),
+                                                  ("tsn_r50", 24.33, 2)])
+def test_architectures_match_the_releases_parameter_counts(name, params_m, digits):
+    """MMAction2's metafiles print the parameter count of each released model (400 classes): ours match, so
+    the converted files fill the same layers (TANet: a TAM after conv1 in all 16 blocks)."""
+    model = create_model(name, num_classes=400)
+    assert round(sum(p.numel() for p in model.parameters()) / 1e6, digits) == params_m
