@@ -1,28 +1,36 @@
 """Frame-exact video readers: `read(path, indices) -> uint8 [T, H, W, 3]`.
 
 Frame index i always means the i-th frame that a full sequential decode of the
-file yields (presentation order), whatever the container (MP4, WebM, AVI, MKV)
-and whether frames are fetched sparsely or densely.
+file yields, whatever the container and codec and whether frames are fetched
+sparsely or densely.  Header frame counts are hints, never a reason to refuse a file.
+Frames come out upright: the display matrix (rotation metadata, e.g. phone videos) is
+applied as ffmpeg does, unless `autorotate=False` (config `data.autorotate`).
 
 PyAV backend (default, no system packages).  Opening a file demuxes it once
-without decoding (cheap: a few ms for a 10 s clip) and records every packet's
-timestamps and keyframe flag.  Frame i is the packet with the i-th smallest
-presentation timestamp.  Reading a set of frames then plans *runs*: each run
-starts at a keyframe from which the wanted frame decodes correctly and feeds
-packets forward; consecutive wanted frames share a run when continuing is
-cheaper than restarting at a later keyframe, so dense or short clips are simply
-decoded sequentially and sparse ones jump between keyframes.  Inside a run the
-packets of frames that are not wanted are decoded with `skip_frame=NONREF`, so
-non-reference frames (most B-frames) are not decoded at all; reference frames
-are decoded exactly as in a sequential decode, which keeps the output
-bit-identical.  Only kept frames are converted to RGB.  Packets stay in memory
-for files up to `max_packet_bytes` (no second read); larger files are re-read
-with a verified container seek (landing after the wanted keyframe falls back to
-reading from the start).  Streams without usable timestamps are decoded
-sequentially from the start, counting frames.
+without decoding (`video_index.scan`, a few ms for a 10 s clip; kept per process in an
+LRU keyed by path, size and mtime, so later epochs skip it).  The scan decides the path:
 
-torchcodec backend (when importable): `VideoDecoder(seek_mode="exact")`, which
-also scans the file; the tests check it returns the same frames as PyAV.
+- fast path (timestamps can be trusted): frame i is the packet with the i-th smallest
+  presentation timestamp.  Reading plans *runs*: each starts at a keyframe from which
+  the wanted frame decodes correctly (open-GOP leading pictures start one keyframe
+  earlier) and feeds packets forward; consecutive wanted frames share a run when that
+  is cheaper than restarting.  Packets of frames that are not wanted are decoded with
+  `skip_frame=NONREF` (most B-frames are not decoded at all); reference frames decode
+  exactly as in a sequential decode, so the output is bit-identical.  Each run is
+  checked as it decodes (output timestamps increase, every wanted frame comes out);
+  a failed check moves the file to the exact path instead of raising.
+- exact path (packets without or with shared timestamps, discarded packets, AVI with
+  reordered B-frame timestamps such as packed DivX/Xvid): decode sequentially from the
+  start to the last wanted frame; the frame count comes from one full decode, cached on
+  disk.  See `video_index` and benchmarks/data.md for which files take which path.
+
+Only kept frames are converted to RGB.  Packets stay in memory for files up to
+`max_packet_bytes`; larger files are re-read with a verified container seek.
+
+torchcodec backend (when importable): `VideoDecoder(seek_mode="exact")` for the files
+its scan gets right; files on the exact path, MPEG-PS/TS and rotated files stay with
+PyAV (torchcodec 0.13 fails on or mis-reads them); the tests check it returns the same
+frames as PyAV.
 
 Frame folders (Something-Something V1, Jester: `{video_id}/{frame:05d}.jpg`,
 1-based) are read through the same interface when `path` is a directory.
@@ -30,12 +38,6 @@ JPEGs are decoded with Pillow when it is importable (libjpeg-turbo, straight to
 RGB; TSM and MMAction2 load frames with it too), else with PyAV's MJPEG/PNG
 decoder, so no extra dependency is required; with bilinear chroma up-sampling the
 two agree within a few grey levels.
-
-Frame counts: the reader's own scan is exact.  `video_info` (used by
-`actionlab data check`) trusts the MP4/MOV header count (its sample table), and
-otherwise counts packets once and caches the count on disk
-(`$ACTIONLAB_CACHE_DIR` or `~/.cache/actionlab/frame_counts.json`, keyed by
-path, size and modification time).
 """
 
 from __future__ import annotations
@@ -114,6 +116,15 @@ def _check_range(path: str, idx: np.ndarray, n: int) -> None:
         raise DataError(f"{path}: frame index {bad} out of range (the video has {n} frames)")
 
 
+def _wanted(path: str, indices: Any, num_frames: int) -> tuple[np.ndarray, np.ndarray]:
+    """(requested indices, their sorted unique values), checked against the frame count."""
+    idx = _as_indices(indices)
+    if num_frames == 0:
+        raise DataError(f"{path} has no decodable frames")
+    _check_range(path, idx, num_frames)
+    return idx, np.unique(idx)
+
+
 def _gather(path: str, unique: np.ndarray, frames: list[np.ndarray | None], idx: np.ndarray) -> torch.Tensor:
     """Stack the decoded unique frames and gather them in the requested order (duplicates allowed)."""
     missing = [int(unique[i]) for i, f in enumerate(frames) if f is None]
@@ -127,6 +138,19 @@ def _gather(path: str, unique: np.ndarray, frames: list[np.ndarray | None], idx:
     if np.array_equal(pos, np.arange(len(unique))):
         return stacked
     return stacked[torch.from_numpy(pos)]
+
+
+class _ClosesOnExit:
+    """`with reader:` closes it."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
 
 
 # --------------------------------------------------------------------------- PyAV
@@ -157,7 +181,7 @@ def frame_to_rgb(frame: Any, autorotate: bool) -> np.ndarray:
     return img
 
 
-class PyAVReader:
+class PyAVReader(_ClosesOnExit):
     """Frame-exact reader on PyAV (see the module docstring for the algorithm).
 
     threads: decoder threads; 1 (the default) suits DataLoader workers and lets
@@ -265,11 +289,7 @@ class PyAVReader:
 
     # -- reading
     def read(self, indices: Any) -> torch.Tensor:
-        idx = _as_indices(indices)
-        if self.num_frames == 0:
-            raise DataError(f"{self.path} has no decodable frames")
-        _check_range(self.path, idx, self.num_frames)
-        unique = np.unique(idx)
+        idx, unique = _wanted(self.path, indices, self.num_frames)
         if self.exact_reason is None:
             try:
                 return _gather(self.path, unique, self._read_runs(unique, self._plan(unique)), idx)
@@ -412,12 +432,6 @@ class PyAVReader:
             self._container = None
         self._packets = None
 
-    def __enter__(self) -> PyAVReader:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
 
 # --------------------------------------------------------------------------- torchcodec
 
@@ -430,7 +444,7 @@ def torchcodec_available() -> bool:
     return True
 
 
-class TorchCodecReader:
+class TorchCodecReader(_ClosesOnExit):
     """torchcodec's exact-seek decoder behind the same interface."""
 
     def __init__(self, path: str | os.PathLike, threads: int = 1):
@@ -453,11 +467,7 @@ class TorchCodecReader:
         self.container_format = Path(self.path).suffix.lstrip(".")
 
     def read(self, indices: Any) -> torch.Tensor:
-        idx = _as_indices(indices)
-        if self.num_frames == 0:
-            raise DataError(f"{self.path} has no decodable frames")
-        _check_range(self.path, idx, self.num_frames)
-        unique = np.unique(idx)
+        idx, unique = _wanted(self.path, indices, self.num_frames)
         try:
             data = self._decoder.get_frames_at(unique.tolist()).data
         except (RuntimeError, ValueError, IndexError) as e:
@@ -469,12 +479,6 @@ class TorchCodecReader:
 
     def close(self) -> None:
         self._decoder = None
-
-    def __enter__(self) -> TorchCodecReader:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
 
 
 # --------------------------------------------------------------------------- frame folders
@@ -500,7 +504,7 @@ def _decode_image_pil(path: str) -> np.ndarray:
         return np.asarray(im.convert("RGB"))
 
 
-class FrameFolderReader:
+class FrameFolderReader(_ClosesOnExit):
     """A folder of numbered images: frame i is `template.format(i + start_index)`."""
 
     def __init__(self, path: str | os.PathLike, template: str = DEFAULT_FRAME_TEMPLATE, start_index: int = 1,
@@ -585,12 +589,6 @@ class FrameFolderReader:
 
     def close(self) -> None:
         self._codec = None
-
-    def __enter__(self) -> FrameFolderReader:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
 
 
 def _pil_available() -> bool:
