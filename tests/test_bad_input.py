@@ -52,8 +52,10 @@ def run(capfd, *argv: str) -> tuple[int, str, str]:
 
 
 def one_line(err: str) -> str:
-    lines = [line for line in err.strip().splitlines() if line.strip()]
-    assert len(lines) == 1, err
+    """The error: one line "actionlab CMD: error: ..." (progress lines on stderr aside)."""
+    lines = [line for line in err.replace("\r", "\n").splitlines() if line.startswith("actionlab ")]
+    assert len(lines) == 1 and ": error: " in lines[0], err
+    assert err.strip().endswith(lines[0]), err  # nothing after it: the message is one line
     return lines[0]
 
 
@@ -313,3 +315,13 @@ def test_worker_failures_are_parsed_into_one_line(capfd, monkeypatch):
     code, _, err = run(capfd, "test", "cfg.yaml", "--checkpoint", "x.pt")
     assert code == 1 and one_line(err) == ("actionlab test: error: a DataLoader worker (pid 4242) was killed by "
                                            "signal Killed - the system may have run out of memory")
+
+
+def test_test_refuses_a_checkpoint_whose_classes_are_named_otherwise(bench, capfd, tmp_path):
+    _, config, ckpt = bench
+    data = torch.load(ckpt, weights_only=True)
+    data["class_names"] = data["class_names"][::-1]  # same count, other order: every score on the wrong class
+    swapped = tmp_path / "swapped.pt"
+    torch.save(data, swapped)
+    code, _, err = run(capfd, "test", config, "--checkpoint", swapped, "--set", *TINY)
+    assert code == 2 and "class 0 is 'move_left' in the checkpoint and 'move_right' in the dataset" in one_line(err)

@@ -78,6 +78,8 @@ def evaluate_checkpoint(cfg: Config, checkpoint: Path, split: str = "test", out_
         loaded = load_for_inference(path, cfg if member == 0 else None, num_classes=dataset.num_classes,
                                     device=device)
         member_loader = loader
+        if member == 0:
+            _check_named_classes(loaded.class_names, list(dataset.class_names), path)
         if member > 0:
             _check_same_classes(loaded.class_names, list(dataset.class_names), path, loaded.checkpoint)
             member_cfg = ensemble_member_config(cfg, loaded.cfg)
@@ -157,6 +159,18 @@ def ensemble_results(results: list[EvalResult], total: int) -> EvalResult:
     result = EvalResult(averaged, labels, order, skipped=total - len(order))
     result.metrics = compute_metrics(result.scores, result.labels)
     return result
+
+
+def _check_named_classes(saved: list[str], names: list[str], path: Path) -> None:
+    """Both named (not the "0".."K-1" of a list without class names) and different: the labels would be scored
+    against the wrong classes - silently - so refuse."""
+    def default(ns: list[str]) -> bool:
+        return ns == [str(i) for i in range(len(ns))]
+
+    if saved and names and not default(saved) and not default(names) and saved != names:
+        k = next(i for i, (a, b) in enumerate(zip(saved, names)) if a != b) if len(saved) == len(names) else 0
+        raise ModelError(f"checkpoint {path} was trained on other classes than the dataset's: class {k} is "
+                         f"{saved[k]!r} in the checkpoint and {names[k]!r} in the dataset")
 
 
 def _check_same_classes(member_names: list[str], names: list[str], path: Path, ckpt: dict[str, Any]) -> None:
