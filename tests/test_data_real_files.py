@@ -187,3 +187,14 @@ def test_real_sample_files(name):
     for i, w in enumerate(wanted):
         assert torch.equal(out[i], ref[w]), (name, w)
     assert video_info(path).num_frames == frames
+
+
+@pytest.mark.skipif(not torchcodec_available(), reason="torchcodec is not installed")
+def test_torchcodec_keeps_stored_orientation_through_pyav():
+    from actionlab.data.readers import TorchCodecReader
+
+    path = corpus_file("mp4_h264_rot90")
+    with open_video(path, backend="torchcodec") as video:
+        assert isinstance(video, TorchCodecReader) and video.read([0]).shape == (1, 64, 48, 3)
+    with open_video(path, backend="torchcodec", autorotate=False) as video:
+        assert isinstance(video, PyAVReader) and video.read([0]).shape == (1, 48, 64, 3)

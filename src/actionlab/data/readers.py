@@ -28,9 +28,9 @@ Only kept frames are converted to RGB.  Packets stay in memory for files up to
 `max_packet_bytes`; larger files are re-read with a verified container seek.
 
 torchcodec backend (when importable): `VideoDecoder(seek_mode="exact")` for the files
-its scan gets right; files on the exact path, MPEG-PS/TS and rotated files stay with
-PyAV (torchcodec 0.13 fails on or mis-reads them); the tests check it returns the same
-frames as PyAV.
+its scan gets right; files on the exact path and MPEG-PS/TS stay with PyAV (torchcodec
+0.13 fails on or mis-reads them), and so do rotated files with `autorotate=False` (it always
+rotates, the same way as PyAV here); the tests check it returns the same frames as PyAV.
 
 Frame folders (Something-Something V1, Jester: `{video_id}/{frame:05d}.jpg`,
 1-based) are read through the same interface when `path` is a directory.
@@ -637,12 +637,12 @@ def open_video(path: str | os.PathLike, backend: str = "auto", *, threads: int =
     name = resolve_backend(backend)
     if name == "torchcodec":
         reader = PyAVReader(path, threads, autorotate=autorotate)
-        if reader.exact_reason is None and not (autorotate and reader.rotation) and \
+        if reader.exact_reason is None and (autorotate or not reader.rotation) and \
                 not set(reader.container_format.split(",")) & TORCHCODEC_FAILS_ON:
             reader.close()
             return TorchCodecReader(path, threads)
         # torchcodec 0.13 (Debian FFmpeg 5.1) fails or returns other frames on these (found by the corpus
-        # tests): reordered AVI, streams without timestamps, MPEG-PS/TS, rotated files; they stay with PyAV
+        # tests): reordered AVI, streams without timestamps, MPEG-PS/TS; and it always applies rotation
         return reader
     return PyAVReader(path, threads, autorotate=autorotate)
 
