@@ -160,6 +160,10 @@ def test_create_model_by_tag_names():
         create_model("tsm_r50.k4000")
     with pytest.raises(ModelError, match="give num_classes"):
         create_model("tsm_r50")
+    with pytest.raises(ModelError, match="ImageNet backbone tag; use it as pretrained='imagenet'"):
+        create_model("resnet50.imagenet")
+    with pytest.raises(ModelError, match="names its weights"):
+        create_model("tsm_r50.k400", pretrained="sthv2")
 
 
 @pytest.mark.parametrize("config", ["tsm_r50_ucf101_split1_from_k400", "tanet_r50_hmdb51_split1_from_k400"])

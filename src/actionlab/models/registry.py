@@ -4,6 +4,8 @@
     def tsn_r50(num_classes: int, pretrained: str | None = None, **kwargs) -> Recognizer: ...
 
     model = create_model("tsn_r50", num_classes=174, pretrained="imagenet")
+    model = create_model("tsm_r50", pretrained="k400")      # a pretrained tag (pretrained.py): 400 classes
+    model = create_model("tsm_r50.k400", num_classes=101)   # the same weights, a new 101-class head
 
 Each module under `actionlab.models` registers its models when imported;
 `create_model` and `list_models` import them all on first use.
@@ -119,6 +121,9 @@ def create_model(name: str, num_classes: int | None = None, pretrained: str | bo
     tag = None
     if "." in name and name not in _REGISTRY:
         tag = get_pretrained(name)
+        if not tag.is_video:
+            raise ModelError(f"{name} is an ImageNet backbone tag; use it as pretrained='{tag.tag}' on a model built "
+                             f"on {tag.model} (e.g. create_model('tsm_r50', num_classes=..., pretrained='imagenet'))")
         if pretrained not in (None, True, tag.tag, tag.name):
             raise ModelError(f"model '{name}' names its weights; do not also pass pretrained={pretrained!r}")
         name = tag.model
