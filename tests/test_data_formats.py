@@ -370,3 +370,18 @@ def test_boxes_in_wrong_units_or_ranges_are_refused_at_load(boxes, message):
                                                                                            None]}}}))
     boxes_ok = load_annotations(cfg(root, "generic", train_list="train.txt"), "train").records[0].boxes
     assert boxes_ok.shape == (2, 4) and boxes_ok[0, 2] == 40.5  # past the border a little: kept
+
+
+def test_non_finite_or_reversed_times_are_bad_lines_not_tracebacks():
+    root = tree("kinetics_inf")
+    header = "label,youtube_id,time_start,time_end,split,is_cc\n"
+    write(root / "train.csv", header + "abseiling,abc,10,20,train,0\nabseiling,xyz,inf,10,train,0\n")
+    with pytest.raises(DataError, match=r"train.csv:3: bad time_start/time_end 'inf'"):
+        load_annotations(cfg(root, "kinetics"), "train")
+    root = tree("charades_bad_times")
+    write(root / "Charades_v1_classes.txt", "c000 Holding some clothes\nc001 Putting clothes somewhere\n")
+    header = "id,subject,scene,quality,relevance,verified,script,objects,descriptions,actions,length\n"
+    for actions in ("c000 nan 1.0", "c001 5.0 2.0"):
+        write(root / "Charades_v1_train.csv", header + f'46GP8,HR43,Kitchen,6,7,Yes,"s",x,"d","{actions}",9\n')
+        with pytest.raises(DataError, match=rf"Charades_v1_train.csv:2: bad action '{actions}'"):
+            load_annotations(cfg(root, "charades"), "train")

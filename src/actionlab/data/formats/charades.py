@@ -43,12 +43,15 @@ def load(cfg: DataConfig, split: str, errors: LineErrors) -> Annotations:
             try:
                 if len(parts) != 3 or parts[0] not in index:
                     raise ValueError
-                segments.append((index[parts[0]], float(parts[1]), float(parts[2])))
+                start, end = float(parts[1]), float(parts[2])
+                if not 0 <= start <= end < float("inf"):  # also refuses nan
+                    raise ValueError
+                segments.append((index[parts[0]], start, end))
             except ValueError:
                 bad = item
                 break
         if bad is not None:
-            errors(path, line_no, f"bad action {bad!r} (expected 'cNNN start end' with a class of "
+            errors(path, line_no, f"bad action {bad!r} (expected 'cNNN start end', 0 <= start <= end, with a class of "
                                   f"{classes_path.name})")
             continue
         labels = tuple(sorted({c for c, _, _ in segments}))

@@ -156,7 +156,7 @@ def _attach_annotations(cfg: DataConfig, list_path, records: list[VideoRecord]) 
                 if r.boxes.ndim != 2 or r.boxes.shape[1] != 4:
                     raise ValueError("boxes must be [x1, y1, x2, y2] or null per frame")
                 _check_boxes(r.boxes, data.get("size"))
-        except (TypeError, ValueError) as e:
+        except (TypeError, ValueError, OverflowError) as e:
             raise DataError(f"{ann_path}: bad entry for {r.video_id!r}: {e}") from None
 
 

@@ -49,7 +49,7 @@ def load(cfg: DataConfig, split: str, errors: LineErrors) -> Annotations:
             continue
         try:
             start, end = int(float(row["time_start"])), int(float(row["time_end"]))
-        except ValueError:
+        except (ValueError, OverflowError):  # not a number, or nan / inf
             errors(path, line_no, f"bad time_start/time_end {row['time_start']!r}, {row['time_end']!r}")
             continue
         label_name = row.get("label") or ""
