@@ -198,3 +198,61 @@ def test_torchcodec_keeps_stored_orientation_through_pyav():
         assert isinstance(video, TorchCodecReader) and video.read([0]).shape == (1, 64, 48, 3)
     with open_video(path, backend="torchcodec", autorotate=False) as video:
         assert isinstance(video, PyAVReader) and video.read([0]).shape == (1, 48, 64, 3)
+
+
+# --------------------------------------------------------------------------- commands accept these files
+
+COMMAND_FILES = ["avi_mpeg4_bframes", "avi_drop_frames", "mp4_h264_rot90", "mpg_mpeg2_ps", "h264_raw", "ogv_vp8"]
+
+
+def _dataset_root(name: str) -> Path:
+    import shutil
+
+    root = workdir() / name
+    (root / "v").mkdir(parents=True, exist_ok=True)
+    lines = []
+    for i, n in enumerate(COMMAND_FILES):
+        src = corpus_file(n)
+        shutil.copyfile(src, root / "v" / src.name)
+        lines.append(f"v/{src.name} {i % 2}")
+    (root / "list.txt").write_text("\n".join(lines) + "\n")
+    (root / "classes.txt").write_text("a\nb\n")
+    return root
+
+
+def test_data_check_and_training_dataset_accept_the_corpus(capsys):
+    import yaml
+
+    from actionlab.cli import main
+    from actionlab.config import DataConfig
+    from actionlab.data import build_dataset
+
+    root = _dataset_root("commands_corpus")
+    cfg = DataConfig(root=str(root), train_list="list.txt", class_names="classes.txt", num_segments=4,
+                     input_size=32, scale_size=40, on_error="raise")
+    (root / "cfg.yaml").write_text(yaml.safe_dump({"data": cfg.__dict__}))
+    assert main(["data", "check", str(root / "cfg.yaml"), "--splits", "train"]) == 0
+    out = capsys.readouterr().out
+    assert f"[train] {len(COMMAND_FILES)} videos" in out and "unreadable videos: 0" in out
+    assert "frames per video: min 32, median 32, max 32" in out  # the sequential counts
+    ds = build_dataset(cfg, "train", seed=0)
+    for i in range(len(ds)):
+        assert ds[i]["clip"].shape == (1, 3, 4, 32, 32)
+
+
+def test_timeline_duration_and_rotation_follow_the_frames(tmp_path):
+    from _deploy_helpers import make_checkpoint
+    from actionlab.api import load
+    from actionlab.timeline import _rgb, iter_frames, video_timeline
+
+    path = corpus_file("mp4_h264_rot90")
+    first = next(iter(iter_frames(path)))
+    assert tuple(_rgb(first).shape) == (64, 48, 3)  # upright, as the readers return it
+    assert tuple(_rgb(first, autorotate=False).shape) == (48, 64, 3)
+    predictor = load(make_checkpoint(tmp_path / "tsn.pt", "tsn_r18_tiny", num_frames=2, input_size=32,
+                                     scale_size=36), device="cpu")
+    drops = corpus_file("avi_drop_frames")  # 32 frames at times i + i // 4 (every 5th frame time dropped)
+    timeline = video_timeline(predictor, drops, window=8, stride=8)
+    # the last frame shows at 38/25 s (not 31/25 s) and lasts 1/25 s
+    assert timeline.decoded_frames == 32 and timeline.duration == pytest.approx(39 / 25)
+    assert timeline.windows[-1].end == pytest.approx(39 / 25)
