@@ -113,6 +113,7 @@ def test_training_stops_above_max_bad_fraction(bench, capfd, tmp_path):
     # stops as soon as the epoch is over the limit: here at the first bad video
     assert code == 2 and "epoch 1: 1 of 6 training videos could not be read (more than data.max_bad_fraction=0.01)" \
         in line and "broken" in line
+    assert line.split("error: ", 1)[1] in (tmp_path / "bad" / "train.log").read_text()  # the run's log says why
 
 
 def test_skipped_annotation_lines_are_counted_in_the_run(bench, capfd, tmp_path):

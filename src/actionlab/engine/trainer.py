@@ -476,6 +476,9 @@ def train(cfg: Config, resume: str | None = None, *, run_dir: str | Path | None 
             elapsed = time.perf_counter() - run_start
             log.info(f"finished {state.step - steps_at_start} steps in {format_duration(elapsed)}; "
                      f"results in {run_path}")
+        except DataError as e:  # too many unreadable videos, or a bad one with data.on_error=raise
+            log.info(f"stopped: {e}")
+            raise
         except RuntimeError as e:
             died = worker_died(e, [loader, val_loader])
             if died is None:
