@@ -47,6 +47,8 @@ def test_pointing_game_by_hand():
     assert score.any_tracklet == pytest.approx(2 / 3)
     assert score.chance == pytest.approx(0.25)  # one of the four cells has its centre in the box
     assert score.frames == 3
+    # "any of the K=2 tracklets" is compared with the chance of the same statistic: 1 - (1 - 1/4)^2
+    assert score.chance_any == pytest.approx(1 - 0.75**2) and score.grid == (2, 2) and score.too_small
     boxes[0, 0] = float("nan")  # unknown box: the frame does not count
     assert pointing_game(maps, boxes, (64, 64)).per_tracklet == pytest.approx([0.5, 0.0])
     # a small box across the middle holds no cell centre, yet overlaps every cell
@@ -104,3 +106,15 @@ def test_render_writes_the_tracklet_figure_and_the_bank_tsne(tmp_path):
     assert [p.name for p in only] == ["tracklets.png"]
     with pytest.raises(ModelError, match="region responses"):
         render(create_model("tea_tiny", num_classes=3), clip, None, tmp_path / "c", None)
+
+
+def test_render_says_when_the_region_maps_are_too_small(tmp_path, caplog):
+    """At 64 px the tiny ResNet's last map is 2x2: explain says the regions cannot mean anything."""
+    pytest.importorskip("matplotlib")
+    from actionlab.explain.tracklets import too_small_note
+
+    model = create_model("art_r18_tiny", num_classes=3)
+    with caplog.at_level("WARNING"):
+        render(model, torch.randn(1, 3, 4, 64, 64), None, tmp_path, None, tsne="false")
+    assert "too small to mean anything" in caplog.text
+    assert too_small_note((4, 4)) == "" and "2x2" in too_small_note((2, 2))

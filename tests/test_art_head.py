@@ -194,7 +194,7 @@ def test_bank_loss_does_not_reach_the_backbone_unless_coupled():
     bank loss sends no gradient into the backbone. couple_sema=True is the coupled form."""
     target = torch.tensor([0, 3])
     for coupled in (False, True):
-        head = tiny_head(couple_sema=coupled, prototype_consistency=False)
+        head = tiny_head(prototype_consistency=False, **({"couple_sema": True} if coupled else {}))  # default: off
         tokens, grid, x_cls = inputs()
         x_cls.requires_grad_(True)
         out = head(tokens, grid, x_cls)

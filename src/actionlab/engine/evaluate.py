@@ -39,11 +39,14 @@ class EvalResult:
 def video_scores(model: nn.Module, clip: torch.Tensor, *, average: str = "prob", multi_label: bool = False,
                  max_views_per_forward: int = 8,
                  autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
-                 attention_out: list[torch.Tensor] | None = None) -> torch.Tensor:
+                 attention_out: list[torch.Tensor] | None = None,
+                 maps_out: list[dict[str, torch.Tensor]] | None = None) -> torch.Tensor:
     """Normalised clips [B, V, C, T, H, W] (or [B, C, T, H, W]) -> averaged scores [B, K] (float32).
 
     attention_out: when given, the models' temporal attention extras ([B*V, T] in view order) are
     appended to it, chunk by chunk (TFE and the vanilla attention model expose them).
+    maps_out: when given, the spatial extras `LocalisationMeter` reads (ART's "regions", ATR's
+    "actionness"/"actionness_per_block") of each chunk are appended to it (on the CPU).
     """
     if clip.dim() == 5:
         clip = clip.unsqueeze(1)
@@ -57,6 +60,8 @@ def video_scores(model: nn.Module, clip: torch.Tensor, *, average: str = "prob",
         logits = output.logits.float()
         if attention_out is not None and "attention" in output.extras:
             attention_out.append(output.extras["attention"].float().cpu())
+        if maps_out is not None:
+            maps_out.append(_spatial_maps(output.extras))
         if average == "prob":
             logits = logits.sigmoid() if multi_label else logits.softmax(-1)
         outs.append(logits)
@@ -78,6 +83,7 @@ def evaluate(model: nn.Module, loader: DataLoader, device: torch.device, mean: S
     model.eval()
     scores, labels, indices = [], [], []
     fidelity = FidelityMeter()  # temporal fidelity, where the data annotate the action frames
+    where = LocalisationMeter()  # pointing game / actionness in box, where the data give boxes
     try:
         for done, batch in enumerate(loader, 1):
             if progress is not None:
@@ -86,11 +92,14 @@ def evaluate(model: nn.Module, loader: DataLoader, device: torch.device, mean: S
                 continue
             clip = prepare_clip(batch["clip"], device, mean, std)
             attention: list[torch.Tensor] | None = [] if "action_mask" in batch else None
+            maps: list[dict[str, torch.Tensor]] | None = [] if "boxes" in batch else None
             scores.append(video_scores(model, clip, average=average, multi_label=multi_label,
                                        max_views_per_forward=max_views_per_forward, autocast=autocast,
-                                       attention_out=attention).cpu())
+                                       attention_out=attention, maps_out=maps).cpu())
             if attention:
                 fidelity.update(torch.cat(attention), batch["action_mask"].flatten(0, 1).cpu())
+            if maps and maps[0]:
+                where.update(_concat_maps(maps), batch["boxes"].flatten(0, 1), tuple(clip.shape[-2:]))
             labels.append(batch["label"].cpu())
             indices.append(torch.as_tensor(batch["index"]).cpu())
     finally:
@@ -107,6 +116,7 @@ def evaluate(model: nn.Module, loader: DataLoader, device: torch.device, mean: S
         raise DataError("evaluation found no video to score (the dataset is empty or every video was skipped)")
     result.metrics = compute_metrics(result.scores, result.labels)
     result.metrics.update(_gathered_fidelity(fidelity))
+    result.metrics.update(_gathered_localisation(where))
     return result
 
 
@@ -160,6 +170,33 @@ class LocalisationMeter:
         if "regions" in extras:
             self.pointing.update(extras["regions"], boxes, image_size)
 
+    def state(self) -> dict:
+        """What `merged` needs to combine ranks (plain Python values)."""
+        p = self.pointing
+        return {"in_box": self.in_box, "in_box_chance": self.in_box_chance, "grid": self.actionness_grid,
+                "block": self.actionness_block, "hits": None if p.hits is None else p.hits.tolist(),
+                "any_hits": p.any_hits, "chance_sum": p.chance_sum, "chance_any_sum": p.chance_any_sum,
+                "frames": p.frames, "pointing_grid": p.grid}
+
+    @classmethod
+    def merged(cls, states: list[dict]) -> LocalisationMeter:
+        out = cls()
+        p = out.pointing
+        for st in states:
+            out.in_box += st["in_box"]
+            out.in_box_chance += st["in_box_chance"]
+            if st["in_box"]:
+                out.actionness_grid, out.actionness_block = tuple(st["grid"]), st["block"]
+            if st["hits"] is not None:
+                hits = torch.tensor(st["hits"])
+                p.hits = hits if p.hits is None else p.hits + hits
+                p.grid = tuple(st["pointing_grid"])
+            p.any_hits += st["any_hits"]
+            p.chance_sum += st["chance_sum"]
+            p.chance_any_sum += st["chance_any_sum"]
+            p.frames += st["frames"]
+        return out
+
     def compute(self) -> dict[str, float]:
         import math
 
@@ -202,6 +239,31 @@ def localisation_notes(metrics: dict[str, float]) -> list[str]:
                      f"to mean anything")
         lines.append(line)
     return lines
+
+
+def _spatial_maps(extras: dict) -> dict[str, torch.Tensor]:
+    maps = {k: extras[k].float().cpu() for k in ("regions", "actionness") if k in extras}
+    for name, m in (extras.get("actionness_per_block") or {}).items():
+        maps[f"block:{name}"] = m.float().cpu()
+    return maps
+
+
+def _concat_maps(chunks: list[dict[str, torch.Tensor]]) -> dict:
+    """The chunks' maps joined along the batch, in the shape of the models' extras."""
+    joined = {k: torch.cat([c[k] for c in chunks]) for k in chunks[0]}
+    extras: dict = {k: v for k, v in joined.items() if not k.startswith("block:")}
+    blocks = {k.removeprefix("block:"): v for k, v in joined.items() if k.startswith("block:")}
+    if blocks:
+        extras["actionness_per_block"] = blocks
+    return extras
+
+
+def _gathered_localisation(meter: LocalisationMeter) -> dict[str, float]:
+    """`LocalisationMeter.compute()` over every rank's clips ({} when no clip had maps and boxes)."""
+    if distributed.current().enabled:
+        parts = distributed.all_gather_objects(meter.state())
+        meter = LocalisationMeter.merged(parts)
+    return meter.compute()
 
 
 def _num_classes(model: nn.Module) -> int:

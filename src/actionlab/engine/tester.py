@@ -15,7 +15,7 @@ from ..errors import DataError, ModelError
 from ..metrics import compute_metrics
 from . import distributed
 from .build import load_for_inference
-from .evaluate import EvalResult, evaluate
+from .evaluate import EvalResult, evaluate, localisation_notes
 from .loader import eval_loader
 from .logs import Progress
 from .reports import write_test_outputs
@@ -39,10 +39,25 @@ class CheckpointReport:
         if "fidelity_auc" in m:  # models with temporal attention on data with annotated action frames
             parts.append(f"temporal fidelity: attention mass {m['fidelity_mass']:.3f} (uniform "
                          f"{m['fidelity_chance']:.3f}), AUC {m['fidelity_auc']:.3f} (chance 0.5)")
+        if "within_pair" in m:  # classes that come in pairs (data: annotations.json / data.yaml / pairs.txt)
+            parts.append(f"within-pair accuracy {m['within_pair']:.3f} (chance 0.5, {int(m['pairs'])} pairs)")
+        parts += localisation_notes(m)  # ART's pointing game, ATR's actionness in box (data with boxes)
         skipped = int(self.info.get("skipped") or 0)
         over = (f"{self.info.get('videos', '?')} of {self.info.get('videos', 0) + skipped} videos ({skipped} "
                 "unreadable, skipped: data.on_error=skip)" if skipped else f"{self.info.get('videos', '?')} videos")
         return f"{over}, views {self.info.get('views')}: " + ", ".join(parts)
+
+
+def pair_metrics(cfg: Config, result: EvalResult, class_names: list[str]) -> dict[str, float]:
+    """Within-pair accuracy when the dataset declares pairs of classes (`metrics.read_class_pairs`), else {}."""
+    from ..metrics import pair_accuracy, read_class_pairs
+
+    if not cfg.data.root or result.labels.dim() != 1:
+        return {}
+    pairs = read_class_pairs(cfg.data.root, class_names)
+    if not pairs:
+        return {}
+    return {"within_pair": pair_accuracy(result.scores, result.labels, pairs), "pairs": float(len(pairs))}
 
 
 def default_out_dir(checkpoint: Path, split: str, views: str) -> Path:
@@ -104,6 +119,7 @@ def evaluate_checkpoint(cfg: Config, checkpoint: Path, split: str = "test", out_
     elapsed = time.perf_counter() - start
     result = results[0] if len(results) == 1 else ensemble_results(results, len(dataset))
     class_names = list(dataset.class_names)
+    result.metrics.update(pair_metrics(cfg, result, class_names))
     summary = {"checkpoint": str(checkpoint), "split": split, "views": cfg.test.views, "average": cfg.test.average,
                "videos": len(result.indices), "skipped": result.skipped, "seconds": round(elapsed, 2),
                "ensemble": [str(p) for p in checkpoints[1:]]}

@@ -20,6 +20,7 @@ are an error (a typo in `--opt` should not pass silently).
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,9 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import ConfigError, ModelError
+from .tracklets import too_small_note
+
+log = logging.getLogger(__name__)
 
 
 def _display_frames(clip: torch.Tensor, frames: Any) -> np.ndarray:
@@ -124,7 +128,12 @@ def render(model: torch.nn.Module, clip: torch.Tensor, frames: Any, out_dir: str
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
+    grids = {n: tuple(m.shape[-2:]) for n, m in (out.extras.get("actionness_per_block") or {}).items()}
     for name, heat in maps.items():
+        grid = grids.get(name) or min(grids.values(), key=min, default=(0, 0))
+        note = too_small_note(grid)
+        if note:
+            log.warning("actionness of %s: %s", name, note)
         fig = Figure(figsize=(1.8 * t, 3.9))
         FigureCanvasAgg(fig)
         axes = fig.subplots(2, t, squeeze=False)
@@ -139,7 +148,8 @@ def render(model: torch.nn.Module, clip: torch.Tensor, frames: Any, out_dir: str
             for ax in axes[:, i]:
                 ax.axis("off")
         fig.colorbar(shown, ax=axes[1, :].tolist(), fraction=0.02, pad=0.01)
-        fig.suptitle(f"actionness ({value}) of {name}: predicted '{label}' ({float(probs[top]):.2f})", fontsize=9)
+        fig.suptitle(f"actionness ({value}) of {name}: predicted '{label}' ({float(probs[top]):.2f})"
+                     + (f"\n{note}" if note else ""), fontsize=9)
         path = out_dir / f"actionness_{re.sub(r'[^A-Za-z0-9_.-]', '_', name)}.png"
         fig.savefig(path, dpi=dpi)
         paths.append(path)

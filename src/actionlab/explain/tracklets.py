@@ -32,6 +32,7 @@ CLI for the t-SNE of a trained checkpoint:
 from __future__ import annotations
 
 import argparse
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,9 +43,19 @@ import torch.nn.functional as F
 
 from ..errors import ModelError
 
+log = logging.getLogger(__name__)
+
 # ---------------------------------------------------------------------------- pointing game
 
 MIN_GRID = 4  # a region map needs at least 4x4 cells to point somewhere (see the module docstring)
+
+
+def too_small_note(grid: tuple[int, int]) -> str:
+    """'' for a map of at least MIN_GRID x MIN_GRID cells, else a sentence saying it cannot mean anything."""
+    if min(grid) >= MIN_GRID:
+        return ""
+    return (f"the map is {grid[0]}x{grid[1]} cells, too small to mean anything (under {MIN_GRID}x{MIN_GRID}; "
+            f"use a larger input or a backbone with a smaller output stride)")
 
 
 def peak_points(regions: torch.Tensor, image_size: tuple[int, int]) -> torch.Tensor:
@@ -355,6 +366,9 @@ def render(model: torch.nn.Module, clip: torch.Tensor, frames: Any, out_dir: str
     t, height, width = images.shape[:3]
     regions = out.extras["regions"][0].float().cpu()  # [T, K, h, w]
     k = regions.shape[1]
+    note = too_small_note(tuple(regions.shape[-2:]))
+    if note:
+        log.warning("ART region responses: %s", note)
     heat = F.interpolate(regions, size=(height, width), mode="bilinear", align_corners=False)  # [T, K, H, W]
     heat = heat / heat.amax((0, 2, 3), keepdim=True).clamp_min(1e-12)  # per tracklet, over the clip
     peaks = peak_points(regions, (height, width))  # [T, K, 2]
@@ -391,7 +405,8 @@ def render(model: torch.nn.Module, clip: torch.Tensor, frames: Any, out_dir: str
         seed = f" <- '{name_of(int(topk[0, j]))}'" if topk is not None else ""
         axes[j + 1, 0].text(-0.1, 0.5, f"tracklet {j}{seed}", transform=axes[j + 1, 0].transAxes, rotation=90,
                             va="center", ha="right", fontsize=7)
-    fig.suptitle(f"ART region responses: predicted '{name_of(top)}' ({float(probs[top]):.2f})", fontsize=9)
+    fig.suptitle(f"ART region responses: predicted '{name_of(top)}' ({float(probs[top]):.2f})"
+                 + (f"\n{note}" if note else ""), fontsize=9)
     path = out_dir / "tracklets.png"
     fig.savefig(path, dpi=80)
     paths = [path]
