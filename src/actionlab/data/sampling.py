@@ -1,7 +1,9 @@
 """Which frames a clip takes: TSN segments, dense clips, uniform spacing; multi-view test sampling.
 
 Every sampler maps (num_frames n, rng, train) to an int64 array [num_clips, T]
-of frame indices in time order.  Randomness only comes from the `numpy.random.Generator`
+of frame indices in time order.  n is the reader's count, the frames a full sequential
+decode yields (`data.readers`), never a container header's count: index i is that decode's
+i-th frame, whatever the container.  Randomness only comes from the `numpy.random.Generator`
 passed in, so sampling is deterministic given a seed.
 
 Segment (TSN, Wang et al. 2016, Sec. 3.1): the video is cut into T equal segments
