@@ -100,6 +100,7 @@ def test_training_skips_and_counts_unreadable_videos(bench, capfd, tmp_path):
     for i in range(2):
         assert f"skipped unreadable video {train_list}:{5 + i} ({root}/data/videos/broken{i}.mp4)" in log
     assert "epoch 2: skipped 2 of 6 videos as unreadable" in log
+    assert f"data: skipped video 4 ({train_list}:5): cannot open video {root}/data/videos/broken0.mp4" in log  # why
     rows = [json.loads(line) for line in (tmp_path / "bad" / "metrics.jsonl").read_text().splitlines()]
     assert [r["skipped_videos"] for r in rows] == [2, 2]
 

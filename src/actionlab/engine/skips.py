@@ -14,7 +14,9 @@ batch kept, so nothing extra has to travel back from the workers.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from ..errors import DataError
@@ -95,3 +97,15 @@ class EpochSkips:
             raise DataError(f"epoch {epoch}: {total_skipped} of {epoch_videos} training videos could not be read "
                             f"(more than data.max_bad_fraction={max_bad_fraction:g}); first: {', '.join(first)}"
                             " (run `actionlab data check` on the config to list them all)")
+
+
+def log_data_warnings(train_log: Path) -> logging.Handler:
+    """Copy the data layer's warnings (a skipped video and why it could not be read) into train.log.
+
+    Attached before the DataLoader forks its workers, so a worker's warnings land there too (each record
+    is one appended, flushed line).  Remove it with `logging.getLogger("actionlab.data").removeHandler`."""
+    handler = logging.FileHandler(train_log, mode="a", encoding="utf-8")
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(logging.Formatter("data: %(message)s"))
+    logging.getLogger("actionlab.data").addHandler(handler)
+    return handler

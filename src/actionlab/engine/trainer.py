@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import math
 import signal
 import threading
@@ -49,7 +50,7 @@ from .logs import RunLogger, Throughput, format_duration
 from .optim import Schedule, build_optimizer, scaled_lr
 from .runlock import RunLock
 from .runtime import autocast_factory, model_mean_std, prepare_clip, seed_everything, select_device, to_channels_last
-from .skips import EpochSkips, annotation_lines
+from .skips import EpochSkips, annotation_lines, log_data_warnings
 from .strategies import NonFiniteLossError, StepContext, TrainStrategy, build_strategy, unwrap
 from .workers import WorkerDiedError, worker_died
 
@@ -373,6 +374,7 @@ def train(cfg: Config, resume: str | None = None, *, run_dir: str | Path | None 
     run_start = time.perf_counter()
     total_steps = cfg.train.epochs * steps_per_epoch
     steps_at_start = state.step
+    data_warnings = log_data_warnings(run_path / "train.log") if dist_info.is_main else None  # why a video failed
     with InterruptFlag() as interrupt:
         try:
             for epoch in range(state.epoch, cfg.train.epochs):
@@ -499,6 +501,9 @@ def train(cfg: Config, resume: str | None = None, *, run_dir: str | Path | None 
             log.close()
             if run_lock is not None:
                 run_lock.release()
+            if data_warnings is not None:
+                logging.getLogger("actionlab.data").removeHandler(data_warnings)
+                data_warnings.close()
 
     jsonl = run_path / "metrics.jsonl"
     history = [json.loads(line) for line in jsonl.read_text().splitlines() if line.strip()] if jsonl.is_file() else []
