@@ -30,6 +30,12 @@ class Recipe:
     rotation: int = 0  # display matrix rotation, degrees counter-clockwise
     exact: bool = False  # the reader must take the exact (sequential) path
     fmt: str | None = None  # container format when the suffix does not say it
+    edit_skip: int = 0  # MP4: move the edit list's start this many frames later (packets marked discard)
+
+    @property
+    def decoded(self) -> int:
+        """Frames a sequential decode yields."""
+        return self.frames - self.edit_skip
 
 
 GOP = {"g": "8"}
@@ -47,6 +53,8 @@ CORPUS: dict[str, Recipe] = {
                                                                     "preset": "ultrafast"}),
     "mp4_hevc": Recipe("hevc.mp4", "libx265", options={"x265-params": "keyint=8:bframes=2:log-level=error",
                                                        "preset": "ultrafast"}),
+    "mp4_h264_edit_list": Recipe("editlist.mp4", "libx264", options={**GOP, "bf": "2", "preset": "ultrafast"},
+                                 edit_skip=3, exact=True),
     "mp4_mpeg4": Recipe("mpeg4.mp4", "mpeg4", options={**GOP, "bf": "2"}),
     "3gp_h263": Recipe("h263.3gp", "h263", size=(128, 96), options=GOP),
     "m4v_mpeg4": Recipe("mpeg4.m4v", "mpeg4", options={**GOP, "bf": "2"}),
@@ -109,4 +117,23 @@ def corpus_file(name: str) -> Path:
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
+    if recipe.edit_skip:
+        _skip_in_edit_list(path, recipe.edit_skip)
     return path
+
+
+def _skip_in_edit_list(path: Path, frames: int) -> None:
+    """Rewrite the MP4's single edit (elst v0) to start `frames` frames later, as a trimmed copy would.
+
+    The demuxer then marks the packets before the edit as discard; the decoder drops their frames.
+    """
+    import struct
+
+    data = bytearray(path.read_bytes())
+    at = data.find(b"elst") + 12  # box type, version + flags, entry count
+    duration, media_time = struct.unpack(">Ii", data[at: at + 8])
+    mdhd = data.find(b"mdhd") + 16  # box type, version + flags, creation and modification times (v0)
+    tick = struct.unpack(">I", data[mdhd: mdhd + 4])[0] // 25  # media ticks per frame at 25 fps
+    # the movie timescale (segment duration) is 1000: 40 ms per frame
+    data[at: at + 8] = struct.pack(">Ii", duration - frames * 40, media_time + frames * tick)
+    path.write_bytes(bytes(data))

@@ -40,7 +40,7 @@ def test_generated_corpus_is_frame_exact(name, keep_packets):
     full = read_all_sequential(path)
     recipe = CORPUS[name]
     with PyAVReader(path, max_packet_bytes=1 << 30 if keep_packets else 0, cache=None) as video:
-        assert video.num_frames == len(full) == recipe.frames
+        assert video.num_frames == len(full) == recipe.decoded
         assert (video.exact_reason is not None) == recipe.exact, video.exact_reason  # the path choice is pinned
         for idx in _index_sets(len(full)):
             assert torch.equal(video.read(idx), full[torch.from_numpy(idx)]), (name, idx.tolist())
