@@ -215,8 +215,14 @@ class IndexCache:
         return len(self._data)
 
 
+    def _after_fork(self) -> None:
+        self._lock = threading.Lock()  # a forked worker must not inherit a lock another thread held
+
+
 #: the per-process cache the readers use (each DataLoader worker process has its own)
 INDEX_CACHE = IndexCache()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=INDEX_CACHE._after_fork)
 
 
 # --------------------------------------------------------------------------- decoded frame counts on disk
