@@ -327,3 +327,13 @@ def test_test_refuses_a_checkpoint_whose_classes_are_named_otherwise(bench, capf
     torch.save(data, swapped)
     code, _, err = run(capfd, "test", config, "--checkpoint", swapped, "--set", *TINY)
     assert code == 2 and "class 0 is 'move_left' in the checkpoint and 'move_right' in the dataset" in one_line(err)
+
+
+def test_testing_an_unlabeled_list_says_so_instead_of_nan(bench, capfd, tmp_path):
+    _, _, ckpt = bench
+    (tmp_path / "jester-v1-labels.csv").write_text("move_right\nmove_left\n")
+    (tmp_path / "jester-v1-test.csv").write_text("42\n43\n")  # the official test list: ids only
+    config = tmp_path / "jester.yaml"
+    config.write_text(f"name: j\ndata:\n  format: jester\n  root: {tmp_path}\n  num_workers: 0\n")
+    code, _, err = run(capfd, "test", config, "--checkpoint", ckpt, "--set", *TINY)
+    assert code == 2 and "the test list (the official one) has no labels: there is no accuracy" in one_line(err)

@@ -84,6 +84,10 @@ def evaluate_checkpoint(cfg: Config, checkpoint: Path, split: str = "test", out_
     dataset = build_dataset(cfg, split, views=cfg.test.views)
     if len(dataset) == 0:
         raise DataError(f"the {split} set is empty ({getattr(cfg.data, f'{split}_list') or f'no data.{split}_list'})")
+    records = getattr(dataset, "records", [])
+    if records and all(r.label == -1 for r in records):  # UNLABELED: metrics would be nan
+        raise DataError(f"the {split} list ({getattr(cfg.data, f'{split}_list') or 'the official one'}) has no labels: "
+                        "there is no accuracy to compute; `actionlab predict` scores unlabeled videos")
     loader = eval_loader(dataset, cfg.test.batch_size, cfg.data.num_workers, cfg.train.seed, info.rank,
                          info.world_size)
     checkpoints = [checkpoint] + ([Path(cfg.test.ensemble_checkpoint)] if cfg.test.ensemble_checkpoint else [])
