@@ -61,6 +61,12 @@ def _cfg(cfg: Config, **data: Any) -> Config:
 
 def loader_rate(cfg: Config, workers: int, batches: int) -> tuple[float, str]:
     """(clips/s of the training loader alone over `batches` batches after a first one, cache status)."""
+    rate, _, status = loader_rates(cfg, workers, batches)
+    return rate, status
+
+
+def loader_rates(cfg: Config, workers: int, batches: int) -> tuple[float, float, str]:
+    """(clips per wall second, clips per CPU second of this process, cache status) of the loader alone."""
     from ..data import build_dataset
     from ..engine.loader import train_loader
 
@@ -68,7 +74,7 @@ def loader_rate(cfg: Config, workers: int, batches: int) -> tuple[float, str]:
     loader, sampler, seeded = train_loader(dataset, cfg.data.batch_size, workers, cfg.train.seed)
     it = iter(loader)
     next(it)  # worker start-up and the first batch are not timed
-    clips, start = 0, time.perf_counter()
+    clips, start, cpu = 0, time.perf_counter(), time.process_time()
     for _ in range(batches):
         try:
             batch = next(it)
@@ -76,9 +82,9 @@ def loader_rate(cfg: Config, workers: int, batches: int) -> tuple[float, str]:
             it = iter(loader)
             batch = next(it)
         clips += 0 if batch is None else batch["clip"].shape[0]
-    rate = clips / (time.perf_counter() - start)
+    rate, cpu_rate = clips / (time.perf_counter() - start), clips / max(1e-9, time.process_time() - cpu)
     del it, loader
-    return rate, getattr(dataset, "cache_status", "")
+    return rate, cpu_rate, getattr(dataset, "cache_status", "")
 
 
 def decoded_batches(cfg: Config, batches: int) -> list[dict[str, torch.Tensor]]:
@@ -144,21 +150,27 @@ class PlainLoop:
         self.opt.zero_grad(set_to_none=True)
 
     def rate(self, batches: list[dict[str, torch.Tensor]]) -> float:
+        return self.rates(batches)[0]
+
+    def rates(self, batches: list[dict[str, torch.Tensor]]) -> tuple[float, float]:
+        """(clips per wall second, clips per CPU second of this process)."""
         import torch
 
         self.step(batches[0])  # warm-up (lazy initialisation)
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         for b in batches:
             self.step(b)
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
-        return sum(b["clip"].shape[0] for b in batches) / (time.perf_counter() - start)
+        clips = sum(b["clip"].shape[0] for b in batches)
+        return clips / (time.perf_counter() - start), clips / max(1e-9, time.process_time() - cpu)
 
 
-def train_rate(cfg: Config, epochs: int) -> tuple[float, float]:
-    """(median per-epoch clips/s that `actionlab train` reports, its start-up seconds) for `epochs` epochs."""
+def train_rate(cfg: Config, epochs: int) -> tuple[float, float, float]:
+    """(median per-epoch clips/s that `actionlab train` reports, its start-up seconds, clips per CPU second of
+    this process from its first to its last optimizer step: epoch ends and checkpoints included)."""
     from ..config import from_dict
     from ..engine.trainer import train
 
@@ -166,16 +178,18 @@ def train_rate(cfg: Config, epochs: int) -> tuple[float, float]:
     run.train.epochs, run.train.eval_every = epochs, 0
     scratch = tempfile.mkdtemp(prefix="actionlab-bench-loader-")
     try:
+        stamps: list[float] = []
         start = time.perf_counter()
         with contextlib.redirect_stdout(io.StringIO()):
-            result = train(run, run_dir=scratch)
+            result = train(run, run_dir=scratch, on_step=lambda state, logs: stamps.append(time.process_time()))
         wall = time.perf_counter() - start
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     rates = [r["clips_per_s"] for r in result.history]
     clips_per_epoch = len(result.history) and result.state.step * cfg.data.batch_size / len(result.history)
     in_epochs = sum(clips_per_epoch / r for r in rates)
-    return statistics.median(rates), wall - in_epochs
+    cpu_rate = (len(stamps) - 1) * cfg.data.batch_size / max(1e-9, stamps[-1] - stamps[0])
+    return statistics.median(rates), wall - in_epochs, cpu_rate
 
 
 def recommend(cfg: Config, step: float, rates: dict[int, float], cores: int) -> list[str]:
@@ -274,19 +288,27 @@ def side_by_side(cfg: Config, repeats: int, epochs: int, batches: int, decoded: 
     w = cfg.data.num_workers
     num_classes = train_set_classes(cfg)
     rows: list[tuple[float, float, float, float]] = []
+    cpu_rows: list[tuple[float, float, float]] = []
     print(f"\n## `actionlab train` vs a plain PyTorch loop ({repeats} interleaved repeats; data.num_workers {w}, "
           f"data.cache {cfg.data.cache}, train {epochs} epochs a repeat)\n")
-    print(f"{'repeat':>6}  {'loader':>8}  {'plain':>8}  {'train':>8}  {'train/plain':>11}  {'start-up s':>10}  load")
+    print("clips per wall second (train: per epoch, as its log prints); in brackets clips per CPU second of this "
+          "process\n")
+    print(f"{'repeat':>6}  {'loader':>14}  {'plain':>14}  {'train':>14}  {'train/plain':>13}  {'start-up s':>10}  load")
     for r in range(repeats):
-        loader, _ = loader_rate(cfg, w, batches)
-        plain = PlainLoop(cfg, num_classes).rate(decoded)
-        trained, startup = train_rate(cfg, epochs)
+        loader, loader_cpu, _ = loader_rates(cfg, w, batches)
+        plain, plain_cpu = PlainLoop(cfg, num_classes).rates(decoded)
+        trained, startup, train_cpu = train_rate(cfg, epochs)
         rows.append((loader, plain, trained, startup))
-        print(f"{r + 1:>6}  {loader:>8.1f}  {plain:>8.1f}  {trained:>8.1f}  {trained / plain:>11.2f}  "
+        cpu_rows.append((loader_cpu, plain_cpu, train_cpu))
+        print(f"{r + 1:>6}  {loader:>6.1f} ({loader_cpu:>5.1f})  {plain:>6.1f} ({plain_cpu:>5.1f})  "
+              f"{trained:>6.1f} ({train_cpu:>5.1f})  {trained / plain:>5.2f} ({train_cpu / plain_cpu:>4.2f})  "
               f"{startup:>10.1f}  {_load()}")
     loader, plain, trained, startup = (statistics.median(c) for c in zip(*rows))
+    loader_cpu, plain_cpu, train_cpu = (statistics.median(c) for c in zip(*cpu_rows))
     ratio = statistics.median(t / p for _, p, t, _ in rows)
-    print(f"{'median':>6}  {loader:>8.1f}  {plain:>8.1f}  {trained:>8.1f}  {ratio:>11.2f}  {startup:>10.1f}")
+    cpu_ratio = statistics.median(t / p for _, p, t in cpu_rows)
+    print(f"{'median':>6}  {loader:>6.1f} ({loader_cpu:>5.1f})  {plain:>6.1f} ({plain_cpu:>5.1f})  "
+          f"{trained:>6.1f} ({train_cpu:>5.1f})  {ratio:>5.2f} ({cpu_ratio:>4.2f})  {startup:>10.1f}")
     ms = 1000.0
     per_train, per_plain, per_loader = ms / trained, ms / plain, ms / loader
     serial = per_loader if w == 0 else 0.0
@@ -294,4 +316,9 @@ def side_by_side(cfg: Config, repeats: int, epochs: int, batches: int, decoded: 
           f"{f' + loader {per_loader:.2f} ms (in series, num_workers 0)' if w == 0 else ''}"
           f" + engine overhead {per_train - per_plain - serial:+.2f} ms"
           f"{'' if w == 0 else ' (includes any wait on the workers)'}")
-    print(f"train / plain loop (median of the per-repeat ratios): {ratio:.2f}x")
+    c_train, c_plain, c_loader = ms / train_cpu, ms / plain_cpu, ms / loader_cpu
+    c_serial = c_loader if w == 0 else 0.0
+    print(f"per clip, CPU time of this process: train {c_train:.2f} ms = plain step {c_plain:.2f} ms"
+          f"{f' + loader {c_loader:.2f} ms' if w == 0 else ''} + engine overhead {c_train - c_plain - c_serial:+.2f} ms"
+          f"{'' if w == 0 else ' (the workers CPU time is not counted)'}")
+    print(f"train / plain loop (median of the per-repeat ratios): {ratio:.2f}x wall clock, {cpu_ratio:.2f}x CPU time")
