@@ -107,7 +107,7 @@ def test_train_end_message_names_the_metric_checkpoints_and_next_command(trained
     assert f"resuming {run_dir / 'checkpoints' / 'last.pt'} with {run_dir / 'config.yaml'}; overrides on top: " \
            "train.epochs=2" in out
     assert "resumed from" in out and "epoch 2/2 done" in out
-    assert f"best.pt: best validation top1 " in out and f"-> {run_dir / 'checkpoints' / 'best.pt'}" in out
+    assert "best.pt: best validation top1 " in out and f"-> {run_dir / 'checkpoints' / 'best.pt'}" in out
     assert f"last.pt: the state after epoch 2 (resumable) -> {run_dir / 'checkpoints' / 'last.pt'}" in out
     assert f"next: actionlab test --checkpoint {run_dir / 'checkpoints' / 'best.pt'}" in out
     # ... and that next command runs as printed: the config comes from the checkpoint
@@ -165,3 +165,22 @@ def test_flops_measures_latency_only_on_request(capsys):
     assert main(["flops", "tsn_r18_tiny", "--frames", "2", "--size", "32", "--no-memory", "--latency",
                  "--warmup", "0", "--repeats", "1", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["latency"]["median_ms"] > 0
+
+
+def test_readme_tour_lines_parse():
+    """Every `actionlab ...` line of the README's tour is a valid command line (flags and subcommands exist)."""
+    import re
+    import shlex
+    from pathlib import Path
+
+    from actionlab.cli import build_parser
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    tour = readme.split("## A tour of the CLI", 1)[1].split("\n## ", 1)[0]
+    lines = [line for block in re.findall(r"```bash\n(.*?)```", tour, re.S) for line in block.splitlines()]
+    commands = [shlex.split(line.split("  #")[0].replace("$CKPT", "c.pt").replace("$VIDEOS", "v"))
+                for line in lines if line.startswith("actionlab ")]
+    assert len(commands) >= 20
+    parser = build_parser()
+    for argv in commands:
+        parser.parse_args(argv[1:])  # argparse exits (SystemExit) on an unknown option

@@ -2,10 +2,11 @@
 
     actionlab train configs/tsm_r50_sthv2_8f.yaml --set data.root=/data/sthv2 optim.lr=0.005
     actionlab train configs/tsm_r50_sthv2_8f.yaml --resume auto            # continue where it stopped
-    actionlab train configs/tsm_r50_sthv2_8f.yaml --resume auto --set train.epochs=60   # and train longer
+    actionlab train configs/tsm_r50_sthv2_8f.yaml --resume auto --set data.num_workers=8   # a change on top
 
 `--resume` continues with the run's own saved config (<run>/config.yaml), so the `--set`s of the
-first start need not be repeated; `--set`s given now are applied on top of it and listed.
+first start need not be repeated; `--set`s given now are applied on top of it and listed.  (The
+learning-rate schedule continues from its saved state: a larger train.epochs does not stretch it.)
 Under torchrun (`torchrun --nproc-per-node 2 -m actionlab.cli train CONFIG`) every process
 runs this command; rank 0 writes the run directory.  Ctrl-C saves a checkpoint after the
 current step; `--resume auto` continues from it.
