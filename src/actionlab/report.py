@@ -431,7 +431,7 @@ def plot_training_curves(groups: list[Group], path: Path) -> Path | None:
     return path
 
 
-def _place_labels(ax: Any, points: list[tuple[float, float, str, str]], fontsize: float = 8) -> list[Any]:
+def _place_labels(ax: Any, points: list[tuple[float, float, str, str, float]], fontsize: float = 8) -> list[Any]:
     """Label each point without overlapping another label or a marker: try offsets around the point,
     nearest first, and keep the first whose box is free (a leader line when it ended up far away)."""
     fig = ax.figure
@@ -439,13 +439,14 @@ def _place_labels(ax: Any, points: list[tuple[float, float, str, str]], fontsize
     renderer = fig.canvas.get_renderer()
     to_px = ax.transData.transform
     taken = []  # boxes of the markers and of the labels placed so far, in pixels
-    for x, y, _, _ in points:
+    for x, y, _, _, err in points:
         px, py = to_px((x, y))
-        taken.append((px - 5, py - 5, px + 5, py + 5))
+        lo, hi = to_px((x, y - err))[1], to_px((x, y + err))[1]
+        taken.append((px - 5, min(py - 5, lo), px + 5, max(py + 5, hi)))  # the marker and its error bar
     offsets = [(dx * r, dy * r) for r in (1, 2, 3, 4, 6) for dx, dy in
                ((8, 4), (8, -14), (-8, 4), (-8, -14), (0, 12), (0, -20), (16, -5), (-16, -5))]
     texts = []
-    for x, y, label, color in sorted(points, key=lambda p: (p[0], -p[1])):
+    for x, y, label, color, _ in sorted(points, key=lambda p: (p[0], -p[1])):
         px, py = to_px((x, y))
         for dx, dy in offsets:
             ha = "left" if dx > 0 else "right" if dx < 0 else "center"
@@ -489,7 +490,8 @@ def accuracy_vs_gmacs_figure(groups: list[Group]) -> Any:
         color = _color(groups.index(g), len(groups))
         ax.errorbar(g.mean("gmacs"), g.mean("top1"), yerr=g.stats["top1"].std or None, fmt=markers.get(g.variant, "o"),
                     capsize=3, color=color, markersize=7)
-        points.append((g.mean("gmacs"), g.mean("top1"), g.recipe, "0.15"))  # dark labels: light colours are unreadable
+        # dark labels (light colours are unreadable); the error bar is kept free of labels too
+        points.append((g.mean("gmacs"), g.mean("top1"), g.recipe, "0.15", g.stats["top1"].std or 0.0))
     xs = [p[0] for p in points]
     span = max(xs) - min(xs)
     pad = span * 0.15 if span > 0 else max(xs) * 0.1 or 0.01
