@@ -50,45 +50,46 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     f.add_argument("--out", default="runs/tfe_bench", help="the sweep's output directory")
     f.add_argument("--corr", type=float, default=0.8, help="which correlation's models to draw")
     f.add_argument("--models", default="vanilla_2l,tfe", help="two models: the vanilla one first")
-    f.add_argument("--png", default="benchmarks/tfe_attention.png")
+    f.add_argument("--png", default="benchmarks/tfe_attention.png", help="where the figure goes")
     f.add_argument("--index", type=int, default=None, help="test video index (default: the first one both "
                    "classify correctly, else the first)")
     e = sub.add_parser("e2e", help="the recipes end to end (engine train, tiny CNN trained): one seed, one corr")
     e.add_argument("--corr", type=float, default=0.9, help="train/val cue-label correlation")
-    e.add_argument("--test-cue", default="conflict", choices=["conflict", "random"])
-    e.add_argument("--epochs", type=int, default=24)
-    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--test-cue", default="conflict", choices=["conflict", "random"],
+                   help="test videos' cue: another class's (conflict) or any class's (random)")
+    e.add_argument("--epochs", type=int, default=24, help="training epochs per recipe")
+    e.add_argument("--seed", type=int, default=0, help="train.seed")
     e.add_argument("--runs", default="vanilla_attention,tfe", help="recipe names (tfe_negative: plain -L_N)")
-    e.add_argument("--videos-per-class", type=int, default=48)
-    e.add_argument("--eval-per-class", type=int, default=24)
-    e.add_argument("--frames", type=int, default=16)
-    e.add_argument("--data-seed", type=int, default=0)
-    e.add_argument("--threads", type=int, default=2)
-    e.add_argument("--out", default="runs/tfe_e2e")
+    e.add_argument("--videos-per-class", type=int, default=48, help="training videos per class")
+    e.add_argument("--eval-per-class", type=int, default=24, help="val and test videos per class")
+    e.add_argument("--frames", type=int, default=16, help="frames per generated video")
+    e.add_argument("--data-seed", type=int, default=0, help="seed of the generated videos")
+    e.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    e.add_argument("--out", default="runs/tfe_e2e", help="data, runs and results.jsonl go here")
     e.add_argument("--set", nargs="*", default=[], help="extra config overrides for every run")
     g = sub.add_parser("flops", help="GMACs / parameters: vanilla vs TFE (Table 4)")
-    g.add_argument("--num-classes", type=int, default=157)
+    g.add_argument("--num-classes", type=int, default=157, help="classifier size (157: Charades)")
     a = sub.add_parser("adversary", help="-L_N plain vs bounded surrogates (divergence)")
-    a.add_argument("--steps", type=int, default=300)
-    a.add_argument("--threads", type=int, default=1)
+    a.add_argument("--steps", type=int, default=300, help="training steps per adversary form")
+    a.add_argument("--threads", type=int, default=1, help="torch CPU threads")
 
 
 def _sweep_args(s: argparse.ArgumentParser) -> None:
     s.add_argument("--corr", type=float, nargs="+", default=[0.0, 0.5, 0.8, 1.0],
                    help="train/val cue-label correlations (the 'distractor' variant's cue_prob)")
-    s.add_argument("--seeds", type=int, default=3)
+    s.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 per correlation and model")
     s.add_argument("--models", default=DEFAULT_MODELS, help=f"comma list from {', '.join(MODELS)}")
-    s.add_argument("--epochs", type=int, default=30)
-    s.add_argument("--batch-size", type=int, default=32)
-    s.add_argument("--lr", type=float, default=2e-3)
-    s.add_argument("--width", type=int, default=64)
-    s.add_argument("--segments", type=int, default=8)
-    s.add_argument("--frames", type=int, default=16)
+    s.add_argument("--epochs", type=int, default=30, help="epochs per run (the budget; same for every model)")
+    s.add_argument("--batch-size", type=int, default=32, help="training batch")
+    s.add_argument("--lr", type=float, default=2e-3, help="AdamW learning rate (cosine, 1 warm-up epoch)")
+    s.add_argument("--width", type=int, default=64, help="temporal model width")
+    s.add_argument("--segments", type=int, default=8, help="segments per clip (TSN sampling)")
+    s.add_argument("--frames", type=int, default=16, help="frames per generated video")
     s.add_argument("--grid", type=int, default=8, help="the frozen encoder's pooled grid per side")
-    s.add_argument("--videos-per-class", type=int, default=48)
-    s.add_argument("--eval-per-class", type=int, default=24)
-    s.add_argument("--data-seed", type=int, default=0)
-    s.add_argument("--threads", type=int, default=1)
+    s.add_argument("--videos-per-class", type=int, default=48, help="training videos per class")
+    s.add_argument("--eval-per-class", type=int, default=24, help="val and test videos per class")
+    s.add_argument("--data-seed", type=int, default=0, help="seed of the generated videos")
+    s.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     s.add_argument("--out", default="runs/tfe_bench", help="results.jsonl, features and seed-0 models go here")
     s.add_argument("--fresh", action="store_true", help="ignore results already in OUT/results.jsonl")
 
@@ -236,7 +237,7 @@ def train_one(kind: str, data: dict[str, dict[str, torch.Tensor]], seed: int, ar
             for s in schedules:
                 s.step()
             for k, v in logs.items():
-                last[k] = last.get(k, 0.0) + v / steps
+                last[k] = last.get(k, 0.0) + float(v) / steps  # strategies may log tensors
     return model, {"val": evaluate(model, data["val"], args.segments),
                    "test": evaluate(model, data["test"], args.segments),
                    "last_epoch": {k: round(v, 4) for k, v in last.items()}}
