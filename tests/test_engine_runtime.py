@@ -40,3 +40,19 @@ def test_training_with_channels_last_on_a_model_with_3d_convolutions(tmp_path):
     cfg = toy_config(tmp_path, *TEFE, "train.channels_last=true", "train.epochs=1")
     result = train(cfg, train_set=ToyVideos(4), val_set=ToyVideos(4, train=False))
     assert result.last_checkpoint is not None and "top1" in result.val_metrics
+
+
+def test_set_threads_applies_and_rejects_negative_counts():
+    import torch
+
+    from actionlab.engine.runtime import set_threads
+    from actionlab.errors import ConfigError
+
+    n = torch.get_num_threads()
+    try:
+        assert set_threads(1) == 1 and torch.get_num_threads() == 1
+        assert set_threads(None) == 1 and set_threads(0) == 1  # unset: torch's current setting stays
+        with pytest.raises(ConfigError, match="--threads must be >= 0"):
+            set_threads(-2)
+    finally:
+        torch.set_num_threads(n)
