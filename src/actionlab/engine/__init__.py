@@ -1,7 +1,7 @@
 """Training, testing and prediction engine.
 
     trainer.py      train(cfg, resume=...): the loop, top to bottom
-    strategies.py   how one batch becomes optimizer steps (TrainStrategy, register_strategy)
+    strategies.py   picks the train.strategy a config names (the protocol: actionlab/strategy.py)
     evaluate.py     multi-view scoring with averaged scores; exact under torchrun
     tester.py       evaluate_checkpoint: `actionlab test` (metrics, predictions, confusion matrix)
     optim.py        SGD / AdamW, param groups, step / cosine schedules with linear warm-up
