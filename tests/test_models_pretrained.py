@@ -16,7 +16,7 @@ from _deploy_helpers import one_thread
 from actionlab.errors import ModelError
 from actionlab.labels import load_labels
 from actionlab.models.pretrained import create_pretrained, get_pretrained, list_pretrained
-from actionlab.models.registry import create_model
+from actionlab.models.registry import _entry, create_model
 
 VIDEO_TAGS = [n for n in list_pretrained() if get_pretrained(n).is_video]
 TINY = {"base_width": 8, "num_segments": 4}
@@ -121,7 +121,7 @@ def test_official_layout_converts_exactly(name, tmp_path):
     path = tmp_path / tag.filename
     # the TSM release (2019) predates torch's zip format: write its files in the legacy one
     torch.save(_official(tag, original.state_dict()), path, _use_new_zipfile_serialization=tag.layout != "tsm")
-    converted = create_pretrained(tag.model, tag, None, path, **TINY).eval()
+    converted = create_pretrained(_entry(tag.model).builder, tag, None, path, **TINY).eval()
     report = converted.pretrained_report
     assert report.source == name and not report.new and not report.unused, report.summary()
     assert len(report.loaded) == len(original.state_dict())
@@ -135,7 +135,7 @@ def test_fine_tuning_replaces_the_head_and_says_so(tmp_path):
     original = _randomise(create_model("tanet_r50", num_classes=400, **TINY))
     path = tmp_path / "tanet.pth"
     torch.save(_official(tag, original.state_dict()), path)
-    model = create_pretrained("tanet_r50", tag, 101, path, **TINY)
+    model = create_pretrained(_entry("tanet_r50").builder, tag, 101, path, **TINY)
     report = model.pretrained_report
     assert model.fc.out_features == 101 and report.reinitialised == ["fc.weight", "fc.bias"]
     assert report.new == ["fc.weight", "fc.bias"] == report.unused  # the file's 400-class fc is not used

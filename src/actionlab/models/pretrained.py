@@ -25,6 +25,7 @@ import fnmatch
 import hashlib
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,7 @@ import torch
 import torch.nn as nn
 
 from ..errors import ModelError
-from .registry import IMAGENET_MEAN, IMAGENET_STD
+from .norms import IMAGENET_MEAN, IMAGENET_STD
 
 TSM_RELEASE = "https://github.com/mit-han-lab/temporal-shift-module (README, pretrained models)"
 MMA_ZOO = "https://github.com/open-mmlab/mmaction2/tree/main/configs/recognition/{}/metafile.yml"
@@ -298,16 +299,14 @@ class TaggedStateDict(dict):
     source: str = "<dict>"
 
 
-def create_pretrained(name: str, tag: PretrainedTag, num_classes: int | None = None,
+def create_pretrained(builder: Callable[..., nn.Module], tag: PretrainedTag, num_classes: int | None = None,
                       weights: str | Path | None = None, **kwargs: Any) -> nn.Module:
-    """`name` built with the tag's clip length and the tag's weights (a new head if `num_classes` differs)."""
-    from .registry import _entry
-
+    """The registered `builder` with the tag's clip length and weights (a new head if `num_classes` differs)."""
     sd = TaggedStateDict(tag_state_dict(tag, weights))
     sd.source = tag.name
     kwargs = {**tag.model_kwargs, **kwargs}
     kwargs.setdefault("num_segments", tag.num_frames)
-    model = _entry(name).builder(num_classes=num_classes or tag.num_classes, pretrained=sd, **kwargs)
+    model = builder(num_classes=num_classes or tag.num_classes, pretrained=sd, **kwargs)
     report = getattr(model, "pretrained_report", None)
     if report is not None:
         report.source = tag.name

@@ -24,11 +24,7 @@ from typing import Any
 import torch.nn as nn
 
 from ..errors import ModelError
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
-CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+from .norms import CLIP_MEAN, CLIP_STD, IMAGENET_MEAN, IMAGENET_STD  # noqa: F401 (re-exported)
 
 
 @dataclass(frozen=True)
@@ -134,7 +130,7 @@ def create_model(name: str, num_classes: int | None = None, pretrained: str | bo
         pretrained = None
     tag = tag or find_tag(name, pretrained)
     if tag is not None:
-        model = create_pretrained(name, tag, num_classes, weights, **kwargs)
+        model = create_pretrained(entry.builder, tag, num_classes, weights, **kwargs)
     else:
         if weights is not None:
             raise ModelError(f"weights={weights!r} goes with a pretrained tag (see list_pretrained('{name}.*'))")
