@@ -215,6 +215,20 @@ def test_disk_full_while_saving_a_checkpoint(bench, capfd, tmp_path, monkeypatch
     assert not [p for p in last.parent.iterdir() if p.name.endswith(".tmp")]
 
 
+def test_disk_full_while_writing_the_metrics_is_one_line(bench, capfd, tmp_path, monkeypatch):
+    from actionlab.engine import logs
+
+    _, config, _ = bench
+
+    def full(self, row):
+        raise OSError(errno.ENOSPC, "No space left on device", str(self.run_dir / "metrics.jsonl"))
+
+    monkeypatch.setattr(logs.RunLogger, "epoch_metrics", full)
+    code, _, err = run(capfd, "train", config, "--set", *TINY, f"train.work_dir={tmp_path}")
+    line = one_line(err)
+    assert code == 1 and f"cannot write {tmp_path / 'bad' / 'metrics.jsonl'}: no space left" in line
+
+
 def test_class_names_that_do_not_fit_the_outputs_are_refused_by_test_and_resume(bench, capfd, tmp_path):
     _, config, ckpt = bench
     data = torch.load(ckpt, weights_only=True)

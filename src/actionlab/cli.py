@@ -9,6 +9,7 @@ that is not built yet says so and exits 1.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import sys
 
@@ -74,6 +75,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"actionlab {args.command}: interrupted", file=sys.stderr)
         return 130
+    except OSError as e:
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        # a full disk while writing a log, metrics or an export (checkpoints say more themselves)
+        where = f" {e.filename}" if e.filename else ""
+        print(f"actionlab {args.command}: error: cannot write{where}: no space left on the device "
+              "(checkpoints are written atomically: the last one saved is intact)", file=sys.stderr)
+        return 1
     except RuntimeError as e:  # a DataLoader worker killed by the OS outside training (test, predict): one line
         from .engine.workers import worker_died
 
