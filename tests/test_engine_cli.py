@@ -149,10 +149,8 @@ def _all_parsers():
 def test_every_option_has_help_and_help_keeps_example_lines():
     import argparse
 
-    # `bench tfe` (the TFE paper-experiment driver, issue 17) still has options without help: not checked yet
     missing = [f"{name} {'/'.join(a.option_strings) or a.dest}" for name, p in _all_parsers() for a in p._actions
-               if a.help is None and not isinstance(a, argparse._SubParsersAction)
-               and not name.startswith("actionlab bench tfe")]
+               if a.help is None and not isinstance(a, argparse._SubParsersAction)]
     assert missing == []
     parsers = dict(_all_parsers())
     text = parsers["actionlab flops"].format_help()
