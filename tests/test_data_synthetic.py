@@ -96,3 +96,15 @@ def test_cli_synth(capsys):
     assert "wrote 6 videos" in capsys.readouterr().out
     assert len(list((out / "videos").rglob("*.mp4"))) == 6
     assert main(["data", "synth", str(out), "--classes", "jump"]) == 2
+
+
+def test_cli_synth_conflicting_test_cue(capsys):
+    import json
+
+    out = workdir() / "synth_cli_conflict"
+    assert main(["data", "synth", str(out), "--variant", "distractor", "--videos-per-class", "1",
+                 "--eval-per-class", "2", "--size", "32", "--frames", "8", "--classes", "rotate_cw,rotate_ccw",
+                 "--test-cue", "conflict", "--workers", "1"]) == 0
+    videos = json.loads((out / "annotations.json").read_text())["videos"]
+    test = {k: v for k, v in videos.items() if "/test/" in k or k.startswith("test/")}
+    assert len(test) == 4 and all(v["cue"] is not None and v["cue"] != v["label"] for v in test.values())

@@ -33,6 +33,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     s.add_argument("--fps", type=int, default=12, help="frame rate written into the MP4 files (default 12)")
     s.add_argument("--seed", type=int, default=0, help="seed of the generated videos (same seed, same files)")
     s.add_argument("--cue-prob", type=float, default=0.9, help="distractor variant: label/cue correlation in train/val")
+    s.add_argument("--test-cue", default="random", choices=["random", "conflict"],
+                   help="distractor variant: the test videos' cue (conflict: always another class's cue)")
     s.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes rendering and encoding")
     c = sub.add_parser("check", help="scan a dataset and report problems",
                        description="Scan a dataset's splits; exit 1 when a video or annotation line is bad.")
@@ -59,7 +61,7 @@ def _synth(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     result = generate(args.out, args.variant, args.videos_per_class, args.size, args.frames, args.seed,
                       classes=classes, eval_per_class=args.eval_per_class, fps=args.fps, cue_prob=args.cue_prob,
-                      workers=args.workers)
+                      workers=args.workers, test_cue=args.test_cue)
     total = sum(result.counts.values())
     print(f"wrote {total} videos ({', '.join(f'{k} {v}' for k, v in result.counts.items())}) of "
           f"{len(result.class_names)} classes to {result.root} in {time.perf_counter() - start:.1f} s")
