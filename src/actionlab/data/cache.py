@@ -29,7 +29,7 @@ import os
 import shutil
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -124,8 +124,9 @@ class _Reader:
         self.frame_template = frame_template or DEFAULT_FRAME_TEMPLATE
         self.frame_start = frame_start
 
-    def shape(self, i: int) -> tuple[int, int, int] | None:
-        """(frames, height, width) of video i from its first frame; None when it cannot be read."""
+    def _read(self, i: int, indices: Callable[[int], Any]) -> tuple[torch.Tensor, float, int] | None:
+        """Frames `indices(num_frames)` of video i, its fps and frame count; None when it cannot be read
+        (the dataset reads an uncached video again and reports its error then)."""
         r = self.records[i]
         try:
             with open_video(r.path, self.backend, frame_template=self.frame_template, frame_start=self.frame_start,
@@ -133,22 +134,18 @@ class _Reader:
                 n = video.num_frames
                 if n <= 0:
                     return None
-                f = video.read([0])
-                return n, int(f.shape[1]), int(f.shape[2])
+                return video.read(indices(n)), float(video.fps), n
         except Exception:  # noqa: BLE001 - a bad video is left to the reader to report when it is used
             return None
 
+    def shape(self, i: int) -> tuple[int, int, int] | None:
+        """(frames, height, width) of video i from its first frame; None when it cannot be read."""
+        got = self._read(i, lambda n: [0])
+        return None if got is None else (got[2], int(got[0].shape[1]), int(got[0].shape[2]))
+
     def all_frames(self, i: int) -> tuple[torch.Tensor, float] | None:
-        r = self.records[i]
-        try:
-            with open_video(r.path, self.backend, frame_template=self.frame_template, frame_start=self.frame_start,
-                            num_frames=r.num_frames, autorotate=self.autorotate) as video:
-                n = video.num_frames
-                if n <= 0:
-                    return None
-                return video.read(np.arange(n)).contiguous(), float(video.fps)
-        except Exception:  # noqa: BLE001 - uncached: the dataset re-reads it and reports the error then
-            return None
+        got = self._read(i, np.arange)
+        return None if got is None else (got[0].contiguous(), got[1])
 
 
 def estimate_bytes(reader: _Reader, count: int, probes: int = PROBE_VIDEOS) -> int:
