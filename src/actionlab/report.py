@@ -9,7 +9,8 @@ GMACs, params, clips/s). A run without it (e.g. a run on a real dataset) gives w
     paths = write_report(rows, out_dir)                     # results.md / .csv / .json + plots/*.png
 
 Every number comes from the runs' files; nothing is typed in.  `check_claims` reads the papers' claims
-off the aggregated numbers and says 'holds' or 'does not hold' for each, with the numbers.
+off the aggregated numbers and says 'holds', 'does not hold' or 'cannot tell' for each (a difference must exceed two
+standard errors over seeds to count), with the numbers.
 """
 
 from __future__ import annotations
@@ -255,13 +256,33 @@ def write_csv(groups: list[Group], path: Path) -> Path:
 class Claim:
     paper: str
     text: str
-    holds: bool | None  # None: the method ran, a run needed to check it (its baseline) did not
+    holds: bool | None  # True / False: shown either way; None: cannot tell, or not checked (a run is missing)
     numbers: str
     method: str = ""  # the recipe the claim is about: without a run of it the claim is left out
+    checked: bool = True  # False: a run needed to check it (its baseline) did not run
+
+    @property
+    def verdict(self) -> str:
+        if not self.checked:
+            return "not checked"
+        return {True: "holds", False: "does not hold", None: "cannot tell"}[self.holds]
 
     def line(self) -> str:
-        verdict = {True: "holds", False: "does not hold", None: "not checked"}[self.holds]
-        return f"- **{verdict}** — {self.paper}: {self.text}. {self.numbers}"
+        return f"- **{self.verdict}** — {self.paper}: {self.text}. {self.numbers}"
+
+
+def significance(a: Stat, b: Stat, sigmas: float = 2.0) -> tuple[bool | None, str]:
+    """Is a's mean above b's? True / False only when the difference exceeds `sigmas` standard errors of the
+    difference over seeds (sample std / sqrt(n) of each side); None ("cannot tell") otherwise, or with one seed."""
+    diff = a.mean - b.mean
+    if a.n < 2 and b.n < 2:
+        return None, " (one seed: no spread to judge the difference by)"
+    se = math.sqrt((a.std**2 / a.n if a.n > 1 else 0.0) + (b.std**2 / b.n if b.n > 1 else 0.0))
+    if diff > sigmas * se:
+        return True, ""
+    if diff < -sigmas * se:
+        return False, ""
+    return None, f" (difference {diff:+.3f} within {sigmas:g} standard errors, {sigmas * se:.3f})"
 
 
 def _find(groups: list[Group], recipe: str, variant: str | None = None) -> Group | None:
@@ -281,10 +302,9 @@ def _compare(paper: str, text: str, groups: list[Group], better: str, worse: str
     if a is None or b is None or not a.stats[key].n or not b.stats[key].n:
         missing = [n for n, g in ((better, a), (worse, b)) if g is None or not g.stats[key].n]
         where = f" on '{variant}'" if variant else ""
-        return Claim(paper, text, None, f"(no {key} of {' and '.join(missing)}{where} in these runs)", better)
-    holds = a.mean(key) > b.mean(key)
-    spread = a.stats[key].std + b.stats[key].std
-    note = " (difference within the seeds' spread)" if holds and a.mean(key) - b.mean(key) <= spread and spread else ""
+        return Claim(paper, text, None, f"(no {key} of {' and '.join(missing)}{where} in these runs)", better,
+                     checked=False)
+    holds, note = significance(a.stats[key], b.stats[key])
     return Claim(paper, text, holds, f"{key}: {_fmt(a, key)} vs {_fmt(b, key)}{note}", better)
 
 
@@ -297,7 +317,7 @@ def check_claims(groups: list[Group]) -> list[Claim]:
     tsn = _find(groups, "tsn", "order")
     if tsn is None or not tsn.stats["within_pair"].n:
         claims.append(Claim("TSN", "near chance (0.5) inside each time-reversed pair", None,
-                            "(no within-pair accuracy of tsn on 'order' in these runs)", "tsn"))
+                            "(no within-pair accuracy of tsn on 'order' in these runs)", "tsn", checked=False))
     else:
         by_pair = [(p, v) for r in tsn.rows for p, v in (r.get("within_pair_by_pair") or {}).items()
                    if _number(v) is not None]
@@ -316,7 +336,7 @@ def check_claims(groups: list[Group]) -> list[Claim]:
         g = _find(groups, name, "order")
         if g is None or not g.stats["within_pair"].n:
             claims.append(Claim(paper, f"{name} far above chance inside the pairs", None,
-                                f"(no within-pair accuracy of {name} on 'order' in these runs)", name))
+                                f"(no within-pair accuracy of {name} on 'order' in these runs)", name, checked=False))
             continue
         claims.append(Claim(paper, f"{name} far above chance inside the pairs (within-pair >= {FAR_ABOVE})",
                             g.mean("within_pair") >= FAR_ABOVE, _fmt(g, "within_pair"), name))
@@ -332,12 +352,12 @@ def check_claims(groups: list[Group]) -> list[Claim]:
     art = _find(groups, "art", "finegrained")
     if art is None or not art.stats["pointing_any"].n:
         claims.append(Claim("ART", "tracklets point at the moving part", None,
-                            "(no pointing game of art on 'finegrained' in these runs)", "art"))
+                            "(no pointing game of art on 'finegrained' in these runs)", "art", checked=False))
     else:
-        claims.append(Claim("ART", "tracklets point at the moving part (pointing game above its chance)",
-                            art.mean("pointing_any") > art.mean("pointing_chance"),
+        holds, note = significance(art.stats["pointing_any"], art.stats["pointing_chance"])
+        claims.append(Claim("ART", "tracklets point at the moving part (pointing game above its chance)", holds,
                             f"pointing {art.stats['pointing_any'].format('.3f')} vs chance "
-                            f"{art.stats['pointing_chance'].format('.3f')}", "art"))
+                            f"{art.stats['pointing_chance'].format('.3f')}{note}", "art"))
     ran = {g.recipe for g in groups}
     return [c for c in claims if c.method in ran]
 
@@ -532,7 +552,7 @@ def report_markdown(groups: list[Group], claims: list[Claim], header: str = "") 
         "fidelity_auc": "Fidelity AUC: P(attention on an action frame > on a non-action frame), chance 0.5; fidelity "
                         "mass: share of attention on the action frames (chance = its column).",
         "pointing_any": "Pointing: share of frames where some tracklet's peak cell overlaps the moving part's box.",
-        "actionness_in_box": "Actionness in box: share of the last ATR block's spatial actionness inside the box.",
+        "actionness_in_box": "Actionness in box: share of the largest ATR map's actionness inside the box.",
         "test_clips_per_s": "CPU clips/s: test throughput incl. decoding, with the run's torch threads.",
     }
     shown = [text for key, text in notes.items() if any(g.stats[key].n for g in groups)]
