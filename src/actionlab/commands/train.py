@@ -6,7 +6,8 @@
 
 `--resume` continues with the run's own saved config (<run>/config.yaml), so the `--set`s of the
 first start need not be repeated; `--set`s given now are applied on top of it and listed.  (The
-learning-rate schedule continues from its saved state: a larger train.epochs does not stretch it.)
+learning-rate schedule is a function of the step and train.epochs: a larger train.epochs on resume
+goes on from the saved step on the longer schedule, e.g. mid-way down a cosine, not from a restart.)
 Under torchrun (`torchrun --nproc-per-node 2 -m actionlab.cli train CONFIG`) every process
 runs this command; rank 0 writes the run directory.  Ctrl-C saves a checkpoint after the
 current step; `--resume auto` continues from it.
