@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from _engine_toys import one_thread  # noqa: F401
 from actionlab.models.registry import create_model
 from actionlab.models.temporal.shift import temporal_shift
 from actionlab.models.temporal.tam import TemporalExtraction
@@ -14,12 +15,7 @@ from actionlab.models.temporal.tam import TemporalExtraction
 T = 4
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _te_modules(model: torch.nn.Module) -> list[TemporalExtraction]:
