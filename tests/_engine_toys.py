@@ -85,3 +85,31 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+# A tiny TSN on 32 px, 4 segments, batch 2, one epoch on the CPU: the CLI tests' model.
+CLI_TINY = ["model.name=tsn_r18_tiny", "model.kwargs={base_width: 8, dropout: 0.0}", "data.num_segments=4",
+            "data.scale_size=32", "data.input_size=32", "data.batch_size=2", "train.epochs=1", "train.device=cpu",
+            "test.batch_size=2"]
+
+
+def trained_cli_run(root, name: str, overrides: list[str], broken_video: bool = False):
+    """A 2-class generated benchmark (2 videos a class per split) under `root`, a config `name` for it, and
+    `actionlab train` run once on it (one thread) -> (root, config path, last.pt path)."""
+    from actionlab.cli import main
+    from actionlab.data.synthetic import generate
+
+    generate(root / "data", "order", videos_per_class=2, eval_per_class=2, size=32, frames=8,
+             classes=["move_right", "move_left"])
+    if broken_video:
+        (root / "data/videos/broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 not really a video")
+    config = root / "cfg.yaml"
+    config.write_text(f"_base_: {root / 'data' / 'data.yaml'}\nname: {name}\ntrain:\n  work_dir: {root / 'runs'}\n"
+                      "data:\n  flip: false\n  num_workers: 0\n")
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        assert main(["train", str(config), "--set", *overrides]) == 0
+    finally:
+        torch.set_num_threads(n)
+    return root, config, root / "runs" / name / "checkpoints" / "last.pt"

@@ -17,31 +17,17 @@ from pathlib import Path
 import pytest
 import torch
 
-from _engine_toys import ToyVideos, one_thread, tiny_tsn, toy_config  # noqa: F401
+from _engine_toys import CLI_TINY, ToyVideos, one_thread, tiny_tsn, toy_config, trained_cli_run  # noqa: F401
 from actionlab.cli import main
-from actionlab.data.synthetic import generate
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-TINY = ["model.name=tsn_r18_tiny", "model.kwargs={base_width: 8, dropout: 0.0}", "data.num_segments=4",
-        "data.scale_size=32", "data.input_size=32", "data.batch_size=2", "train.epochs=1", "train.device=cpu",
-        "test.batch_size=2", "train.log_every=1000"]
+TINY = [*CLI_TINY, "train.log_every=1000"]
 
 
 @pytest.fixture(scope="module")
 def bench(tmp_path_factory):
     """A 2-class benchmark (4 videos per split), a config for it and a checkpoint trained one epoch on it."""
-    root = tmp_path_factory.mktemp("bad_input")
-    generate(root / "data", "order", videos_per_class=2, eval_per_class=2, size=32, frames=8,
-             classes=["move_right", "move_left"])
-    (root / "data/videos/broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 not really a video")
-    config = root / "cfg.yaml"
-    config.write_text(f"_base_: {root / 'data' / 'data.yaml'}\nname: bad\ntrain:\n  work_dir: {root / 'runs'}\n"
-                      "data:\n  flip: false\n  num_workers: 0\n")
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    assert main(["train", str(config), "--set", *TINY]) == 0
-    torch.set_num_threads(n)
-    return root, config, root / "runs" / "bad" / "checkpoints" / "last.pt"
+    return trained_cli_run(tmp_path_factory.mktemp("bad_input"), "bad", TINY, broken_video=True)
 
 
 def run(capfd, *argv: str) -> tuple[int, str, str]:

@@ -5,30 +5,17 @@ import json
 import pytest
 import torch
 
-from _engine_toys import one_thread  # noqa: F401
+from _engine_toys import CLI_TINY, one_thread, trained_cli_run  # noqa: F401
 from actionlab.cli import main
-from actionlab.data.synthetic import generate
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-TINY = ["model.name=tsn_r18_tiny", "model.kwargs={base_width: 8, dropout: 0.0}", "data.num_segments=4",
-        "data.scale_size=32", "data.input_size=32", "data.batch_size=2", "train.epochs=1", "train.device=cpu",
-        "test.batch_size=2"]
+TINY = CLI_TINY
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A 2-class benchmark (4 videos per split) and a tiny TSN trained on it for one epoch."""
-    root = tmp_path_factory.mktemp("engine_cli")
-    generate(root / "data", "order", videos_per_class=2, eval_per_class=2, size=32, frames=8,
-             classes=["move_right", "move_left"])
-    config = root / "cfg.yaml"
-    config.write_text(f"_base_: {root / 'data' / 'data.yaml'}\nname: cli\ntrain:\n  work_dir: {root / 'runs'}\n"
-                      "data:\n  flip: false\n  num_workers: 0\n")
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    assert main(["train", str(config), "--set", *TINY]) == 0
-    torch.set_num_threads(n)
-    return root, config, root / "runs" / "cli" / "checkpoints" / "last.pt"
+    return trained_cli_run(tmp_path_factory.mktemp("engine_cli"), "cli", TINY)
 
 
 def test_test_command_writes_metrics_predictions_and_confusion_matrix(trained, capsys):
