@@ -4,8 +4,10 @@
 Videos are found through `options.path_template`, by default the layout the official
 downloader writes:
     {split_dir}/{label}/{youtube_id}_{time_start:06d}_{time_end:06d}.mp4
-with `options.split_dirs` = {train: train, val: val, test: test}; `{label_}` is the label
-with spaces replaced by underscores (for trees that rename class folders that way).
+where `{split_dir}` follows the row's `split` column (train / val / test: the validation CSV's rows
+say val, so testing on validate.csv reads val/), mapped through `options.split_dirs` (default
+{train: train, val: val, test: test}); a CSV without the column uses the split being read.
+`{label_}` is the label with spaces replaced by underscores (for trees that rename class folders that way).
 Classes: `data.class_names` if given, else the sorted labels of the training CSV (the
 official order).  A test CSV without labels gives unlabeled records (label -1).
 """
@@ -61,7 +63,8 @@ def load(cfg: DataConfig, split: str, errors: LineErrors) -> Annotations:
         else:
             label = UNLABELED
         try:
-            rel = template.format(split_dir=split_dirs[split], label=label_name, label_=label_name.replace(" ", "_"),
+            rel = template.format(split_dir=split_dirs.get(row.get("split") or split, split_dirs[split]),
+                                  label=label_name, label_=label_name.replace(" ", "_"),
                                   youtube_id=row["youtube_id"], time_start=start, time_end=end)
         except (KeyError, IndexError, ValueError) as e:
             raise ConfigError(f"config key 'data.options.path_template' {template!r}: {e}") from None
