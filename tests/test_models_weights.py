@@ -252,3 +252,44 @@ def test_numpy_metadata_loads_weights_only_but_code_never_runs(tmp_path, capsys)
     with pytest.raises(ModelError, match="not a weights_only-loadable checkpoint"):
         read_state_dict(str(bad))
     assert "code ran" not in capsys.readouterr().out
+
+
+def _as_numpy1_names(path, legacy: bool) -> None:
+    """Rewrite a checkpoint's pickle as NumPy 1.x writes it (`numpy.core.multiarray`, as in the MMAction2 and TSM
+    release files, written in 2019-2022): protocol-2 GLOBAL opcodes are text lines, so the bytes can be swapped."""
+    import zipfile
+
+    if legacy:
+        path.write_bytes(path.read_bytes().replace(b"numpy._core.multiarray", b"numpy.core.multiarray"))
+        return
+    with zipfile.ZipFile(path) as z:
+        members = {i: z.read(i) for i in z.infolist()}
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as z:
+        for info, data in members.items():
+            if info.filename.endswith("data.pkl"):
+                data = data.replace(b"numpy._core.multiarray", b"numpy.core.multiarray")
+            z.writestr(info, data)
+
+
+@pytest.mark.parametrize("legacy", [False, True], ids=["zip", "legacy"])
+@pytest.mark.parametrize("numpy1_names", [False, True], ids=["numpy2", "numpy1"])
+def test_numpy_scalars_in_metadata_load_from_zip_and_legacy_files_alike(tmp_path, capsys, legacy, numpy1_names):
+    """A pre-zip (torch < 1.6) file with NumPy scalars in its metadata loads like a zip file with the same
+    metadata, under either NumPy's module names; a pickled call is refused in both formats and never runs."""
+    import numpy as np
+
+    sd = {"backbone.conv1.weight": torch.randn(8, 3, 7, 7)}
+    meta = {"epoch": np.int64(100), "best": np.float64(0.7412), "hist": np.arange(3, dtype=np.float32),
+            "dt": np.dtype("float32")}
+    good = tmp_path / "meta.pth"
+    torch.save({"meta": meta, "state_dict": sd}, good, _use_new_zipfile_serialization=not legacy)
+    if numpy1_names:
+        _as_numpy1_names(good, legacy)
+        assert b"numpy.core.multiarray" in good.read_bytes() or not legacy
+    assert torch.equal(read_state_dict(str(good))["backbone.conv1.weight"], sd["backbone.conv1.weight"])
+    bad = tmp_path / "code.pth"
+    torch.save({"meta": {"lr": np.float64(0.1), "x": _Payload()}, "state_dict": sd}, bad,
+               _use_new_zipfile_serialization=not legacy)
+    with pytest.raises(ModelError, match="not a weights_only-loadable checkpoint"):
+        read_state_dict(str(bad))
+    assert "code ran" not in capsys.readouterr().out

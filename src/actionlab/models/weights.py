@@ -166,41 +166,61 @@ def _read_file(path_str: str) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # UnpicklingError for pickled objects, RuntimeError for non-zip garbage
-        numpy_only = _numpy_globals(path)
-        if numpy_only:  # metadata with NumPy scalars / arrays (training frameworks' `meta`): still weights_only
+        first = e
+    numpy_only = _numpy_globals(path)
+    if numpy_only:  # metadata with NumPy scalars / arrays (training frameworks' `meta`): still weights_only
+        try:
             with torch.serialization.safe_globals(numpy_only):
                 return torch.load(path, map_location="cpu", weights_only=True)
-        raise ModelError(f"{path}: not a weights_only-loadable checkpoint ({type(e).__name__}: "
-                         f"{str(e).splitlines()[0]})") from e
+        except Exception as e:  # another object besides NumPy's (legacy files are not scanned first)
+            first = e
+    lines = [line.strip() for line in str(first).splitlines() if line.strip()] or [""]
+    why = next((line for line in lines if "Unsupported global" in line), lines[0])  # torch's line naming it
+    raise ModelError(f"{path}: not a weights_only-loadable checkpoint ({type(first).__name__}: {why})") from first
 
 
 _NUMPY_DATA = re.compile(r"^numpy\.(_?core\.multiarray\.(scalar|_reconstruct)|ndarray|dtype|dtypes\.\w+DType)$")
 
 
 def _numpy_globals(path: Path) -> list[Any]:
-    """The objects a checkpoint's pickle needs when they are all NumPy data types (arrays, scalars, dtypes),
-    else []: those may be allow-listed for `weights_only` loading; anything else stays refused."""
-    import importlib
+    """The NumPy data types (arrays, scalars, dtypes) to allow-list for `weights_only` loading when a checkpoint's
+    pickle needs nothing else, else []: anything else stays refused.
 
+    Zip files list their globals up front (torch's scan).  A legacy (pre-zip, torch < 1.6) file cannot be
+    scanned, so it gets the same NumPy data types allow-listed and the `weights_only` unpickler still refuses
+    any other object: both formats accept exactly the same things.  Files written under NumPy 1.x name
+    `numpy.core.multiarray.*`, NumPy 2 `numpy._core.multiarray.*`: both names are admitted."""
     try:
         names = torch.serialization.get_unsafe_globals_in_checkpoint(path)
-    except Exception:  # not a zip checkpoint (legacy format, garbage): no allow-listing
-        return []
+    except Exception:  # not a zip file: a legacy checkpoint (or garbage, which torch.load refuses again)
+        return [] if _is_zip(path) else _numpy_data_types()
     if not names or not all(_NUMPY_DATA.match(n) for n in names):
         return []
-    objs = []
-    for name in names:
-        module, _, attr = name.rpartition(".")
-        try:
-            objs.append(getattr(importlib.import_module(module), attr))
-        except (ImportError, AttributeError):
-            return []
-    try:  # the dtype classes an array's dtype unpickles into (not listed by the scan above)
-        import numpy.dtypes as npd
+    return _numpy_data_types()
 
-        objs += [getattr(npd, n) for n in dir(npd) if n.endswith("DType")]
+
+def _is_zip(path: Path) -> bool:
+    import zipfile
+
+    return zipfile.is_zipfile(path)
+
+
+def _numpy_data_types() -> list[Any]:
+    """Every NumPy data type `_NUMPY_DATA` admits, under each name a pickle may give it: scalars, arrays
+    (`_reconstruct`, ndarray), dtypes and the dtype classes an array's dtype unpickles into."""
+    try:
+        import numpy as np
+        import numpy.dtypes as npd
     except ImportError:
-        pass
+        return []
+    try:
+        from numpy._core import multiarray
+    except ImportError:  # NumPy 1.x
+        from numpy.core import multiarray  # type: ignore[no-redef]
+    objs: list[Any] = [np.ndarray, np.dtype] + [getattr(npd, n) for n in dir(npd) if n.endswith("DType")]
+    for attr in ("scalar", "_reconstruct"):
+        fn = getattr(multiarray, attr)
+        objs += [(fn, f"{module}.{attr}") for module in ("numpy._core.multiarray", "numpy.core.multiarray")]
     return objs
 
 
