@@ -33,7 +33,7 @@ from torch.utils.data import DataLoader, Dataset
 from .api import Predictor, Preprocess, load_clips, top_classes
 from .engine.logs import Progress
 from .errors import ActionlabError, ConfigError, DataError
-from .video_inputs import add_option, find_videos, run_standalone, standalone_parser, videos_of
+from .video_inputs import add_batch_arguments, find_videos, run_standalone, standalone_parser, videos_of
 
 # what reading one bad file can raise: it is that file's failure, never the run's
 READ_ERRORS = (ActionlabError, OSError, RuntimeError, ValueError)
@@ -164,17 +164,6 @@ def predict_folder(predictor: Predictor, inputs: Sequence[str | Path], jsonl: st
 
 
 # --------------------------------------------------------------------------- command line
-
-
-def add_batch_arguments(p: argparse.ArgumentParser) -> None:
-    """The folder options of `actionlab predict` (`--jsonl` switches batch prediction on)."""
-    add_option(p, "--jsonl", default=None, metavar="OUT",
-               help="predict every video under the given folders into OUT, one JSON line per video; resumable")
-    add_option(p, "--views", default="1x1", help="clips x crops per video, as test.views (default 1x1)")
-    add_option(p, "--batch-size", type=int, default=4, help="videos per forward pass")
-    add_option(p, "--num-workers", type=int, default=2, help="DataLoader workers decoding videos")
-    add_option(p, "--topk", type=int, default=5, help="classes per video")
-    add_option(p, "--device", default="auto", help="auto, cpu, cuda, cuda:1")
 
 
 def run_batch(args: argparse.Namespace) -> int:

@@ -12,6 +12,7 @@ import argparse
 import errno
 import importlib
 import sys
+from typing import Any
 
 from . import __version__
 from .errors import ActionlabError
@@ -22,10 +23,10 @@ COMMANDS: dict[str, str] = {
     "predict": "predict the actions in video files",
     "demo": "the built-in demo: generated videos, methods vs baselines",
     "flops": "GMACs, parameters, activation memory and CPU latency of a model",
-    "bench": "benchmarks that print their figures (data, model, accuracy)",
+    "bench": "benchmarks that print their figures (data, loader, model, accuracy, export, tfe)",
     "explain": "show where a model looked (Grad-CAM, actionness, tracklets, attention)",
     "data": "dataset tools: synth (built-in benchmark), check (scan a dataset)",
-    "export": "export a checkpoint to ONNX or torch.export",
+    "export": "export a checkpoint to ONNX, torch.export or a shareable folder (hub)",
     "report": "tables and plots for finished runs",
     "list-pretrained": "pretrained tags (Kinetics, Something-Something, ImageNet) with source and accuracy",
 }
@@ -33,7 +34,27 @@ COMMANDS: dict[str, str] = {
 
 # Commands whose runs pick their own thread counts per job (benchmarks time several settings)
 OWN_THREADS = {"bench"}
-HELP_FORMAT = argparse.RawDescriptionHelpFormatter  # the docstrings' example lines stay lines
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """The docstrings' example lines stay lines, and every option with a default says it in its help."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        if (not action.option_strings or default in (None, False, True, [], argparse.SUPPRESS)
+                or "default" in text.lower() or text == argparse.SUPPRESS):
+            return action.help
+        shown = " ".join(map(str, default)) if isinstance(default, (list, tuple)) else default
+        return f"{text} (default: {shown})"
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with `HelpFormatter`; subcommands' parsers are of this class too (argparse's parser_class)."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
 
 
 def add_threads_argument(p: argparse.ArgumentParser) -> None:
@@ -41,15 +62,24 @@ def add_threads_argument(p: argparse.ArgumentParser) -> None:
                    help="torch CPU threads (default: the config's runtime.threads, else torch's default)")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="actionlab", description="Video action recognition toolkit.",
-                                     formatter_class=HELP_FORMAT)
+def command_of(argv: list[str]) -> str | None:
+    """The subcommand named in `argv` (its first word that is no option), None when there is none."""
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The CLI's parser.  With `only`, just that command's module is imported and its options added; the
+    others are listed by name (what `actionlab --help` and `actionlab CMD ...` need: no command module
+    imports torch at module level, and the one run imports it when it runs)."""
+    parser = Parser(prog="actionlab", description="Video action recognition toolkit.")
     parser.add_argument("--version", action="version", version=f"actionlab {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, help_text in COMMANDS.items():
+        if only is not None and name != only:
+            sub.add_parser(name, help=help_text, add_help=False)
+            continue
         module = importlib.import_module(f"actionlab.commands.{name.replace('-', '_')}")
-        p = sub.add_parser(name, help=help_text, description=(module.__doc__ or help_text).strip(),
-                           formatter_class=HELP_FORMAT)
+        p = sub.add_parser(name, help=help_text, description=(module.__doc__ or help_text).strip())
         module.add_arguments(p)
         if name not in OWN_THREADS:
             add_threads_argument(p)
@@ -58,7 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = command_of(argv)
+    parser = build_parser(command if command in COMMANDS else "")  # "": names only
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
         parser.print_help()

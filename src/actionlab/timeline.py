@@ -31,7 +31,7 @@ import torch
 
 from .engine.logs import Progress
 from .errors import ConfigError, DataError
-from .video_inputs import add_option, find_videos, run_standalone, standalone_parser, videos_of
+from .video_inputs import add_timeline_arguments, find_videos, run_standalone, standalone_parser, videos_of
 
 # --------------------------------------------------------------------------- streaming decode
 
@@ -333,24 +333,6 @@ def write_timeline(timeline: Timeline, out_dir: str | Path, plot: bool = True, m
 
 
 # --------------------------------------------------------------------------- command line
-
-
-def add_timeline_arguments(p: argparse.ArgumentParser) -> None:
-    """The timeline options of `actionlab predict` (`--window` switches the timeline on).
-
-    Options the host command already has (e.g. --topk, --device) are left to it.
-    """
-    add_option(p, "--window", type=int, default=None, metavar="FRAMES",
-               help="slide a window of FRAMES frames over the whole video and write a timeline (JSON, CSV, PNG)")
-    add_option(p, "--stride", type=int, default=None, metavar="FRAMES",
-               help="frames between window starts (default: window / 4)")
-    add_option(p, "--out-dir", default="timelines",
-               help="folder for <video>.timeline.{json,csv,png} (default: timelines)")
-    add_option(p, "--batch-size", type=int, default=8, help="windows per forward pass")
-    add_option(p, "--plot-classes", type=int, default=8, help="most classes drawn in the plot")
-    add_option(p, "--no-plot", action="store_true", help="skip the PNG")
-    add_option(p, "--topk", type=int, default=5, help="classes kept per window")
-    add_option(p, "--device", default="auto", help="auto, cpu, cuda, cuda:1")
 
 
 def run_timeline(args: argparse.Namespace) -> int:

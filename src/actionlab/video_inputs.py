@@ -47,6 +47,36 @@ def add_option(p: argparse.ArgumentParser, *flags: str, **kwargs: Any) -> None:
     p.add_argument(*flags, **kwargs)
 
 
+def add_timeline_arguments(p: argparse.ArgumentParser) -> None:
+    """The timeline options of `actionlab predict` (`--window` switches the timeline on).
+
+    Options the host command already has (e.g. --topk, --device) are left to it.
+    """
+    add_option(p, "--window", type=int, default=None, metavar="FRAMES",
+               help="slide a window of FRAMES frames over the whole video and write a timeline (JSON, CSV, PNG)")
+    add_option(p, "--stride", type=int, default=None, metavar="FRAMES",
+               help="frames between window starts (default: window / 4)")
+    add_option(p, "--out-dir", default="timelines",
+               help="folder for <video>.timeline.{json,csv,png} (default: timelines)")
+    add_option(p, "--batch-size", type=int, default=8,
+               help="windows per forward pass (with --jsonl: videos per forward pass)")
+    add_option(p, "--plot-classes", type=int, default=8, help="most classes drawn in the plot")
+    add_option(p, "--no-plot", action="store_true", help="skip the PNG")
+    add_option(p, "--topk", type=int, default=5, help="classes kept per window")
+    add_option(p, "--device", default="auto", help="auto, cpu, cuda, cuda:1")
+
+
+def add_batch_arguments(p: argparse.ArgumentParser) -> None:
+    """The folder options of `actionlab predict` (`--jsonl` switches batch prediction on)."""
+    add_option(p, "--jsonl", default=None, metavar="OUT",
+               help="predict every video under the given folders into OUT, one JSON line per video; resumable")
+    add_option(p, "--views", default="1x1", help="clips x crops per video, as test.views (default 1x1)")
+    add_option(p, "--batch-size", type=int, default=4, help="videos per forward pass")
+    add_option(p, "--num-workers", type=int, default=2, help="DataLoader workers decoding videos")
+    add_option(p, "--topk", type=int, default=5, help="classes per video")
+    add_option(p, "--device", default="auto", help="auto, cpu, cuda, cuda:1")
+
+
 def standalone_parser(prog: str, doc: str, add_arguments: Callable[[argparse.ArgumentParser], None],
                       videos_help: str) -> argparse.ArgumentParser:
     """`python -m actionlab.<prog>`: CHECKPOINT VIDEOS... plus the module's own options."""

@@ -20,8 +20,11 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:
+    import torch
+
 
 #: models for --methods: one per method at its paper setting (frames), smaller crops to keep the run short
 METHOD_MODELS = (("TSN", "tsn_r50"), ("TSM", "tsm_r50"), ("TEFE", "tefe_r50"), ("ATR", "tsn_atr_r50"),
@@ -59,6 +62,7 @@ def cpu_name() -> str:
 
 def machine_line(threads: list[int]) -> str:
     import onnxruntime as ort
+    import torch
 
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
     return (f"machine: {cpu_name()}, {os.cpu_count()} logical CPUs, load average {load} (1/5/15 min); "
@@ -105,6 +109,7 @@ def export_once(args: argparse.Namespace, workdir: Path) -> tuple[torch.nn.Modul
 def latency(model: torch.nn.Module, path: Path, args: argparse.Namespace, threads: int) -> dict[str, list[float]]:
     """Time eager and ONNX Runtime calls alternately on the same uint8 clip."""
     import onnxruntime as ort
+    import torch
 
     from ..export import ExportableClassifier, example_clip
     from ..models.registry import model_info
@@ -157,6 +162,8 @@ def methods_table(args: argparse.Namespace, workdir: Path) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
+
     thread_counts = [int(t) for t in str(args.threads).split(",")] if args.threads else [torch.get_num_threads()]
     print(machine_line(thread_counts), flush=True)
     with tempfile.TemporaryDirectory(prefix="actionlab-bench-export-") as tmp:

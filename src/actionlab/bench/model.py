@@ -20,12 +20,11 @@ import argparse
 import statistics
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-import torch.nn as nn
-
-from ..engine.runtime import to_channels_last
+if TYPE_CHECKING:
+    import torch
+    import torch.nn as nn
 
 DEFAULT_MODELS = ["tsn_r50", "tsm_r50"]
 TSM_TARGET = 5.0  # issue 4: the shift adds at most 5% to TSN's CPU latency
@@ -88,6 +87,9 @@ def variants(channels_last: bool, compile_: bool) -> list[str]:
 
 def prepare(model: nn.Module, variant: str) -> Any:
     """The callable that runs `model` in `variant` (a compiled wrapper or the module itself)."""
+    import torch
+
+    from ..engine.runtime import to_channels_last
     if "channels_last" in variant:
         model = to_channels_last(model)  # 4D weights only: models with 3D convs (TEFE's FE, SlowOnly) keep theirs
     if "compile" in variant:
@@ -97,6 +99,8 @@ def prepare(model: nn.Module, variant: str) -> Any:
 
 def temporal_modules(module: Any) -> list[nn.Module]:
     """The outermost modules defined under actionlab.models.temporal (shift, TAM, FE, ATR, ...) of an eager model."""
+    import torch.nn as nn
+
     if not isinstance(module, nn.Module):
         return []
     found: list[nn.Module] = []
@@ -130,6 +134,8 @@ class ModuleTimer:
 
 
 def time_round_robin(entries: list[Entry], clip: torch.Tensor, warmup: int, repeats: int) -> None:
+    import torch
+
     with torch.inference_mode():
         for e in entries:  # first call separately: compilation time is setup, not latency
             start = time.perf_counter()
@@ -208,6 +214,8 @@ def format_table(entries: list[Entry], baseline: str, max_overhead: float | None
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
+
     from ..commands.flops import parse_kwargs
     from ..models.registry import create_model, model_info
 

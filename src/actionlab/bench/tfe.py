@@ -29,14 +29,17 @@ sampling.  Models (all width `--width`, 4 heads):
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import torch
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
 
 MODELS = ("vanilla_2l", "vanilla_6l", "vanilla_1l", "tfe", "tfe_negative")
 DEFAULT_MODELS = "vanilla_2l,vanilla_6l,tfe"
@@ -94,6 +97,19 @@ def _sweep_args(s: argparse.ArgumentParser) -> None:
     s.add_argument("--fresh", action="store_true", help="ignore results already in OUT/results.jsonl")
 
 
+def _no_grad(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """torch.no_grad() as a decorator that imports torch on the first call (this module loads without it)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        import torch
+
+        with torch.no_grad():
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
 def run(args: argparse.Namespace) -> int:
     return {"sweep": run_sweep, "figure": run_figure, "e2e": run_e2e, "flops": run_flops,
             "adversary": run_adversary}[args.tfe_command](args)
@@ -106,6 +122,9 @@ def render_split(split: str, corr: float, frames: int, per_class: int, data_seed
                  size: int = 64) -> dict[str, Any]:
     """Render one split of the 'distractor' variant in memory (generate's per-video seeds);
     test videos carry a conflicting cue.  -> frames uint8 [N, F, S, S, 3], labels, masks [N, F], cues."""
+    import numpy as np
+    import torch
+
     from ..data.synthetic import DEFAULT_CLASSES, SPLITS, render
 
     videos, labels, masks, cues = [], [], [], []
@@ -128,6 +147,8 @@ def render_split(split: str, corr: float, frames: int, per_class: int, data_seed
 def pool_encode(frames: np.ndarray, grid: int) -> torch.Tensor:
     """The frozen, weight-free encoder: uint8 [N, F, S, S, 3] -> [N, F, 3 * grid^2], each frame
     average-pooled to grid x grid and scaled to about unit variance."""
+    import torch
+
     x = torch.from_numpy(frames).float().permute(0, 1, 4, 2, 3)  # [N, F, 3, S, S]
     n, f = x.shape[:2]
     pooled = torch.nn.functional.adaptive_avg_pool2d(x.flatten(0, 1), grid)  # [N*F, 3, g, g]
@@ -136,6 +157,8 @@ def pool_encode(frames: np.ndarray, grid: int) -> torch.Tensor:
 
 def load_data(out: Path, corr: float, args: argparse.Namespace) -> dict[str, dict[str, torch.Tensor]]:
     """Features of the three splits for one correlation, cached under OUT."""
+    import torch
+
     key = (f"corr{corr:g}_f{args.frames}_g{args.grid}_v{args.videos_per_class}_e{args.eval_per_class}"
            f"_d{args.data_seed}")
     cache = out / "features" / f"{key}.pt"
@@ -155,19 +178,20 @@ def load_data(out: Path, corr: float, args: argparse.Namespace) -> dict[str, dic
 # ---------------------------------------------------------------------------- models on cached features
 
 
-class CachedFeatures(torch.nn.Module):
-    """Stands in for the frozen encoder whose outputs were computed once: clips are features [N, D, T, 1, 1]."""
-
-    def __init__(self, dim: int):
-        super().__init__()
-        self.num_features = dim
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return x
-
-
 def build(kind: str, dim: int, num_classes: int, segments: int, width: int) -> torch.nn.Module:
+    import torch
+
     from ..models.tfe import FrameEncoder, TFEModel, VanillaTemporalModel
+
+    class CachedFeatures(torch.nn.Module):
+        """Stands in for the frozen encoder whose outputs were computed once: clips are features [N, D, T, 1, 1]."""
+
+        def __init__(self, dim: int):
+            super().__init__()
+            self.num_features = dim
+
+        def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+            return x
 
     encoder = FrameEncoder(CachedFeatures(dim), "cnn", dim, freeze=False)
     common = dict(num_classes=num_classes, num_segments=segments, width=width, heads=4, dropout=0.1)
@@ -180,6 +204,8 @@ def build(kind: str, dim: int, num_classes: int, segments: int, width: int) -> t
 
 def sample_segments(num_frames: int, segments: int, train: bool, n: int) -> torch.Tensor:
     """TSN sampling: a random frame per segment (train) or its middle frame (test) -> [n, T]."""
+    import torch
+
     edges = torch.linspace(0, num_frames, segments + 1)
     start, length = edges[:-1].floor().long(), (edges[1:] - edges[:-1]).floor().long().clamp_min(1)
     offset = (torch.rand(n, segments) * length).long() if train else (length // 2).expand(n, segments)
@@ -187,13 +213,17 @@ def sample_segments(num_frames: int, segments: int, train: bool, n: int) -> torc
 
 
 def _clips(feats: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    import torch
+
     x = torch.gather(feats, 1, idx[..., None].expand(-1, -1, feats.shape[-1]))  # [n, T, D]
     return x.transpose(1, 2)[..., None, None]  # [n, D, T, 1, 1]
 
 
-@torch.no_grad()
+@_no_grad
 def evaluate(model: torch.nn.Module, split: dict[str, torch.Tensor], segments: int) -> dict[str, float]:
     """top-1, share predicted as the cue's class, temporal fidelity (mass, uniform share, AUC)."""
+    import torch
+
     from ..fidelity import FidelityMeter
 
     model.eval()
@@ -211,6 +241,8 @@ def evaluate(model: torch.nn.Module, split: dict[str, torch.Tensor], segments: i
 
 def train_one(kind: str, data: dict[str, dict[str, torch.Tensor]], seed: int, args: argparse.Namespace
               ) -> tuple[torch.nn.Module, dict[str, Any]]:
+    import torch
+
     from ..config import OptimConfig
     from ..engine.optim import Schedule, build_optimizer
     from ..models import tfe as tfe_mod
@@ -257,6 +289,8 @@ def _done(path: Path) -> dict[tuple[float, str, int], dict[str, Any]]:
 
 
 def run_sweep(args: argparse.Namespace) -> int:
+    import torch
+
     from ..errors import ConfigError
 
     kinds = [k.strip() for k in args.models.split(",") if k.strip()]
@@ -307,6 +341,8 @@ def run_sweep(args: argparse.Namespace) -> int:
 
 
 def _stat(values: list[float]) -> str:
+    import numpy as np
+
     if not values:
         return "-"
     v = np.asarray(values, dtype=float)
@@ -315,6 +351,8 @@ def _stat(values: list[float]) -> str:
 
 def table(rows: list[dict[str, Any]], kinds: list[str], corrs: list[float]) -> str:
     """Markdown: one line per (correlation, model), mean ± std (ddof 1) over seeds."""
+    import numpy as np
+
     lines = ["| corr | model | seeds | val top-1 | conflict-test top-1 | predicted = cue | attention on action "
              "(uniform) | action AUC |", "|---|---|---|---|---|---|---|---|"]
     for corr in corrs:
@@ -334,6 +372,8 @@ def table(rows: list[dict[str, Any]], kinds: list[str], corrs: list[float]) -> s
 
 
 def run_figure(args: argparse.Namespace) -> int:
+    import torch
+
     from ..data.synthetic import DEFAULT_CLASSES
     from ..errors import ConfigError
     from ..explain.attention import render
@@ -370,9 +410,10 @@ def run_figure(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------- end to end (engine train)
 
 
-@torch.no_grad()
+@_no_grad
 def evaluate_loader(model: torch.nn.Module, cfg: Any, split: str, cue_of: dict[str, int]) -> dict[str, float]:
     """Top-1, share predicted as the cue's class and temporal fidelity through the data pipeline (one view)."""
+    import torch
     from torch.utils.data import DataLoader
 
     from ..data import build_dataset, collate
@@ -403,6 +444,8 @@ def evaluate_loader(model: torch.nn.Module, cfg: Any, split: str, cue_of: dict[s
 
 def run_e2e(args: argparse.Namespace) -> int:
     """The recipes of actionlab/recipes/tfe.py through the engine's `train` (configs/demo.yaml budget)."""
+    import torch
+
     from ..config import _deep_merge, apply_overrides, from_dict, read_yaml
     from ..data.synthetic import generate
     from ..engine.build import build_model
@@ -467,6 +510,8 @@ def _count(fn, *args) -> int:
 
 
 def flops_table(pairs: list[tuple[str, str, dict[str, Any]]], num_classes: int) -> list[dict[str, Any]]:
+    import torch
+
     from ..models.registry import create_model, model_info
     from ..models.tfe import TFEModel
 
@@ -519,6 +564,8 @@ def run_flops(args: argparse.Namespace) -> int:
 def run_adversary(args: argparse.Namespace) -> int:
     """TD + approximators on fixed random segment embeddings with class signal on 3 of 8 segments:
     the plain -L_N vs the bounded surrogates (L_N and the phase-2 term over the steps)."""
+    import torch
+
     from ..models import tfe as tfe_mod
 
     torch.set_num_threads(args.threads)

@@ -1,4 +1,4 @@
-"""actionlab bench {data,model,accuracy} ...: benchmarks that print their figures.
+"""actionlab bench BENCHMARK ...: benchmarks that print their figures (`actionlab bench BENCHMARK --help`).
 
   data      clips/s of actionlab's reader vs a naive full decode; DataLoader workers
   loader    CONFIG: training loader alone vs the model step (would the model wait on data?); --train R:
@@ -39,8 +39,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="benchmark", metavar="BENCHMARK", required=True)
     for name, help_text in BENCHMARKS.items():
         module = _module(name)
-        q = sub.add_parser(name, help=help_text, description=((module and module.__doc__) or help_text).strip(),
-                           formatter_class=argparse.RawDescriptionHelpFormatter)  # example lines stay lines
+        q = sub.add_parser(name, help=help_text, description=((module and module.__doc__) or help_text).strip())
         if module is not None:
             module.add_arguments(q)
         q.set_defaults(_bench=name)

@@ -24,7 +24,6 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
-from ..engine.reports import format_table
 from ..errors import ConfigError
 
 
@@ -49,6 +48,7 @@ def recipe_settings(recipe: Any) -> str:
 
 
 def _list_recipes() -> int:
+    from ..engine.reports import format_table
     from ..recipes import DEMO_CONFIG, all_recipes
 
     rows = [{"recipe": r.name, "model": r.model, "baseline": r.baseline or "-", "variant": r.variant,
@@ -68,6 +68,8 @@ def _fmt(value: Any, spec: str) -> str:
 
 
 def comparison_table(rows: list[dict[str, Any]]) -> str:
+    from ..engine.reports import format_table
+
     table = [{
         "method": r["recipe"],
         "model": r["model"],
@@ -88,6 +90,8 @@ def comparison_table(rows: list[dict[str, Any]]) -> str:
 
 def pairs_table(rows: list[dict[str, Any]]) -> str:
     """Within-pair accuracy of each model on each pair of time-reversed classes."""
+    from ..engine.reports import format_table
+
     pairs = list(rows[0]["within_pair_by_pair"])
     table = [{"method": r["recipe"], **{p: _fmt(r["within_pair_by_pair"].get(p), ".3f") for p in pairs}} for r in rows]
     return format_table(table, ["method", *pairs])
@@ -96,6 +100,7 @@ def pairs_table(rows: list[dict[str, Any]]) -> str:
 def predictions_table(rows: list[dict[str, Any]], data_root: Path, per_class: int = 1) -> str:
     """Each model's top-1 (score) on the first `per_class` test videos of every class."""
     from ..api import load
+    from ..engine.reports import format_table
 
     lines = [line.split() for line in (data_root / "test.txt").read_text().splitlines() if line.strip()]
     class_names = (data_root / "classes.txt").read_text().split()

@@ -22,7 +22,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--kind", default=None, help="gradcam, actionness, tracklets, attention (default: the model's)")
     p.add_argument("--out", default=None, metavar="DIR", help="output folder (default explain/<video name>)")
     p.add_argument("--opt", nargs="+", default=[], metavar="KEY=VALUE", help="options of the explanation kind")
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1")
+    p.add_argument("--device", default="auto", help="auto (a GPU when there is one, as predict), cpu, cuda, cuda:1")
 
 
 def run(args: argparse.Namespace) -> int:

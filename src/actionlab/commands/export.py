@@ -18,13 +18,14 @@ import argparse
 import json
 import sys
 
-from ..export import FORMATS, export_checkpoint, result_summary
+# what `--format` takes; actionlab.export.FORMATS + hub (a test keeps them equal: this module must not import torch)
+FORMATS = ("onnx", "torch-export", "hub")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("checkpoint", help="training checkpoint (runs/<name>/best.pt)")
+    p.add_argument("checkpoint", help="training checkpoint (runs/<name>/checkpoints/last.pt or best.pt)")
     p.add_argument("out", help="output file: .onnx for --format onnx, .pt2 for torch-export; a folder for hub")
-    p.add_argument("--format", choices=(*FORMATS, "hub"), default="onnx",
+    p.add_argument("--format", choices=FORMATS, default="onnx",
                    help="onnx (default), torch-export, or hub (a folder for actionlab.load / the Hugging Face Hub)")
     p.add_argument("--input", dest="input_dtype", choices=("uint8", "float"), default="uint8",
                    help="uint8 pixels with normalisation in the graph (default), or the normalised float clip")
@@ -47,6 +48,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {folder}/ (model.safetensors, config.json, labels.txt, preprocessing.json, README.md); "
               f"load with actionlab.load('{folder}') or `actionlab predict VIDEO --model {folder}`")
         return 0
+    from ..export import export_checkpoint, result_summary
+
     steps = "tracing and writing" + ("" if args.no_verify else ", then the parity check against PyTorch")
     print(f"export: {args.checkpoint} -> {args.out} ({args.format}): {steps} ...", file=sys.stderr, flush=True)
     result = export_checkpoint(args.checkpoint, args.out, format=args.format, input_dtype=args.input_dtype,

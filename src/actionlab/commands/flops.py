@@ -21,11 +21,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import torch
 import yaml
 
 from ..errors import ConfigError, ModelError
-from ..profile import paper_figures
 
 DEFAULT_NUM_CLASSES = 174  # Something-Something, the setting of the papers' cost tables
 
@@ -137,8 +135,10 @@ def format_report(prof: Any, figures: list[dict[str, Any]], other: list[dict[str
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
+
     from ..models.registry import create_model, model_info
-    from ..profile import profile_model
+    from ..profile import paper_figures, profile_model
 
     if args.all is not None:
         return _table(args.all, args.num_classes or DEFAULT_NUM_CLASSES)

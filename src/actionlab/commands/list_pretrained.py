@@ -13,8 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..engine.reports import format_table
-
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("pattern", nargs="?", default="*", help="glob pattern over model.tag names (default: all)")
@@ -22,6 +20,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..engine.reports import format_table
     from ..errors import ModelError
     from ..models.pretrained import get_pretrained, list_pretrained
 

@@ -25,12 +25,9 @@ import json
 import sys
 from pathlib import Path
 
-from ..engine.reports import format_table
-
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from ..batch_predict import add_batch_arguments
-    from ..timeline import add_timeline_arguments
+    from ..video_inputs import add_batch_arguments, add_timeline_arguments
 
     p.add_argument("videos", nargs="+", metavar="VIDEO_OR_FOLDER", help="video files and folders of videos")
     which = p.add_mutually_exclusive_group(required=True)
@@ -65,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
         return run_batch(args)
     from ..api import load, parse_views
     from ..batch_predict import find_videos, predict_files, print_failures
+    from ..engine.reports import format_table
 
     parse_views(args.views)
     videos = find_videos(args.videos)

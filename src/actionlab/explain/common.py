@@ -35,7 +35,7 @@ class ExplainInput:
     video: str
 
 
-def load_input(checkpoint: str | Path, video: str | Path, device: str = "cpu") -> ExplainInput:
+def load_input(checkpoint: str | Path, video: str | Path, device: str = "auto") -> ExplainInput:
     """The checkpoint's model and the first test view (1 clip x centre crop) of `video`."""
     from ..api import load
 
