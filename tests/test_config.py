@@ -86,8 +86,8 @@ def test_every_range_rule_names_a_numeric_field():
     for key, rule in RANGES.items():
         section, name = key.split(".")
         value = getattr(getattr(cfg, section), name)
-        assert value is None or isinstance(value, (int, float, list)), key
-        for item in value if isinstance(value, list) else [value]:
+        assert value is None or isinstance(value, (int, float, list, dict)), key
+        for item in value.values() if isinstance(value, dict) else value if isinstance(value, list) else [value]:
             assert item is None or _in_range(item, rule), f"the default of {key} breaks its own rule {rule}"
 
 

@@ -71,3 +71,53 @@ def test_linear_lr_scaling():
     assert scaled_lr(cfg, 128) == pytest.approx(0.02)
     cfg.scale_lr_with_batch = False
     assert scaled_lr(cfg, 128) == pytest.approx(0.01)
+
+
+def test_lr_mult_by_name_gives_the_new_head_the_release_recipe():
+    """`optim.lr_mult: {fc: 5}` with bias_lr_mult 2: fc.weight at 5x, fc.bias at 10x (the TSM release's
+    lr5_weight / lr10_bias), everything else unchanged; the ratio survives the step decay."""
+    from actionlab.engine.optim import describe_lr_groups
+
+    model = tiny_tsn()
+    cfg = OptimConfig(lr=0.01, bias_lr_mult=2.0, no_bias_decay=True, lr_mult={"fc": 5.0}, milestones=[1])
+    opt = build_optimizer(model, cfg)
+    lr_of = {id(p): g["lr"] for g in opt.param_groups for p in g["params"]}
+    decay_of = {id(p): g["weight_decay"] for g in opt.param_groups for p in g["params"]}
+    assert lr_of[id(model.fc.weight)] == pytest.approx(5 * 0.01)
+    assert lr_of[id(model.fc.bias)] == pytest.approx(10 * 0.01)
+    assert decay_of[id(model.fc.bias)] == 0.0 and decay_of[id(model.fc.weight)] == cfg.weight_decay
+    others = {round(lr_of[id(p)], 9) for n, p in model.named_parameters() if not n.startswith("fc.")}
+    assert others == {0.01}  # the backbone (no conv biases) at the base lr: unchanged
+    sched = Schedule(opt, cfg, steps_per_epoch=2, total_epochs=3)
+    for _ in range(2):
+        sched.step()  # into epoch 1: /10
+    lr_now = {id(p): g["lr"] for g in opt.param_groups for p in g["params"]}
+    assert lr_now[id(model.fc.bias)] == pytest.approx(10 * 0.001)
+    (line,) = describe_lr_groups({"main": opt}, cfg)
+    assert "optim.lr_mult fc: x5" in line and "fc.bias 0.1 (1 tensors)" in line and "fc.decay 0.05" in line
+
+
+def test_lr_mult_globs_and_unknown_keys():
+    from actionlab.engine.optim import describe_lr_groups
+    from actionlab.errors import ConfigError
+
+    model = tiny_tsn()
+    cfg = OptimConfig(lr=0.1, lr_mult={"backbone.layer4.*.weight": 0.5})
+    opt = build_optimizer(model, cfg)
+    lr_of = {id(p): g["lr"] for g in opt.param_groups for p in g["params"]}
+    for name, p in model.named_parameters():
+        if name.startswith("backbone.layer4.") and name.endswith(".weight") and "bn" not in name:
+            assert lr_of[id(p)] == pytest.approx(0.05), name
+    assert lr_of[id(model.fc.weight)] == pytest.approx(0.1)
+    typo = OptimConfig(lr=0.1, lr_mult={"new_fc": 5.0})
+    with pytest.raises(ConfigError, match="'new_fc' names no trainable parameter"):
+        describe_lr_groups({"main": build_optimizer(model, typo)}, typo)
+
+
+def test_lr_mult_values_are_range_checked():
+    from actionlab.config import load_config
+    from actionlab.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="optim.lr_mult' must hold values >= 0"):
+        load_config(None, ["optim.lr_mult.fc=-1"])
+    assert load_config(None, ["optim.lr_mult.fc=5"]).optim.lr_mult == {"fc": 5}

@@ -91,6 +91,9 @@ class OptimConfig:
     no_bn_decay: bool = True  # no weight decay on BN parameters
     no_bias_decay: bool = False
     bias_lr_mult: float = 1.0  # TSN/TSM use 2 for biases
+    # lr multipliers by parameter name: {fc: 5} gives fc.weight 5x and fc.bias 5 x bias_lr_mult (a key names a
+    # module path or parameter, e.g. fc, backbone.layer4, or a glob such as 'backbone.layer4.*.conv1.weight')
+    lr_mult: dict[str, float] = field(default_factory=dict)
     scale_lr_with_batch: bool = False  # linear scaling: lr * total_batch / base_batch_size
     base_batch_size: int = 64
 
@@ -313,6 +316,7 @@ RANGES: dict[str, str] = {
     "optim.min_lr": ">= 0",
     "optim.clip_grad": "> 0",
     "optim.bias_lr_mult": ">= 0",
+    "optim.lr_mult": ">= 0",
     "optim.base_batch_size": ">= 1",
     "train.epochs": ">= 1",
     "train.accumulate": ">= 1",
@@ -343,12 +347,12 @@ def check_ranges(cfg: Config) -> None:
     for key, rule in RANGES.items():
         section, name = key.split(".")
         value = getattr(getattr(cfg, section), name, None)
-        items = value if isinstance(value, list) else [value]
+        items = list(value.values()) if isinstance(value, dict) else value if isinstance(value, list) else [value]
         for item in items:
             if item is None or isinstance(item, bool) or not isinstance(item, (int, float)):
                 continue
             if not math.isfinite(item) or not _in_range(item, rule):
-                what = "hold values" if isinstance(value, list) else "be"
+                what = "hold values" if isinstance(value, (list, dict)) else "be"
                 raise ConfigError(f"config key '{key}' must {what} {rule}, got {value!r}{_WHY.get(key, '')}")
 
 

@@ -47,7 +47,7 @@ from .checkpoint import (
 from .evaluate import evaluate
 from .loader import eval_loader, train_loader
 from .logs import RunLogger, Throughput, format_duration
-from .optim import Schedule, build_optimizer, scaled_lr
+from .optim import Schedule, build_optimizer, describe_lr_groups, scaled_lr
 from .runlock import RunLock
 from .runtime import autocast_factory, model_mean_std, prepare_clip, seed_everything, select_device, to_channels_last
 from .skips import EpochSkips, annotation_lines, log_data_warnings
@@ -280,6 +280,7 @@ def train(cfg: Config, resume: str | None = None, *, run_dir: str | Path | None 
         return build_optimizer(module, cfg.optim, **{"lr": base_lr, **overrides})
 
     optimizers = strategy.build_optimizers(model, make_optimizer)
+    lr_lines = describe_lr_groups(optimizers, cfg.optim)  # refuses optim.lr_mult keys that name nothing
     schedules = {k: Schedule(o, cfg.optim, steps_per_epoch, cfg.train.epochs) for k, o in optimizers.items()}
     scaler = torch.amp.GradScaler(device.type) if needs_scaler else None
     state = TrainState()
@@ -303,7 +304,7 @@ def train(cfg: Config, resume: str | None = None, *, run_dir: str | Path | None 
     if dist_info.is_main:
         save_config(cfg, run_path / "config.yaml")
     log.info(f"run directory: {run_path}")
-    for line in data_log:  # class counts inferred, duplicates, skipped annotation lines
+    for line in data_log + lr_lines:  # class counts inferred, duplicates, skipped lines; lr of each group
         log.info(line)
 
     # 5. resume ---------------------------------------------------------------------------------
