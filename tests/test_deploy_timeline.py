@@ -12,8 +12,9 @@ import torch
 
 from _deploy_helpers import CLASSES, changing_frames, decode_all, make_checkpoint, one_thread, write_video
 from actionlab.api import Predictor, load
+from actionlab.cli import main
 from actionlab.errors import ConfigError
-from actionlab.timeline import main, plan_windows, video_timeline, write_timeline
+from actionlab.timeline import plan_windows, video_timeline, write_timeline
 
 FPS = 10
 FRAMES = 330  # 33 s at 10 fps: (330 - 64) / 16 is not whole, so a tail window is added
@@ -96,12 +97,13 @@ def test_written_files(setup: dict, tmp_path: Path) -> None:
 
 
 def test_cli_entry_point(setup: dict, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    rc = main([str(setup["ckpt"]), str(setup["video"]), "--window", "128", "--stride", "64", "--out-dir",
-               str(tmp_path), "--no-plot", "--device", "cpu"])
+    rc = main(["timeline", str(setup["video"]), "--checkpoint", str(setup["ckpt"]), "--window", "128", "--stride",
+               "64", "--out-dir", str(tmp_path), "--no-plot", "--device", "cpu"])
     assert rc == 0
     assert "long.mp4: 5 windows over 33.0s" in capsys.readouterr().out
     assert (tmp_path / "long.timeline.json").is_file() and not (tmp_path / "long.timeline.png").exists()
-    assert main([str(setup["ckpt"]), str(tmp_path / "none.mp4"), "--out-dir", str(tmp_path)]) == 2
+    assert main(["timeline", str(tmp_path / "none.mp4"), "--model", str(setup["ckpt"]), "--out-dir",
+                 str(tmp_path)]) == 2
 
 
 def test_dense_sampler_windows(setup: dict, tmp_path: Path) -> None:

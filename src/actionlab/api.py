@@ -263,6 +263,20 @@ class Predictor:
     def __call__(self, video: VideoInput, topk: int = 5, views: str = "1x1") -> Prediction:
         return self.predict(video, topk, views)
 
+    def timeline(self, video: str | Path, window: int = 64, stride: int | None = None, topk: int = 5,
+                 batch_size: int = 8, out_video: str | Path | None = None) -> Any:
+        """Scores of a window slid over the whole video (`actionlab.timeline.Timeline`).
+
+        stride: frames between window starts (default window / 4).  out_video: also write the annotated video
+        while the model works (else `.to_video(path)` writes it afterwards).  `.to_html(path)` writes the page.
+        """
+        from .timeline import annotated_timeline, video_timeline
+
+        stride = stride or max(1, window // 4)
+        if out_video is not None:
+            return annotated_timeline(self, video, out_video, window, stride, topk, batch_size)
+        return video_timeline(self, video, window, stride, topk, batch_size)
+
     def __repr__(self) -> str:
         p = self.preprocess
         return (f"Predictor({self.model_name}, {len(self.class_names)} classes, {p.num_frames}x{p.input_size}, "

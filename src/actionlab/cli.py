@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "train": "train a model from a config",
     "test": "test a checkpoint with the papers' protocols (clips x crops)",
     "predict": "predict the actions in video files",
+    "timeline": "scores over time of long videos: JSON/CSV/PNG, an annotated video, a page to watch them",
     "demo": "the built-in demo: generated videos, methods vs baselines",
     "flops": "GMACs, parameters, activation memory and CPU latency of a model",
     "bench": "benchmarks that print their figures (data, loader, model, accuracy, export, tfe)",

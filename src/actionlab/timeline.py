@@ -1,37 +1,39 @@
 """Long videos: a window slid over the whole video, one prediction per window, written as a timeline.
 
-    actionlab predict CHECKPOINT VIDEO --window 64 --stride 16
+    actionlab timeline VIDEO --model TAG|CHECKPOINT --window 64 --stride 16 [--out-video OUT.mp4] [--html OUT.html]
+    actionlab predict VIDEO --checkpoint CKPT --window 64 --stride 16        (the same, from `predict`)
       -> <out>/<video>.timeline.json   per window: start/end frame and seconds, top classes and scores
          <out>/<video>.timeline.csv    the same, one row per window
          <out>/<video>.timeline.png    class scores over time (the classes that win some window)
+         OUT.mp4                       the video with the top-k of the window shown at each frame drawn on it
+         OUT.html                      a page to watch it: player, class scores over time, top-5 at any time
 
 Windows start every `stride` frames; a last window is aligned to the video's end
 so that the tail is covered too (a video shorter than `window` is one window).
 Inside a window the model's own test sampler picks its T frames, exactly as
-`Predictor.predict` would on the window's frames.
+`Predictor.predict` would on the window's frames.  A frame is shown with the window whose
+centre is nearest to it (`annotate.sync`), in the video and on the page alike.
 
 Memory stays bounded for hour-long videos: the video is decoded once, as a
 stream; a frame is resized and cropped only when some window samples it and is
 dropped as soon as the last window that needs it has been scored, so at most
 about T * ceil(window / stride) small crops are held at once, never the video.
+The annotated video is written by a second decoder in a thread that trails the
+model by a few windows (`annotate.video`): no full-size frame is held for it.
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 
-from .engine.logs import Progress
 from .errors import ConfigError, DataError
-from .video_inputs import add_timeline_arguments, find_videos, run_standalone, standalone_parser, videos_of
 
 # --------------------------------------------------------------------------- streaming decode
 
@@ -120,6 +122,8 @@ class Timeline:
     scores: torch.Tensor = field(repr=False)  # [num_windows, K] every class's score per window (for the plot)
     peak_buffered_frames: int = 0  # most preprocessed frames held at once (memory bound check)
     end_time: float = 0.0  # seconds from the first frame to the end of the last (timestamps: VFR, dropped frames)
+    autorotate: bool = True  # frames were turned upright by their rotation metadata (the video is drawn so too)
+    annotated: Any = None  # `annotate.video.AnnotatedResult` once an annotated video was written
 
     @property
     def duration(self) -> float:
@@ -132,6 +136,89 @@ class Timeline:
                 "decoded_frames": self.decoded_frames, "duration": round(self.duration, 4),
                 "window": self.window, "stride": self.stride, "frames_per_clip": self.frames_per_clip,
                 "windows": [w.to_dict() for w in self.windows]}
+
+    @property
+    def topk(self) -> int:
+        return max((len(w.labels) for w in self.windows), default=1)
+
+    def frame_time(self, frames: Any) -> Any:
+        """Seconds from the first frame at which frame(s) `frames` start, from the windows' timestamps."""
+        import numpy as np
+
+        starts = {w.start_frame: w.start for w in self.windows}  # real timestamps of the window starts
+        last = self.windows[-1]
+        starts.setdefault(min(last.end_frame, self.decoded_frames), last.end)
+        xs = np.array(sorted(starts), dtype=float)
+        ys = np.array([starts[int(x)] for x in xs], dtype=float)
+        if len(xs) == 1:
+            return np.asarray(frames, dtype=float) / (self.fps or 1.0)
+        return np.interp(frames, xs, ys)
+
+    def page_data(self, max_classes: int = 8) -> dict[str, Any]:
+        """What the timeline page shows (inline JSON): windows with their top-k, plotted classes' scores, and
+        `shown`: [[start seconds, window]] -- the window each stretch of the video is shown with."""
+        import numpy as np
+
+        from .annotate.overlay import hex_colour
+        from .annotate.sync import frame_windows
+
+        if not self.windows:
+            raise DataError(f"{self.video}: no window was scored, nothing to show")
+        index = {}
+        for i, name in enumerate(self.class_names):
+            index.setdefault(name, i)
+        n = max(self.decoded_frames, 1)
+        shown = frame_windows([(w.start_frame, w.end_frame) for w in self.windows], n)
+        changes = np.concatenate([[0], np.flatnonzero(np.diff(shown)) + 1])
+        times = np.atleast_1d(self.frame_time(changes))
+        windows = [{"index": i, "start": round(w.start, 4), "end": round(w.end, 4), "start_frame": w.start_frame,
+                    "end_frame": w.end_frame,
+                    "top": [[label, round(score, 5), hex_colour(index[label])] for label, score in zip(w.labels,
+                                                                                                    w.scores)]}
+                   for i, w in enumerate(self.windows)]
+        series = [{"name": self.class_names[c], "colour": hex_colour(c),
+                   "scores": [round(float(v), 4) for v in self.scores[:, c]]}
+                  for c in plotted_classes(self, max_classes)]
+        return {"name": Path(self.video).name, "video": self.video, "model": self.model, "window": self.window,
+                "stride": self.stride, "fps": round(self.fps, 6), "duration": round(self.duration, 4),
+                "frames": self.decoded_frames, "centres": [round((w.start + w.end) / 2, 4) for w in self.windows],
+                "series": series, "windows": windows,
+                "shown": [[round(float(t), 4), int(shown[f])] for t, f in zip(times, changes)]}
+
+    def to_video(self, path: str | Path, topk: int | None = None, options: dict[str, str] | None = None) -> Any:
+        """The video with each frame's window top-k drawn on it (H.264; audio copied); a second decode, no model.
+
+        Returns `annotate.video.AnnotatedResult` (path, frames, size, what happened to the audio).
+        """
+        from .annotate.video import AnnotatedVideo
+
+        if not self.windows:
+            raise DataError(f"{self.video}: no window was scored, nothing to draw")
+        writer = AnnotatedVideo(self.video, path, self.class_names, topk or self.topk, self.autorotate, options)
+        writer.plan([(w.start_frame, w.end_frame) for w in self.windows], self.num_frames, start=False)
+        for i, row in enumerate(self.scores):
+            writer.scored(i, row)
+        try:
+            self.annotated = writer.finish()
+        except BaseException:
+            Path(path).unlink(missing_ok=True)
+            raise
+        return self.annotated
+
+    def to_html(self, path: str | Path, video: str | Path | None = None, embed: bool = False,
+                max_classes: int = 8) -> Path:
+        """The timeline page at `path` (see `annotate.page`).
+
+        video: the file the page plays (referenced by relative path, or embedded with embed=True); by default
+        the annotated video this timeline wrote, else one written now beside the page (`<page>.mp4`).
+        """
+        from .annotate.page import write_timeline_page
+
+        if video is None:
+            if self.annotated is None or not Path(self.annotated.path).is_file():
+                self.to_video(Path(path).with_suffix(".mp4"))
+            video = self.annotated.path
+        return write_timeline_page(path, self.page_data(max_classes), video, embed)
 
 
 @dataclass
@@ -146,16 +233,28 @@ class _Pending:
         return max(self.samples)
 
 
+class WindowSink(Protocol):
+    """Told the planned windows, then each window's scores as they come (`annotate.video.AnnotatedVideo`)."""
+
+    def plan(self, spans: list[tuple[int, int]], num_frames: int) -> None: ...
+
+    def scored(self, index: int, scores: torch.Tensor) -> None: ...
+
+
 def video_timeline(predictor: Any, video: str | Path, window: int = 64, stride: int = 16, topk: int = 5,
-                   batch_size: int = 8, progress: Callable[[int, int], None] | None = None) -> Timeline:
+                   batch_size: int = 8, progress: Callable[[int, int], None] | None = None,
+                   sink: WindowSink | None = None) -> Timeline:
     """Slide `window` frames by `stride` over the whole of `video`; score each window with `predictor`.
 
     predictor: an `actionlab.api.Predictor` (its sampler, crop and model are used as they are).
+    sink: told the planned windows and every window's scores as soon as they are known.
     """
     from .data.readers import video_info
 
     probe = video_info(video)  # frame count from the container (or one demux pass, cached): no decoding
     spans = plan_windows(probe.num_frames, window, stride)
+    if sink is not None:
+        sink.plan(spans, probe.num_frames)
     pre = predictor.preprocess
     fps = probe.fps
     k = len(predictor.class_names)
@@ -181,6 +280,8 @@ def video_timeline(predictor: Any, video: str | Path, window: int = 64, stride: 
         out = predictor.scores(predictor.logits(torch.stack([clip for _, clip in batch])))
         for (w, _), row in zip(batch, out):
             scores[w], done[w] = row, True
+            if sink is not None:
+                sink.scored(w, row)
         batch.clear()
         if progress is not None:
             progress(int(done.sum()), len(spans))
@@ -241,7 +342,25 @@ def video_timeline(predictor: Any, video: str | Path, window: int = 64, stride: 
                                     [float(v) for v in values]))
     return Timeline(str(video), predictor.model_name, fps, probe.num_frames, decoded, window, stride,
                     pre.num_frames, list(predictor.class_names), results, scores[done], peak,
-                    times[decoded - 1] - t0 + frame_time if decoded - 1 in times else 0.0)
+                    times[decoded - 1] - t0 + frame_time if decoded - 1 in times else 0.0, pre.autorotate)
+
+
+def annotated_timeline(predictor: Any, video: str | Path, out_video: str | Path, window: int = 64,
+                       stride: int = 16, topk: int = 5, batch_size: int = 8,
+                       progress: Callable[[int, int], None] | None = None,
+                       options: dict[str, str] | None = None) -> Timeline:
+    """`video_timeline` and the annotated video at once: the video is decoded, drawn and encoded in a thread
+    while the model scores the windows (`annotate.video`).  The result is in `Timeline.annotated`."""
+    from .annotate.video import AnnotatedVideo
+
+    writer = AnnotatedVideo(video, out_video, predictor.class_names, topk, predictor.preprocess.autorotate, options)
+    try:
+        timeline = video_timeline(predictor, video, window, stride, topk, batch_size, progress, sink=writer)
+        timeline.annotated = writer.finish()
+    except BaseException:
+        writer.abort()
+        raise
+    return timeline
 
 
 # --------------------------------------------------------------------------- writing
@@ -330,53 +449,3 @@ def write_timeline(timeline: Timeline, out_dir: str | Path, plot: bool = True, m
     if plot:
         paths["png"] = write_plot(timeline, out / f"{stem}.png", max_classes)
     return paths
-
-
-# --------------------------------------------------------------------------- command line
-
-
-def run_timeline(args: argparse.Namespace) -> int:
-    """Timelines of `args.videos` (or `args.video`) with `args.checkpoint`; prints where they were written."""
-    from .api import load
-
-    if not args.window:
-        raise ConfigError("--window is required for a timeline")
-    stride = args.stride or max(1, args.window // 4)
-    videos = find_videos(videos_of(args))  # folders are searched for video files
-    if not videos:
-        raise DataError(f"no video files in {', '.join(videos_of(args))}")
-    predictor = load(args.checkpoint, device=getattr(args, "device", "auto"))
-    for video in videos:
-        bar = Progress(f"{Path(video).name}: windows", None)
-
-        def progress(done: int, total: int, bar: Progress = bar) -> None:
-            bar.total = total
-            bar.update(done)
-
-        tl = video_timeline(predictor, video, args.window, stride, topk=getattr(args, "topk", 5),
-                            batch_size=getattr(args, "batch_size", 8) or 8, progress=progress)
-        bar.close()
-        paths = write_timeline(tl, getattr(args, "out_dir", None) or "timelines",
-                               plot=not getattr(args, "no_plot", False),
-                               max_classes=getattr(args, "plot_classes", 8))
-        best = max(tl.windows, key=lambda w: w.scores[0]) if tl.windows else None
-        peak = f", top window {best.start:.1f}-{best.end:.1f}s: {best.labels[0]} {best.scores[0]:.3f}" if best else ""
-        print(f"{video}: {len(tl.windows)} windows over {tl.duration:.1f}s{peak}")
-        for kind, path in paths.items():
-            print(f"  {kind}: {path}")
-    return 0
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = standalone_parser("timeline", __doc__, add_timeline_arguments, "video files (or folders holding them)")
-    p.set_defaults(window=64)
-    return p
-
-
-def main(argv: list[str] | None = None) -> int:
-    return run_standalone(build_parser(), run_timeline, "timeline", argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
-

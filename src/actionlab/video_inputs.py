@@ -48,9 +48,9 @@ def add_option(p: argparse.ArgumentParser, *flags: str, **kwargs: Any) -> None:
 
 
 def add_timeline_arguments(p: argparse.ArgumentParser) -> None:
-    """The timeline options of `actionlab predict` (`--window` switches the timeline on).
+    """The timeline options of `actionlab timeline` and `actionlab predict` (where `--window` switches it on).
 
-    Options the host command already has (e.g. --topk, --device) are left to it.
+    Options the host command already has (e.g. --topk, --device, --html in `predict`) are left to it.
     """
     add_option(p, "--window", type=int, default=None, metavar="FRAMES",
                help="slide a window of FRAMES frames over the whole video and write a timeline (JSON, CSV, PNG)")
@@ -58,11 +58,19 @@ def add_timeline_arguments(p: argparse.ArgumentParser) -> None:
                help="frames between window starts (default: window / 4)")
     add_option(p, "--out-dir", default="timelines",
                help="folder for <video>.timeline.{json,csv,png} (default: timelines)")
+    add_option(p, "--out-video", default=None, metavar="OUT.mp4",
+               help="also write the video (H.264, audio copied) with the top-k of each frame's window drawn on it; "
+                    "with several videos, a folder")
+    add_option(p, "--html", default=None, metavar="OUT.html",
+               help="also write a page to watch the timeline offline (player, scores over time, top-5 on hover); "
+                    "it plays --out-video, or OUT.mp4 written beside it; with several videos, a folder")
+    add_option(p, "--embed-video", action="store_true",
+               help="put the video inside the --html page (one file to send) instead of beside it")
     add_option(p, "--batch-size", type=int, default=8,
                help="windows per forward pass (with --jsonl: videos per forward pass)")
-    add_option(p, "--plot-classes", type=int, default=8, help="most classes drawn in the plot")
+    add_option(p, "--plot-classes", type=int, default=8, help="most classes drawn in the plot and on the page")
     add_option(p, "--no-plot", action="store_true", help="skip the PNG")
-    add_option(p, "--topk", type=int, default=5, help="classes kept per window")
+    add_option(p, "--topk", type=int, default=5, help="classes kept per window (and drawn on the video)")
     add_option(p, "--device", default="auto", help="auto, cpu, cuda, cuda:1")
 
 

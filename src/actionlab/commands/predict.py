@@ -13,8 +13,12 @@ instead of the table).  A file that cannot be read does not stop the others: the
 are listed after the results and the exit code is 1.  The preprocessing is the checkpoint's own test pipeline
 (`actionlab.api`), so any video the readers handle works.
 
-Long videos and big folders (see `actionlab.timeline` and `actionlab.batch_predict`):
-`--window FRAMES [--stride S]` writes a timeline per video; `--jsonl OUT` predicts every
+`--html OUT.html` also writes one self-contained page listing every video with its top-5
+and the failures with their reason.
+
+Long videos and big folders (see `actionlab timeline` and `actionlab.batch_predict`):
+`--window FRAMES [--stride S]` writes a timeline per video (as `actionlab timeline`; with
+`--out-video` / `--html` the annotated video and its page); `--jsonl OUT` predicts every
 video of the folders into a resumable JSON-lines file with DataLoader workers.
 """
 
@@ -40,6 +44,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--views", default="1x1", metavar="CLIPSxCROPS", help="test views averaged per video")
     p.add_argument("--json", default=None, metavar="OUT", help="also write the predictions as JSON ('-': stdout)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1")
+    p.add_argument("--html", default=None, metavar="OUT.html",
+                   help="also write a page listing every video with its top-5 and the failures (offline, one file); "
+                        "with --window: the timeline page (see `actionlab timeline --help`)")
     add_timeline_arguments(p)  # --window / --stride ...: a timeline of long videos
     add_batch_arguments(p)  # --jsonl ...: resumable folder prediction
 
@@ -47,19 +54,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.model:
         args.checkpoint = args.model
-    if args.weights and (args.window or args.jsonl):
+    if args.weights and args.jsonl:
         from ..errors import ConfigError
 
-        raise ConfigError("--weights works with plain prediction; for --window / --jsonl put the file in the torch "
-                          "hub cache (the path the download error names)")
+        raise ConfigError("--weights works with plain prediction and --window; for --jsonl put the file in the "
+                          "torch hub cache (the path the download error names)")
     if args.window:
-        from ..timeline import run_timeline
+        from .timeline import run_timeline
 
         return run_timeline(args)
     if args.jsonl:
         from ..batch_predict import run_batch
 
-        return run_batch(args)
+        code = run_batch(args)
+        if args.html:
+            _page_from_jsonl(args)
+        return code
     from ..api import load, parse_views
     from ..batch_predict import find_videos, predict_files, print_failures
     from ..engine.reports import format_table
@@ -83,5 +93,27 @@ def run(args: argparse.Namespace) -> int:
     elif args.json:
         Path(args.json).write_text(text + "\n", encoding="utf-8")
         print(f"JSON: {args.json}", file=sys.stderr)
+    if args.html:
+        from ..annotate.page import write_folder_page
+
+        write_folder_page(args.html, results, failures, str(args.checkpoint), args.views)
+        print(f"page: {args.html}", file=sys.stderr)
     print_failures(failures, len(videos))  # after the results: one bad file never costs the good ones theirs
     return 1 if failures else 0
+
+
+def _page_from_jsonl(args: argparse.Namespace) -> None:
+    """The folder page of every line of `--jsonl` (this run's and earlier runs' lines)."""
+    from ..annotate.page import write_folder_page
+
+    results, failures = [], []
+    for line in Path(args.jsonl).read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        row = json.loads(line)
+        if "error" in row:
+            failures.append((str(row["video"]), str(row["error"])))
+        else:
+            results.append(row)
+    write_folder_page(args.html, results, failures, str(args.checkpoint), args.views)
+    print(f"page: {args.html}", file=sys.stderr)
