@@ -78,7 +78,7 @@ def test_torchcodec_gives_the_same_frames(name):
     full = read_all_sequential(path)
     idx = np.array([0, 7, 13, 21, 22, 39, 13])
     with open_video(path, backend="torchcodec") as video:
-        if name == "avi_mpeg4":  # torchcodec 0.13 mis-seeks reordered AVI streams: the reader falls back to PyAV
+        if name == "avi_mpeg4":  # torchcodec 0.13 numbers AVI MPEG-4 frames by guessed timestamps: PyAV reads it
             assert isinstance(video, PyAVReader)
         else:
             assert isinstance(video, TorchCodecReader)

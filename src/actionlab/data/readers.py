@@ -8,29 +8,39 @@ applied as ffmpeg does, unless `autorotate=False` (config `data.autorotate`).
 
 PyAV backend (default, no system packages).  Opening a file demuxes it once
 without decoding (`video_index.scan`, a few ms for a 10 s clip; kept per process in an
-LRU keyed by path, size and mtime, so later epochs skip it).  The scan decides the path:
+LRU keyed by the file's identity, so later epochs skip it).  The scan picks one of three
+paths; on each, frame i is the i-th frame of a full sequential decode, whatever was read
+before in the process:
 
-- fast path (timestamps can be trusted): frame i is the packet with the i-th smallest
+- keyframe runs (timestamps can be trusted): frame i is the packet with the i-th smallest
   presentation timestamp.  Reading plans *runs*: each starts at a keyframe from which
   the wanted frame decodes correctly (open-GOP leading pictures start one keyframe
   earlier) and feeds packets forward; consecutive wanted frames share a run when that
   is cheaper than restarting.  Packets of frames that are not wanted are decoded with
   `skip_frame=NONREF` (most B-frames are not decoded at all); reference frames decode
   exactly as in a sequential decode, so the output is bit-identical.  Each run is
-  checked as it decodes (output timestamps increase, every wanted frame comes out);
-  a failed check moves the file to the exact path instead of raising.
-- exact path (packets without or with shared timestamps, discarded packets, AVI with
-  reordered B-frame timestamps such as packed DivX/Xvid): decode sequentially from the
-  start to the last wanted frame; the frame count comes from one full decode, cached on
-  disk.  See `video_index` and benchmarks/data.md for which files take which path.
+  checked as it decodes (output timestamps increase, every wanted frame comes out).
+- packet order (MPEG-4 Part 2: DivX, Xvid, FFmpeg's mpeg4, packed or not - the UCF101 and
+  HMDB51 format): timestamps are not used at all.  The scan reads each packet's VOP headers
+  and `mpeg4` replays the decoder to number every output; runs start at coded I-VOPs, skip
+  the B-VOPs no wanted frame needs, and every output's picture type and the run's output
+  count are checked against the replay.
+- sequential (packets without or with shared timestamps, discarded packets, AVI streams of
+  codecs that may reorder frames such as H.264): decode from the start to the last wanted
+  frame; the frame count comes from one full decode, cached on disk.
+
+A run that fails its check is redone by a sequential decode (the file then stays on that
+path in this process: slower, never different).  See `video_index` and benchmarks/data.md
+for which files take which path.
 
 Only kept frames are converted to RGB.  Packets stay in memory for files up to
 `max_packet_bytes`; larger files are re-read with a verified container seek.
 
-torchcodec backend (when importable): `VideoDecoder(seek_mode="exact")` for the files
-its scan gets right; files on the exact path and MPEG-PS/TS stay with PyAV (torchcodec
-0.13 fails on or mis-reads them), and so do rotated files with `autorotate=False` (it always
-rotates, the same way as PyAV here); the tests check it returns the same frames as PyAV.
+torchcodec backend (when importable): `VideoDecoder(seek_mode="exact")` only for files on
+the keyframe-run path outside MPEG-PS/TS; every other file stays with PyAV (torchcodec
+0.13 fails on or mis-reads them: it numbers AVI frames by the guessed timestamps), and so
+do rotated files with `autorotate=False` (it always rotates, the same way as PyAV here);
+the tests check it returns the same frames as PyAV.
 
 Frame folders (Something-Something V1, Jester: `{video_id}/{frame:05d}.jpg`,
 1-based) are read through the same interface when `path` is a directory.
@@ -47,6 +57,7 @@ import os
 import re
 import string
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -55,6 +66,7 @@ import numpy as np
 import torch
 
 from ..errors import DataError
+from . import mpeg4
 from .video_index import (
     INDEX_CACHE,
     IndexCache,
@@ -70,6 +82,9 @@ BACKENDS = ("auto", "pyav", "torchcodec")
 DEFAULT_FRAME_TEMPLATE = "{:05d}.jpg"
 #: restarting a run at a later keyframe costs a decoder drain + flush: about this many packets' decode
 RESTART_COST_PACKETS = 2
+#: decoders that queue packets internally (dav1d): a skip_frame set for one packet does not apply to that packet,
+#: so their runs decode every frame (a fresh dav1d decoder dropped a wanted frame under per-packet skipping)
+QUEUEING_DECODERS = {"libdav1d", "libaom-av1", "av1"}
 #: files up to this size keep their demuxed packets in memory (no second read, no seek)
 MAX_PACKET_BYTES = 256 * 1024 * 1024
 
@@ -226,6 +241,7 @@ class PyAVReader(_ClosesOnExit):
         self.codec = index.codec
         self.container_format = index.container_format
         self.exact_reason = index.exact_reason
+        self.read_path = index.read_path
 
     @property
     def rotation(self) -> int:
@@ -280,8 +296,9 @@ class PyAVReader(_ClosesOnExit):
         return n
 
     def _demote(self, reason: str) -> None:
-        """A keyframe run was not exact: from now on this file is read sequentially (and counted by decoding)."""
-        index = replace(self._index, exact_reason=f"checked while decoding: {reason}")
+        """A run did not decode as its plan said: from now on this file is read sequentially (and counted by
+        decoding).  Only speed depends on this: the read that found it is redone sequentially."""
+        index = replace(self._index, exact_reason=f"checked while decoding: {reason}", packet_order=None)
         index.num_frames = self._count_decoded()
         if self._cache is not None:
             self._cache.put(self._key, index)
@@ -290,8 +307,10 @@ class PyAVReader(_ClosesOnExit):
     # -- reading
     def read(self, indices: Any) -> torch.Tensor:
         idx, unique = _wanted(self.path, indices, self.num_frames)
-        if self.exact_reason is None:
+        if self.read_path != "sequential":
             try:
+                if self.read_path == "packet order":
+                    return _gather(self.path, unique, self._read_packet_runs(unique), idx)
                 return _gather(self.path, unique, self._read_runs(unique, self._plan(unique)), idx)
             except _NotExact as e:
                 self._demote(str(e))
@@ -343,7 +362,7 @@ class PyAVReader(_ClosesOnExit):
         """
         av = self._av
         cc = self._stream.codec_context
-        skipping = self.threads == 1
+        skipping = self.threads == 1 and cc.name not in QUEUEING_DECODERS
         mode = None
         last = [None]
 
@@ -381,35 +400,104 @@ class PyAVReader(_ClosesOnExit):
     def _read_runs(self, unique: np.ndarray, runs: list[_Run]) -> list[np.ndarray | None]:
         frames: list[np.ndarray | None] = [None] * len(unique)
         for run in runs:
-            if self._packets is not None:
-                self._decode_run(self._packets[run.start: run.end + 1], run, frames)
-            else:
-                self._decode_run(self._seek_packets(run), run, frames)
+            self._decode_run(self._run_packets(run.start, run.end), run, frames)
         return frames
 
-    def _seek_packets(self, run: _Run):
-        """Packets at decode positions run.start..run.end, read after a container seek that is verified."""
+    def _run_packets(self, start: int, end: int) -> Any:
+        if self._packets is not None:
+            return self._packets[start: end + 1]
+        return self._seek_packets(start, end)
+
+    # -- MPEG-4 Part 2 by packet order
+    def _read_packet_runs(self, unique: np.ndarray) -> list[np.ndarray | None]:
+        order = self._index.packet_order
+        assert order is not None
+        runs = mpeg4.plan(order, [int(f) for f in unique], RESTART_COST_PACKETS, skip_b=self.threads == 1)
+        frames: list[np.ndarray | None] = [None] * len(unique)
+        for run in runs:
+            self._decode_packet_run(order, self._run_packets(run.start, run.stop), run, frames)
+        return frames
+
+    def _decode_packet_run(self, order: mpeg4.PacketOrder, packets: Any, run: mpeg4.PacketRun,
+                           frames: list[np.ndarray | None]) -> None:
+        """Feed the run's packets from a flushed decoder and drain it; output k is the run's k-th predicted VOP.
+
+        Every output's picture type is checked against that VOP's coding type and the count against the
+        replay: any difference raises `_NotExact` (the read is redone by a sequential decode).
+        """
+        av = self._av
+        cc = self._stream.codec_context
+        skipping = bool(run.skip_b)
+        seen = [0]
+
+        def keep(decoded: list[Any]) -> None:
+            for frame in decoded:
+                k = seen[0]
+                if k >= len(run.outputs):
+                    raise _NotExact(f"a run from packet {run.start} returned more frames than its VOPs give")
+                vid = run.outputs[k]
+                expected = mpeg4.PICT_TYPE[order.packets[vid[0]].vops[vid[1]].type]
+                if int(frame.pict_type) != expected:
+                    raise _NotExact(f"output {k} of the run from packet {run.start} is not the VOP of packet {vid[0]}")
+                seen[0] = k + 1
+                slot = run.wanted.get(vid)
+                if slot is not None and frames[slot] is None:
+                    frames[slot] = frame_to_rgb(frame, self.autorotate)
+                    if self._index.rotation is None:
+                        self._index.rotation = int(frame.rotation)
+
+        try:
+            cc.flush_buffers()
+            mode = "DEFAULT"
+            for pos, pkt in enumerate(packets, run.start):
+                if skipping:
+                    want = "NONREF" if pos in run.skip_b else "DEFAULT"
+                    if want != mode:
+                        cc.skip_frame = mode = want
+                keep(cc.decode(pkt))
+            if mode != "DEFAULT":
+                cc.skip_frame = "DEFAULT"
+            keep(cc.decode(None))
+        except av.error.FFmpegError as e:
+            raise _NotExact(f"decoding a packet run failed ({e})") from None
+        finally:
+            cc.skip_frame = "DEFAULT"
+            cc.flush_buffers()
+        if seen[0] != len(run.outputs):
+            raise _NotExact(f"a run from packet {run.start} returned {seen[0]} frames, "
+                            f"its VOPs give {len(run.outputs)}")
+
+    def _seek_packets(self, start: int, end: int) -> Iterator[Any]:
+        """Packets at decode positions start..end, read after a container seek whose landing is verified.
+
+        The seek (or the re-open that replaces a failed one) happens now, before the caller takes the
+        decoder: a re-open makes a new decoder."""
         av = self._av
         index = self._index
-        start_pts, start_dts = index.pts[run.start], index.dts[run.start]
-        target = min(t for t in (start_pts, start_dts) if t is not None)
+        first = None
         landed = None
-        try:
-            self._container.seek(target, stream=self._stream, backward=True, any_frame=False)
-            demux = self._container.demux(self._stream)
-            first = next((p for p in demux if p.size), None)
-            landed = index.pos_of_pts.get(first.pts) if first is not None else None
-        except (av.error.FFmpegError, StopIteration):
-            landed = None
-        if landed is None or landed > run.start:  # overshot or unknown: read from the start instead
+        if index.seek_by is not None and start > 0:
+            target = min(t for t in (index.pts[start], index.dts[start]) if t is not None)
+            try:
+                self._container.seek(target, stream=self._stream, backward=True, any_frame=False)
+                demux = self._container.demux(self._stream)
+                first = next((p for p in demux if p.size), None)
+                stamp = None if first is None else getattr(first, index.seek_by)
+                landed = index.pos_of_seek_key.get(stamp) if stamp is not None else None
+            except (av.error.FFmpegError, StopIteration):
+                landed = None
+        if landed is None or landed > start:  # overshot, unknown, or no seek: read from the start instead
             self._reopen()
             demux = self._container.demux(self._stream)
             first = next((p for p in demux if p.size), None)
             landed = 0
-        pos = landed
+        return self._packets_from(demux, first, landed, start, end)
+
+    @staticmethod
+    def _packets_from(demux: Any, first: Any, pos: int, start: int, end: int) -> Iterator[Any]:
         pkt = first
-        while pkt is not None and pos <= run.end:
-            if pos >= run.start:
+        while pkt is not None and pos <= end:
+            if pos >= start:
                 yield pkt
             pkt = next((p for p in demux if p.size), None)
             pos += 1
@@ -637,12 +725,13 @@ def open_video(path: str | os.PathLike, backend: str = "auto", *, threads: int =
     name = resolve_backend(backend)
     if name == "torchcodec":
         reader = PyAVReader(path, threads, autorotate=autorotate)
-        if reader.exact_reason is None and (autorotate or not reader.rotation) and \
+        if reader.read_path == "keyframe runs" and (autorotate or not reader.rotation) and \
                 not set(reader.container_format.split(",")) & TORCHCODEC_FAILS_ON:
             reader.close()
             return TorchCodecReader(path, threads)
-        # torchcodec 0.13 (Debian FFmpeg 5.1) fails or returns other frames on these (found by the corpus
-        # tests): reordered AVI, streams without timestamps, MPEG-PS/TS; and it always applies rotation
+        # torchcodec 0.13 (Debian FFmpeg 5.1) fails or returns other frames on these (found by the corpus and
+        # packed-AVI tests): AVI MPEG-4 (packed or not) and H.264, streams without timestamps, MPEG-PS/TS;
+        # and it always applies rotation
         return reader
     return PyAVReader(path, threads, autorotate=autorotate)
 

@@ -4,22 +4,24 @@ Frame i is the i-th frame a full sequential decode yields.  Header frame counts 
 hints (AVI headers count dropped frames), never a reason to refuse a file.
 
 `scan` demuxes every packet once without decoding and records its timestamps and
-keyframe flag.  `exact_reason` then decides whether "frame i = the packet with the
-i-th smallest presentation timestamp" can be trusted, so that frames can be read
-by decoding runs that start at keyframes.  It cannot be trusted, and the reader
-decodes sequentially from the start instead (frame count taken from one full decode,
-cached), when
+keyframe flag, and picks the read path (`VideoIndex.read_path`):
 
-- a packet has no timestamp or two packets share one (MPEG-PS, raw streams);
-- packets are marked discard (edit lists: which frames the decoder drops is its business);
-- an AVI stream's timestamps are not increasing: AVI stores decode order only, so its
-  timestamps are made up, and with (packed) B-frames they do not name the frame a packet
-  shows (Megamind.avi: packets 1 2 4 3 5 7 6, frames come out as 1 2 3 5 4 6 8 7).
+- packet order: MPEG-4 Part 2 (DivX, Xvid, FFmpeg's mpeg4), whatever the container.  The
+  scan also parses each packet's VOP headers and `mpeg4.number_frames` numbers the frames
+  by replaying the decoder, packed B-frames and N-VOP placeholders included; timestamps are
+  not used (in AVI they are the demuxer's guesses, and with one packed B-frame per anchor
+  they increase and still name frame i + 1).
+- keyframe runs: "frame i = the packet with the i-th smallest presentation timestamp",
+  unless `exact_reason` finds a reason not to trust it:
+  - a packet has no timestamp or two packets share one (MPEG-PS, raw streams);
+  - packets are marked discard (edit lists: which frames the decoder drops is its business);
+  - an AVI stream of a codec that may reorder frames (H.264, MPEG-2; `NO_REORDER_CODECS`
+    lists the ones that cannot), or whose timestamps are not increasing.
+- sequential, for those: decode from the start (frame count from one full decode, cached).
 
 Open GOPs stay on the fast path: a run starts at the keyframe before a leading
-picture (see `PyAVReader._key_for`).  The reader also checks each fast-path run as it
-decodes (output timestamps increase, every wanted frame appears) and moves the file to
-the exact path when one does not.
+picture (see `PyAVReader._key_for`).  The reader also checks each run as it decodes
+and redoes the read sequentially (and keeps the file on that path) when one fails.
 
 Scans are kept per process in a bounded LRU keyed by (path, size, mtime): an epoch over
 the same files does not demux them again.  Packets of small files stay cached too, up to
@@ -40,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import DataError
+from . import mpeg4
 
 #: scans kept per process (each DataLoader worker has its own) and the packet bytes they may hold together:
 #: at most ~128 MB of packets plus ~0.1 MB of index per 10 s clip, per worker.  Packets matter: a cache hit
@@ -68,7 +71,16 @@ class VideoIndex:
     rotation: int | None = None  # display rotation in degrees counter-clockwise, once a frame was decoded
     display_pos: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # frame i -> packet position
     display_pts: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # frame i -> its pts
-    pos_of_pts: dict[int, int] = field(default_factory=dict)
+    packet_order: mpeg4.PacketOrder | None = None  # MPEG-4 Part 2: frames numbered by packet order (`mpeg4`)
+    seek_by: str | None = None  # "dts" or "pts": the timestamp that identifies a packet after a seek (None: no seek)
+    pos_of_seek_key: dict[int, int] = field(default_factory=dict)
+
+    @property
+    def read_path(self) -> str:
+        """'keyframe runs' (by timestamps), 'packet order' (MPEG-4 Part 2) or 'sequential'."""
+        if self.exact_reason is not None:
+            return "sequential"
+        return "packet order" if self.packet_order is not None else "keyframe runs"
 
 
 def file_key(path: str) -> tuple[str, int, int]:
@@ -76,10 +88,24 @@ def file_key(path: str) -> tuple[str, int, int]:
     return os.path.abspath(path), st.st_size, st.st_mtime_ns
 
 
-def exact_reason(container_format: str, pts: list[int | None], discard: list[bool]) -> str | None:
+#: codecs whose decoders never reorder frames (intra-only, or I/P only): in AVI, which stores no presentation
+#: times, only these keep packet order = frame order.  MPEG-4 Part 2 is numbered from its VOPs (`mpeg4`).
+NO_REORDER_CODECS = {
+    "mjpeg", "mjpegb", "ljpeg", "jpegls", "msmpeg4v1", "msmpeg4v2", "msmpeg4", "msmpeg4v3", "wmv1", "wmv2",
+    "h263", "h263i", "h263p", "flv", "flv1", "cinepak", "rawvideo", "huffyuv", "ffvhuff", "ffv1", "png",
+    "dvvideo", "indeo2", "indeo3", "indeo4", "indeo5", "msvideo1", "msrle", "qtrle", "tscc", "zmbv", "utvideo",
+    "magicyuv", "cljr", "svq1", "vp6", "vp6f", "vp6a", "mpeg1video_intra", "dnxhd", "prores", "v210", "rpza",
+}
+
+
+def exact_reason(container_format: str, pts: list[int | None], discard: list[bool], codec: str = "") -> str | None:
     """Why "frame i = i-th smallest packet pts" may be wrong for this file, or None (see the module docstring)."""
     if not pts:
         return None
+    if "avi" in container_format.split(",") and codec and codec not in NO_REORDER_CODECS:
+        # AVI timestamps are the demuxer's guesses: with B-frames (H.264, MPEG-2, packed MPEG-4) they can
+        # increase and still name the wrong frame, so only codecs that never reorder are numbered by them
+        return f"AVI with a {codec} stream (AVI stores no presentation times, {codec} may reorder frames)"
     if any(p is None for p in pts):
         return "packets without timestamps"
     if len(set(pts)) != len(pts):
@@ -92,7 +118,7 @@ def exact_reason(container_format: str, pts: list[int | None], discard: list[boo
 
 
 def scan(container: Any, stream: Any, path: str, keep_packets: bool) -> VideoIndex:
-    """Demux every packet of `stream` once (no decoding)."""
+    """Demux every packet of `stream` once (no decoding); MPEG-4 Part 2 packets are also parsed for their VOPs."""
     import av
 
     pts: list[int | None] = []
@@ -100,6 +126,11 @@ def scan(container: Any, stream: Any, path: str, keep_packets: bool) -> VideoInd
     keys: list[int] = []
     discard: list[bool] = []
     packets: list[Any] = []
+    cc = stream.codec_context
+    facts = mpeg4.StreamFacts() if cc.name == "mpeg4" else None
+    described: list[mpeg4.Packet] = []
+    if facts is not None and cc.extradata:
+        facts.vol_in_extradata = mpeg4.parse_headers(bytes(cc.extradata), facts)
     size = 0
     try:
         for pkt in container.demux(stream):
@@ -111,6 +142,8 @@ def scan(container: Any, stream: Any, path: str, keep_packets: bool) -> VideoInd
             dts.append(pkt.dts)
             discard.append(bool(pkt.is_discard))
             size += pkt.size
+            if facts is not None:
+                described.append(mpeg4.describe_packet(bytes(pkt), facts))
             if keep_packets:
                 packets.append(pkt)
     except av.error.FFmpegError as e:
@@ -118,17 +151,52 @@ def scan(container: Any, stream: Any, path: str, keep_packets: bool) -> VideoInd
     check_complete(container, stream, path, pts)
     fmt = container.format.name
     rate = stream.average_rate or stream.guessed_rate or stream.base_rate
-    cc = stream.codec_context
-    index = VideoIndex(path, pts, dts, keys, len(pts), exact_reason(fmt, pts, discard), float(rate) if rate else 0.0,
-                       int(cc.width), int(cc.height), cc.name, fmt, packets if keep_packets else None,
-                       size if keep_packets else 0)
-    if index.exact_reason is None and pts:
+    index = VideoIndex(path, pts, dts, keys, len(pts), exact_reason(fmt, pts, discard, cc.name),
+                       float(rate) if rate else 0.0, int(cc.width), int(cc.height), cc.name, fmt,
+                       packets if keep_packets else None, size if keep_packets else 0)
+    if facts is not None:
+        _number_by_packets(index, described, facts, any(discard))
+    if index.read_path == "keyframe runs" and pts:
         display_pts = np.asarray(pts, dtype=np.int64)
         order = np.argsort(display_pts, kind="stable")
         index.display_pos = order.astype(np.int64)
         index.display_pts = display_pts[order]
-        index.pos_of_pts = {int(p): i for i, p in enumerate(pts)}  # type: ignore[arg-type]
+    _seek_keys(index)
     return index
+
+
+def _number_by_packets(index: VideoIndex, described: list[mpeg4.Packet], facts: mpeg4.StreamFacts,
+                       discarded: bool) -> None:
+    """MPEG-4 Part 2: frames numbered by packet order when the stream's headers allow it, else sequential."""
+    if facts.low_delay is None:
+        facts.note("no VOL header")
+    elif facts.has_b and facts.low_delay and not facts.vol_control:
+        facts.note("B-VOPs in a stream whose VOL leaves low_delay to the decoder")
+    if discarded:
+        facts.note("discarded packets (edit list)")
+    if facts.unsupported is None:
+        index.packet_order = mpeg4.number_frames(described, facts)
+        index.num_frames = index.packet_order.num_frames
+        index.exact_reason = None
+    elif index.exact_reason is None:
+        index.exact_reason = f"MPEG-4 stream not numbered by packet order: {facts.unsupported}"
+
+
+def _seek_keys(index: VideoIndex) -> None:
+    """Per packet the timestamp that identifies it after a container seek: pts where they are unique (as the
+    container stores them), in AVI the dts (the chunk number; its pts are guesses that depend on the packets
+    before); none (no seeking: runs are read from the start) when neither is unique, and in MPEG-PS/TS, whose
+    demuxer re-assembles packets differently after a seek (a run read there missed its frame)."""
+    formats = set(index.container_format.split(","))
+    if formats & {"mpeg", "mpegts", "mpegvideo"}:
+        return
+    order = (("dts", index.dts),) if "avi" in formats else (("pts", index.pts),)
+    for name, stamps in order:
+        known = [t for t in stamps if t is not None]
+        if known and len(known) == len(stamps) and len(set(known)) == len(known):
+            index.seek_by = name
+            index.pos_of_seek_key = {int(t): i for i, t in enumerate(known)}
+            return
 
 
 def check_complete(container: Any, stream: Any, path: str, pts: list[int | None]) -> None:
