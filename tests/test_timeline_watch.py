@@ -226,3 +226,18 @@ def test_predict_folder_page_lists_every_video_and_the_failures(tmp_path: Path) 
     assert [f["video"] for f in data["failures"]] == [str(folder / "broken.mp4")]
     assert "cannot open" in data["failures"][0]["error"] or "broken.mp4" in data["failures"][0]["error"]
     assert data["rows"][0]["href"] == "videos/v0.mp4"
+
+
+def test_bad_video_is_one_line_and_leaves_no_partial_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ckpt = make_checkpoint(tmp_path / "tiny.pt", "tsn_r18_tiny", num_frames=4, input_size=32, scale_size=36)
+    good = write_video(tmp_path / "good.mkv", changing_class_frames(40, 20, 64, 48), fps=FPS)
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(good.read_bytes()[: good.stat().st_size // 2])  # header intact, half the frames gone
+    (tmp_path / "junk.mp4").write_bytes(b"\x00" * 2000)
+    for video in (cut, tmp_path / "junk.mp4", tmp_path / "missing.mp4"):
+        out = tmp_path / f"{video.stem}.labels.mp4"
+        rc = main(["timeline", str(video), "--checkpoint", str(ckpt), "--window", "8", "--out-video", str(out),
+                   "--html", str(tmp_path / f"{video.stem}.html"), "--no-plot", "--device", "cpu"])
+        err = capsys.readouterr().err
+        assert rc == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1 and video.name in err
+        assert not out.exists() and not (tmp_path / f"{video.stem}.html").exists()

@@ -7,6 +7,7 @@
   accuracy  trains and tests every method against its baseline on the built-in benchmark
   export    PyTorch eager vs ONNX Runtime latency per clip, as a ratio; which methods export
   tfe       TFE vs vanilla temporal attention: cue-correlation sweep with fidelity, FLOPs, adversary
+  timeline  the annotated video (`timeline --out-video`) vs the plain timeline, CPU and wall time, as a ratio
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ BENCHMARKS = {
     "accuracy": "every method vs its baseline on the built-in benchmark",
     "export": "PyTorch eager vs ONNX Runtime latency; which methods export",
     "tfe": "TFE vs vanilla attention: correlation sweep, fidelity, FLOPs, adversary",
+    "timeline": "annotated video vs plain timeline: CPU and wall time ratio",
 }
 
 
