@@ -33,7 +33,7 @@ from actionlab.engine.build import build_model
 from actionlab.engine.evaluate import evaluate
 from actionlab.engine.loader import eval_loader
 from actionlab.engine.trainer import train
-from actionlab.explain.tracklets import PointingAccumulator
+from actionlab.localisation import PointingAccumulator
 from actionlab.recipes import get_recipe
 
 DEMO = Path(__file__).resolve().parents[1] / "configs" / "demo.yaml"

@@ -32,7 +32,7 @@ from actionlab.data.synthetic import CLASS_TO_PAIR, generate
 from actionlab.engine.build import load_for_inference
 from actionlab.engine.runtime import model_mean_std, prepare_clip
 from actionlab.engine.trainer import train
-from actionlab.models.atr import actionness_box_mass, box_area_fraction
+from actionlab.localisation import actionness_box_mass, box_area_fraction
 
 MODELS = "tsn_r18_tiny,tsn_atr_sim_r18_tiny,tsn_atr_r18_tiny,tsm_r18_tiny,tsm_atr_r18_tiny"
 

@@ -13,11 +13,10 @@ from actionlab.explain.tracklets import (
     evaluate_pointing,
     mean_interclass_cosine,
     pca_2d,
-    peak_points,
-    pointing_game,
     render,
     tsne,
 )
+from actionlab.localisation import peak_points, pointing_game
 from actionlab.models.registry import create_model
 
 
@@ -111,7 +110,7 @@ def test_render_writes_the_tracklet_figure_and_the_bank_tsne(tmp_path):
 def test_render_says_when_the_region_maps_are_too_small(tmp_path, caplog):
     """At 64 px the tiny ResNet's last map is 2x2: explain says the regions cannot mean anything."""
     pytest.importorskip("matplotlib")
-    from actionlab.explain.tracklets import too_small_note
+    from actionlab.localisation import too_small_note
 
     model = create_model("art_r18_tiny", num_classes=3)
     with caplog.at_level("WARNING"):

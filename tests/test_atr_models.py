@@ -9,15 +9,8 @@ import pytest
 import torch
 
 from actionlab.errors import ConfigError, ModelError
-from actionlab.models.atr import (
-    ATR_SIM,
-    actionness_box_mass,
-    atr_blocks,
-    box_area_fraction,
-    box_cell_coverage,
-    enable_actionness_extras,
-    insert_atr,
-)
+from actionlab.localisation import actionness_box_mass, box_area_fraction, box_cell_coverage
+from actionlab.models.atr import ATR_SIM, atr_blocks, enable_actionness_extras, insert_atr
 from actionlab.models.backbones.resnet import ResNet
 from actionlab.models.temporal.atr import ATRBlock
 from actionlab.models.temporal.shift import insert_shift

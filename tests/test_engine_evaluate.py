@@ -53,6 +53,7 @@ class _Peaked(torch.nn.Module):
     """Regions and actionness peaked at the top-left cell of a 4x4 grid; ATR's two blocks at 4x4 and 1x1."""
 
     num_classes = 3
+    eval_metrics = ("pointing_game", "actionness_in_box")
 
     def forward(self, clip):
         from actionlab.models.recognizer import Output
@@ -90,13 +91,13 @@ def test_evaluate_reports_pointing_and_actionness_where_the_data_have_boxes():
     assert m["pointing_too_small"] == 0.0
     assert m["actionness_in_box"] > 0.99 and m["actionness_in_box_chance"] == pytest.approx(1 / 16)
     assert m["actionness_grid"] == 4 and m["actionness_too_small"] == 0.0
-    from actionlab.engine.evaluate import localisation_notes
+    from actionlab.localisation import localisation_notes
 
     assert not any("too small" in line for line in localisation_notes(m))
 
 
 def test_the_test_report_names_maps_too_small_to_mean_anything():
-    from actionlab.engine.evaluate import localisation_notes
+    from actionlab.localisation import localisation_notes
 
     lines = localisation_notes({"pointing_any": 1.0, "pointing_chance": 1.0, "pointing_grid": 1.0,
                                 "pointing_too_small": 1.0, "actionness_in_box": 0.3, "actionness_in_box_chance": 0.3,

@@ -1,4 +1,10 @@
-"""The import arrows run one way: models below engine, no two modules importing each other."""
+"""The import arrows run one way, without cycles; no function is longer than a screenful or two.
+
+Layers, lowest first (GUIDE: formats -> sampler -> reader -> transforms -> model -> engine -> commands):
+a module may import its own layer and the layers below it, never one above.  An import inside a function
+counts like one at the top of the module, and importing `a.b.c` also runs the package `a.b`'s __init__
+(unless the importer is inside `a.b` already), so that counts as importing `a.b` too.
+"""
 
 import ast
 from pathlib import Path
@@ -9,34 +15,200 @@ import actionlab
 from actionlab.models.backbones.common import init_conv_bn, shortcut
 
 SRC = Path(actionlab.__file__).parent
+MAX_FUNCTION_LINES = 120
+
+# (layer, module prefixes); a module belongs to the layer of its longest matching prefix, or of its exact name in
+# EXACT (a package's __init__ that imports more than the prefix says).  A new module under data/ is a reader's
+# helper unless listed higher.
+LAYERS: list[tuple[str, tuple[str, ...]]] = [
+    ("base", ("actionlab.errors", "actionlab.config", "actionlab.labels", "actionlab.metrics", "actionlab.fidelity",
+              "actionlab.localisation", "actionlab.eval_metrics", "actionlab.strategy", "actionlab.video_inputs")),
+    ("formats", ("actionlab.data.formats",)),
+    ("sampler", ("actionlab.data.sampling",)),
+    ("reader", ("actionlab.data",)),  # readers, the scan index, the frame cache, the video writer, the generator
+    ("transforms", ("actionlab.data.transforms",)),
+    ("dataset", ("actionlab.data.dataset", "actionlab.data.check")),
+    ("model", ("actionlab.models", "actionlab.recipes", "actionlab.profile")),
+    ("engine", ("actionlab.engine",)),
+    # the Python API (the package itself re-exports load, create_model, ...) and what the commands print
+    ("application", ("actionlab", "actionlab.api", "actionlab.batch_predict", "actionlab.timeline",
+                     "actionlab.explain", "actionlab.export", "actionlab.report")),
+    ("commands", ("actionlab.commands", "actionlab.bench", "actionlab.cli")),  # bench: `actionlab bench`
+]
+EXACT = {"actionlab.data": "dataset"}  # the data package's __init__ re-exports build_dataset
+
+# what the engine may know of the models: the contract and the registry, no method
+ENGINE_SEES_OF_MODELS = {"actionlab.models", "actionlab.models.registry", "actionlab.models.recognizer"}
 
 
-def _imports(path: Path) -> set[str]:
-    """Absolute dotted names of the actionlab modules `path` imports (relative imports resolved)."""
-    package = ["actionlab", *path.relative_to(SRC).with_suffix("").parts[:-1]]
-    out: set[str] = set()
+def _module_name(path: Path, src: Path = SRC) -> str:
+    parts = ["actionlab", *path.relative_to(src).with_suffix("").parts]
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _modules(src: Path = SRC) -> dict[str, Path]:
+    return {_module_name(p, src): p for p in src.rglob("*.py")}
+
+
+def imports(path: Path, modules: dict[str, Path], src: Path = SRC) -> set[str]:
+    """The actionlab modules (of `modules`) that importing `path` runs: every import statement, anywhere in
+    the file, relative ones resolved; `from p import x` is module p.x when there is one, else p itself; and
+    the packages above an imported module that `path` is not inside (Python runs their __init__ first)."""
+    me = _module_name(path, src)
+    package = me.split(".") if path.name == "__init__.py" else me.split(".")[:-1]
+    targets: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom):
             base = package[: len(package) - node.level + 1] if node.level else []
             name = ".".join(base + ([node.module] if node.module else []))
-            out.add(name)
-            out.update(f"{name}.{a.name}" for a in node.names)
+            for alias in node.names:
+                targets.add(f"{name}.{alias.name}" if f"{name}.{alias.name}" in modules else name)
         elif isinstance(node, ast.Import):
-            out.update(a.name for a in node.names)
-    return {n for n in out if n.startswith("actionlab")}
+            targets.update(a.name for a in node.names)
+    out = {t for t in targets if t in modules and t != me}
+    for target in targets:
+        parts = target.split(".")
+        for i in range(1, len(parts)):
+            prefix = ".".join(parts[:i])
+            if prefix in modules and not (me + ".").startswith(prefix + "."):
+                out.add(prefix)
+    return out
+
+
+def import_graph(src: Path = SRC) -> dict[str, set[str]]:
+    modules = _modules(src)
+    return {m: imports(p, modules, src) for m, p in modules.items()}
+
+
+def layer_of(module: str) -> int:
+    names = [name for name, _ in LAYERS]
+    if module in EXACT:
+        return names.index(EXACT[module])
+    best, best_len = -1, -1
+    for rank, (_, prefixes) in enumerate(LAYERS):
+        for prefix in prefixes:
+            if (module == prefix or module.startswith(prefix + ".")) and len(prefix) > best_len:
+                best, best_len = rank, len(prefix)
+    return best
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components with more than one module (Tarjan), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return sorted(found)
+
+
+def upward_imports(graph: dict[str, set[str]]) -> list[str]:
+    return sorted(f"{m} ({LAYERS[layer_of(m)][0]}) imports {n} ({LAYERS[layer_of(n)][0]})"
+                  for m, deps in graph.items() for n in deps if layer_of(n) > layer_of(m))
+
+
+def long_functions(src: Path = SRC, limit: int = MAX_FUNCTION_LINES) -> list[str]:
+    out = []
+    for path in sorted(src.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                lines = node.end_lineno - node.lineno + 1
+                if lines > limit:
+                    out.append(f"{path.relative_to(src)}:{node.lineno} {node.name} ({lines} lines)")
+    return out
+
+
+# --------------------------------------------------------------------------- the rules, on the package
+
+
+def test_every_module_has_a_layer():
+    assert [m for m in _modules() if layer_of(m) < 0] == []
+
+
+def test_no_module_imports_a_higher_layer():
+    assert upward_imports(import_graph()) == []
+
+
+def test_no_import_cycle_of_any_length():
+    assert cycles(import_graph()) == []
+
+
+def test_the_engine_knows_no_method():
+    graph = import_graph()
+    offenders = {m: sorted(n for n in deps if n.startswith("actionlab.models") and n not in ENGINE_SEES_OF_MODELS)
+                 for m, deps in graph.items() if m.startswith("actionlab.engine")}
+    assert {m: v for m, v in offenders.items() if v} == {}
 
 
 def test_models_do_not_import_the_engine():
-    offenders = {str(p.relative_to(SRC)): sorted(n for n in _imports(p) if n.startswith("actionlab.engine"))
-                 for p in (SRC / "models").rglob("*.py")}
-    assert {k: v for k, v in offenders.items() if v} == {}
+    graph = import_graph()
+    offenders = {m: sorted(n for n in deps if n.startswith("actionlab.engine"))
+                 for m, deps in graph.items() if m.startswith("actionlab.models")}
+    assert {m: v for m, v in offenders.items() if v} == {}
 
 
-def test_no_two_modules_import_each_other():
-    modules = {".".join(["actionlab", *p.relative_to(SRC).with_suffix("").parts]): p for p in SRC.rglob("*.py")}
-    graph = {m: {n for n in _imports(p) if n in modules and n != m} for m, p in modules.items()}
-    cycles = sorted((a, b) for a, deps in graph.items() for b in deps if a < b and a in graph.get(b, set()))
-    assert cycles == []  # a lazy import inside a function counts too
+def test_no_function_is_longer_than_the_limit():
+    assert long_functions() == []
+
+
+# --------------------------------------------------------------------------- the checks catch what they name
+
+
+def _tree(tmp_path: Path, files: dict[str, str]) -> Path:
+    src = tmp_path / "actionlab"
+    for name, text in {"__init__.py": "", **files}.items():
+        (src / name).parent.mkdir(parents=True, exist_ok=True)
+        (src / name).write_text(text)
+    return src
+
+
+def test_a_three_module_cycle_through_a_lazy_import_and_a_package_init_is_found(tmp_path):
+    src = _tree(tmp_path, {
+        "api.py": "from .engine import build\n",
+        "engine/__init__.py": "", "engine/build.py": "def f():\n    from ..explain import tracklets\n",
+        "explain/__init__.py": "from .common import render\n", "explain/tracklets.py": "",
+        "explain/common.py": "def g():\n    from ..api import load\n",
+    })
+    found = cycles(import_graph(src))
+    assert found == [["actionlab.api", "actionlab.engine.build", "actionlab.explain", "actionlab.explain.common"]]
+
+
+def test_an_upward_import_inside_a_function_is_found(tmp_path):
+    src = _tree(tmp_path, {"data/__init__.py": "", "data/sampling.py": "def f():\n    from ..engine import x\n",
+                           "engine/__init__.py": "", "engine/x.py": ""})
+    assert upward_imports(import_graph(src)) == [
+        "actionlab.data.sampling (sampler) imports actionlab.engine (engine)",
+        "actionlab.data.sampling (sampler) imports actionlab.engine.x (engine)"]
+
+
+def test_a_long_function_is_found(tmp_path):
+    src = _tree(tmp_path, {"m.py": "def f():\n" + "    x = 1\n" * 120})
+    assert long_functions(src) == ["m.py:1 f (121 lines)"]
 
 
 def test_shared_backbone_pieces():
@@ -51,3 +223,12 @@ def test_shared_backbone_pieces():
     fan_out_std = (2 / (256 * 9)) ** 0.5  # He init, fan-out mode
     assert abs(float(net[0].weight.detach().std()) / fan_out_std - 1) < 0.05
     assert abs(float(net[2].weight.detach().std()) / 0.01 - 1) < 0.05 and net[2].bias.eq(0).all()
+
+
+def test_explanation_kinds_are_listed_and_each_has_its_module():
+    from actionlab.explain.common import KINDS
+
+    modules = {p.stem for p in (SRC / "explain").glob("*.py")} - {"__init__", "common"}
+    assert set(KINDS) == modules
+    for kind in KINDS:
+        assert "def render(" in (SRC / "explain" / f"{kind}.py").read_text(), kind

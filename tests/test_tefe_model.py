@@ -9,15 +9,9 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from actionlab import create_model, list_models
 from actionlab.errors import ModelError
+from actionlab.metrics import average_scores
 from actionlab.models.backbones.resnet import ResNet, blocks
-from actionlab.models.tefe import (
-    TABLE5,
-    TEFE,
-    average_scores,
-    ensemble_forward,
-    insert_tefe,
-    resolve_placement,
-)
+from actionlab.models.tefe import TABLE5, TEFE, ensemble_forward, insert_tefe, resolve_placement
 from actionlab.models.temporal.bilinear import FeatureEnhancement
 from actionlab.models.temporal.tam import TemporalExtraction
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import torch
 
@@ -65,7 +66,14 @@ def per_clip_fidelity(attention: torch.Tensor, action_mask: torch.Tensor
 
 
 class FidelityMeter:
-    """Accumulates the temporal fidelity of many batches; `compute` gives the means."""
+    """Accumulates the temporal fidelity of many batches; `compute` gives the means.
+
+    Also the evaluator's meter for "temporal_fidelity" (`eval_metrics.py`): `observe` reads the model's
+    extras["attention"] against the batch's "action_mask"; `state` / `merged` combine ranks.
+    """
+
+    batch_key = "action_mask"
+    extras_keys = ("attention",)
 
     def __init__(self) -> None:
         self.mass_sum = 0.0
@@ -82,6 +90,25 @@ class FidelityMeter:
         self.count += int(valid.sum())
         self.skipped += int((~valid).sum())
 
+    @property
+    def observed(self) -> int:
+        return self.count + self.skipped
+
+    def observe(self, extras: dict[str, Any], action_mask: torch.Tensor, image_size: tuple[int, int]) -> None:
+        if "attention" in extras:
+            self.update(extras["attention"], action_mask)
+
+    def state(self) -> list[float]:
+        return [self.mass_sum, self.chance_sum, self.auc_sum, self.count, self.skipped]
+
+    @classmethod
+    def merged(cls, states: list[list[float]]) -> FidelityMeter:
+        out = cls()
+        sums = [sum(s[i] for s in states) for i in range(5)]
+        out.mass_sum, out.chance_sum, out.auc_sum = sums[:3]
+        out.count, out.skipped = int(sums[3]), int(sums[4])
+        return out
+
     def compute(self) -> dict[str, float]:
         n = self.count
         nan = math.nan
@@ -92,6 +119,15 @@ class FidelityMeter:
             "fidelity_clips": float(n),
             "fidelity_skipped": float(self.skipped),
         }
+
+
+def fidelity_notes(metrics: dict[str, float]) -> list[str]:
+    """The summary line of the fidelity metrics (empty when there are none)."""
+    if "fidelity_auc" not in metrics:
+        return []
+    m = metrics
+    return [f"temporal fidelity: attention mass {m['fidelity_mass']:.3f} (uniform {m['fidelity_chance']:.3f}), "
+            f"AUC {m['fidelity_auc']:.3f} (chance 0.5)"]
 
 
 def temporal_fidelity(attention: torch.Tensor, action_mask: torch.Tensor) -> dict[str, float]:

@@ -21,8 +21,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 import torch
+
+from .errors import ModelError
+
+
+def scores_from_logits(logits: torch.Tensor, multi_label: bool = False) -> torch.Tensor:
+    """Class scores of logits [..., K] in float32: softmax over the classes, or a sigmoid per class for
+    multi-label data (Charades), where every class is a yes/no question of its own."""
+    logits = logits.float()
+    return logits.sigmoid() if multi_label else logits.softmax(-1)
 
 
 def _is_multi_label(scores: torch.Tensor, labels: torch.Tensor) -> bool:
@@ -161,3 +171,26 @@ def read_class_pairs(data_root: str | Path, class_names: Sequence[str], list_dir
             pairs.append((index[pair[0]], index[pair[1]]))
         return pairs
     return []
+
+
+def average_scores(scores: Sequence[torch.Tensor], average: Literal["prob", "logit"] = "prob",
+                   multi_label: bool = False, weights: Sequence[float] | None = None) -> torch.Tensor:
+    """Average several models' scores for the same videos (TEFE's 8+16-frame ensemble, `actionlab test`).
+
+    scores: one [N, K] logit tensor per model (same videos, same order). average="prob" averages
+    softmax (sigmoid for multi-label) probabilities and returns probabilities; "logit" averages logits.
+    """
+    if not scores:
+        raise ModelError("ensemble needs at least one model's scores")
+    shapes = {tuple(s.shape) for s in scores}
+    if len(shapes) != 1:
+        raise ModelError(f"ensemble members disagree on the score shape: {sorted(shapes)} (same classes and videos?)")
+    w = torch.tensor(list(weights) if weights is not None else [1.0] * len(scores), dtype=torch.float32)
+    if len(w) != len(scores) or (w < 0).any() or w.sum() <= 0:
+        raise ModelError(f"ensemble weights must be {len(scores)} non-negative numbers, got {weights}")
+    w = w / w.sum()
+    if average == "prob":
+        scores = [scores_from_logits(s, multi_label) for s in scores]
+    elif average != "logit":
+        raise ModelError(f"test.average must be 'prob' or 'logit', got {average!r}")
+    return sum(wi * s.float() for wi, s in zip(w.tolist(), scores))

@@ -74,36 +74,30 @@ def plan(methods: list[str], seeds: int, order: str = "seed") -> list[tuple[Any,
 
 
 def extra_metrics(cfg: Any, checkpoint: str | Path) -> dict[str, Any]:
-    """Temporal fidelity / actionness in box / pointing game of a checkpoint on the test split (first view)."""
+    """The metrics the model declares (`eval_metrics`: temporal fidelity, actionness in box, pointing game) of a
+    checkpoint on the test split (first view)."""
     import torch
 
+    from .. import eval_metrics
     from ..data import build_dataset
     from ..data.transforms import normalize
     from ..engine.build import load_for_inference
-    from ..engine.evaluate import LocalisationMeter
     from ..engine.loader import eval_loader
     from ..engine.runtime import model_mean_std
-    from ..fidelity import FidelityMeter
 
     dataset = build_dataset(cfg, "test", views="1x1")
     loader = eval_loader(dataset, cfg.test.batch_size, 0, cfg.train.seed)
     model = load_for_inference(checkpoint, cfg, num_classes=dataset.num_classes).model.eval()
     mean, std = model_mean_std(model)
-    fidelity = FidelityMeter()
-    where = LocalisationMeter(criterion="cell")
+    meters = eval_metrics.declared_meters(model)
     with torch.no_grad():
         for batch in loader:
             clip = normalize(batch["clip"][:, 0], mean, std)
             extras = model(clip).extras
-            if "attention" in extras and "action_mask" in batch:
-                fidelity.update(extras["attention"], batch["action_mask"][:, 0])
-            if "boxes" in batch:
-                where.update(extras, batch["boxes"][:, 0], tuple(clip.shape[-2:]))
-    out: dict[str, Any] = {}
-    if fidelity.count:
-        out.update(fidelity.compute())
-    out.update(where.compute())
-    return out
+            for meter in meters.values():
+                if meter.batch_key in batch:
+                    meter.observe(extras, batch[meter.batch_key][:, 0], tuple(clip.shape[-2:]))
+    return eval_metrics.results(meters)
 
 
 def bench_one(recipe: Any, cfg_dict: dict[str, Any], minutes: float | None, threads: int, seed: int

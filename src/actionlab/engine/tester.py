@@ -10,12 +10,13 @@ from typing import Any
 
 import torch
 
+from .. import eval_metrics
 from ..config import Config
 from ..errors import DataError, ModelError
-from ..metrics import compute_metrics
+from ..metrics import average_scores, compute_metrics
 from . import distributed
 from .build import load_for_inference
-from .evaluate import EvalResult, evaluate, localisation_notes
+from .evaluate import EvalResult, evaluate
 from .loader import eval_loader
 from .logs import Progress
 from .reports import write_test_outputs
@@ -36,12 +37,9 @@ class CheckpointReport:
         if "mean_class_accuracy" in m:
             parts.append(f"mean class acc {m['mean_class_accuracy']:.4f}")
         parts.append(f"mAP {m['mAP']:.4f}")
-        if "fidelity_auc" in m:  # models with temporal attention on data with annotated action frames
-            parts.append(f"temporal fidelity: attention mass {m['fidelity_mass']:.3f} (uniform "
-                         f"{m['fidelity_chance']:.3f}), AUC {m['fidelity_auc']:.3f} (chance 0.5)")
         if "within_pair" in m:  # classes that come in pairs (data: annotations.json / data.yaml / pairs.txt)
             parts.append(f"within-pair accuracy {m['within_pair']:.3f} (chance 0.5, {int(m['pairs'])} pairs)")
-        parts += localisation_notes(m)  # ART's pointing game, ATR's actionness in box (data with boxes)
+        parts += eval_metrics.notes(m)  # the metrics the model declares, where the data carry their annotation
         skipped = int(self.info.get("skipped") or 0)
         over = (f"{self.info.get('videos', '?')} of {self.info.get('videos', 0) + skipped} videos ({skipped} "
                 "unreadable, skipped: data.on_error=skip)" if skipped else f"{self.info.get('videos', '?')} videos")
@@ -160,8 +158,6 @@ def ensemble_results(results: list[EvalResult], total: int) -> EvalResult:
     Each member's scores are already view-averaged probabilities (or logits, for test.average=logit), so
     their mean is the ensemble's probability (logit) average.  A video one member skipped is dropped.
     """
-    from ..models.tefe import average_scores
-
     common = set(results[0].indices.tolist())
     for r in results[1:]:
         common &= set(r.indices.tolist())

@@ -218,295 +218,394 @@ def train(cfg: Config, resume: str | None = None, *, run_dir: str | Path | None 
     resume: None, a checkpoint path, or "auto" (the last checkpoint of this config's run, if any).
     run_dir: the run directory (default: train.work_dir/name, name-2, ... for new runs).
     model / train_set / val_set: use these instead of building them from the config (tests, the demo).
-    checkpoint_every_steps: also save last.pt every N optimizer steps (0: only at epoch ends).
+    checkpoint_every_steps: also save last.pt every N optimizer steps (default: train.checkpoint_every_steps;
+    0: only at epoch ends).
     on_step: called after every optimizer step with the state and that step's logs.
     """
-    # 1. processes, device, seeds ---------------------------------------------------------------
-    check_ranges(cfg)  # a Config built in code skips the check that loading one does
-    want_cuda = cfg.train.device.startswith("cuda") or (cfg.train.device == "auto" and torch.cuda.is_available())
-    dist_info = distributed.init_distributed(want_cuda)
-    device = select_device(cfg.train.device, dist_info.local_rank)
-    seed_everything(cfg.train.seed, cfg.train.deterministic, device)
-    autocast, needs_scaler = autocast_factory(cfg.train.amp, device)
-    accumulate = max(1, cfg.train.accumulate)
-    if checkpoint_every_steps is None:  # a config field for it is requested from the lead; until then, the CLI flag
-        checkpoint_every_steps = int(getattr(cfg.train, "checkpoint_every_steps", 0) or 0)
+    run = TrainingRun(cfg, checkpoint_every_steps=checkpoint_every_steps, on_step=on_step)
+    run.setup_processes()
+    run.setup_data(train_set, val_set)
+    run.setup_model(model)
+    run.open_run_dir(resume, Path(run_dir) if run_dir is not None else None)
+    run.resume()
+    run.wrap_model()
+    return run.fit()
+
+
+class TrainingRun:
+    """One call of `train`, in the order the module docstring lists; each method is one step of it.
+
+    The attributes are set by the step that builds them (`setup_data` sets the loaders, `setup_model` the
+    model, optimizers and schedules, ...), and `fit` runs the epochs.  To change one step, change its method.
+    """
+
+    def __init__(self, cfg: Config, *, checkpoint_every_steps: int | None = None,
+                 on_step: StepHook | None = None) -> None:
+        check_ranges(cfg)  # a Config built in code skips the check that loading one does
+        self.cfg = cfg
+        self.on_step = on_step
+        self.every_steps = (cfg.train.checkpoint_every_steps if checkpoint_every_steps is None
+                            else checkpoint_every_steps)
+        self.accumulate = max(1, cfg.train.accumulate)
+        self.state = TrainState()
+        self.metrics: dict[str, float] = {}
+        self.last_saved: Path | None = None  # the newest intact last.pt (the resumed one until a save)
+
+    # 1. processes, device, seeds ----------------------------------------------------------------
+
+    def setup_processes(self) -> None:
+        cfg = self.cfg
+        want_cuda = cfg.train.device.startswith("cuda") or (cfg.train.device == "auto" and torch.cuda.is_available())
+        self.dist = distributed.init_distributed(want_cuda)
+        self.device = select_device(cfg.train.device, self.dist.local_rank)
+        seed_everything(cfg.train.seed, cfg.train.deterministic, self.device)
+        self.autocast, self.needs_scaler = autocast_factory(cfg.train.amp, self.device)
 
     # 2. data -------------------------------------------------------------------------------------
-    if train_set is None:
-        from ..data import build_dataset
 
-        train_set = build_dataset(cfg, "train")
-        if val_set is None and cfg.data.val_list and cfg.train.eval_every > 0:
-            val_set = build_dataset(cfg, "val", views="1x1")
-    if len(train_set) == 0:  # type: ignore[arg-type]
-        raise DataError(f"the training set is empty ({cfg.data.train_list or 'no data.train_list'})")
-    data_log, data_counts = annotation_lines({"train": train_set, "val": val_set}, cfg.data.max_bad_fraction)
-    class_names = list(getattr(train_set, "class_names", []))
-    num_classes = cfg.model.num_classes or len(class_names)
-    if class_names and cfg.model.num_classes and cfg.model.num_classes != len(class_names):
-        raise ConfigError(f"config key 'model.num_classes' is {cfg.model.num_classes} but the dataset has "
-                          f"{len(class_names)} classes")
-    dataset_class_names = list(class_names)  # real names only: ART builds its text bank from them
-    class_names = class_names or [str(i) for i in range(num_classes)]
-    multi_label = bool(getattr(train_set, "multi_label", False))
-    batch_size = cfg.data.batch_size
-    loader, sampler, seeded_train = train_loader(train_set, batch_size, cfg.data.num_workers, cfg.train.seed,
-                                                 dist_info.rank, dist_info.world_size)
-    batches_per_epoch = len(loader)
-    if batches_per_epoch == 0:
-        raise DataError("the training set gives no batch")
-    steps_per_epoch = math.ceil(batches_per_epoch / accumulate)
-    val_loader = None
-    if val_set is not None and len(val_set) > 0:  # type: ignore[arg-type]
-        val_loader = eval_loader(val_set, cfg.test.batch_size, cfg.data.num_workers, cfg.train.seed,
-                                 dist_info.rank, dist_info.world_size)
+    def setup_data(self, train_set: Dataset | None, val_set: Dataset | None) -> None:
+        cfg, dist = self.cfg, self.dist
+        if train_set is None:
+            from ..data import build_dataset
 
-    # 3. model, strategy, optimizers, schedules, scaler ----------------------------------------
-    if model is None:
-        model = build_model(cfg, num_classes, class_names=dataset_class_names or None)
-    if cfg.train.partial_bn:  # TSN's partial BN: the model knows which of its norms to freeze
-        if not hasattr(model, "set_partial_bn"):
-            raise ConfigError(f"config key 'train.partial_bn': model '{cfg.model.name}' has no partial BN")
-        model.set_partial_bn(True)
-    model.to(device)
-    if cfg.train.channels_last:
-        to_channels_last(model)
-    mean, std = model_mean_std(model)
-    strategy = build_strategy(cfg.train.strategy, **cfg.train.strategy_kwargs)
-    base_lr = scaled_lr(cfg.optim, batch_size * dist_info.world_size * accumulate)
+            train_set = build_dataset(cfg, "train")
+            if val_set is None and cfg.data.val_list and cfg.train.eval_every > 0:
+                val_set = build_dataset(cfg, "val", views="1x1")
+        if len(train_set) == 0:  # type: ignore[arg-type]
+            raise DataError(f"the training set is empty ({cfg.data.train_list or 'no data.train_list'})")
+        self.train_set = train_set
+        self.data_log, self.data_counts = annotation_lines({"train": train_set, "val": val_set},
+                                                           cfg.data.max_bad_fraction)
+        self._set_classes(train_set)
+        self.batch_size = cfg.data.batch_size
+        self.loader, self.sampler, self.seeded_train = train_loader(
+            train_set, self.batch_size, cfg.data.num_workers, cfg.train.seed, dist.rank, dist.world_size)
+        self.batches_per_epoch = len(self.loader)
+        if self.batches_per_epoch == 0:
+            raise DataError("the training set gives no batch")
+        self.steps_per_epoch = math.ceil(self.batches_per_epoch / self.accumulate)
+        self.val_loader = None
+        if val_set is not None and len(val_set) > 0:  # type: ignore[arg-type]
+            self.val_loader = eval_loader(val_set, cfg.test.batch_size, cfg.data.num_workers, cfg.train.seed,
+                                          dist.rank, dist.world_size)
 
-    def make_optimizer(module: nn.Module, **overrides: Any) -> torch.optim.Optimizer:
-        return build_optimizer(module, cfg.optim, **{"lr": base_lr, **overrides})
+    def _set_classes(self, train_set: Dataset) -> None:
+        cfg = self.cfg
+        class_names = list(getattr(train_set, "class_names", []))
+        self.num_classes = cfg.model.num_classes or len(class_names)
+        if class_names and cfg.model.num_classes and cfg.model.num_classes != len(class_names):
+            raise ConfigError(f"config key 'model.num_classes' is {cfg.model.num_classes} but the dataset has "
+                              f"{len(class_names)} classes")
+        self.dataset_class_names = list(class_names)  # real names only: ART builds its text bank from them
+        self.class_names = class_names or [str(i) for i in range(self.num_classes)]
+        self.multi_label = bool(getattr(train_set, "multi_label", False))
+        self.best_metric = "mAP" if self.multi_label else "top1"
 
-    optimizers = strategy.build_optimizers(model, make_optimizer)
-    lr_lines = describe_lr_groups(optimizers, cfg.optim)  # refuses optim.lr_mult keys that name nothing
-    schedules = {k: Schedule(o, cfg.optim, steps_per_epoch, cfg.train.epochs) for k, o in optimizers.items()}
-    scaler = torch.amp.GradScaler(device.type) if needs_scaler else None
-    state = TrainState()
-    metrics: dict[str, float] = {}
-    best_metric = "mAP" if multi_label else "top1"
+    # 3. model, strategy, optimizers, schedules, scaler ------------------------------------------
+
+    def setup_model(self, model: nn.Module | None) -> None:
+        cfg = self.cfg
+        if model is None:
+            model = build_model(cfg, self.num_classes, class_names=self.dataset_class_names or None)
+        if cfg.train.partial_bn:  # TSN's partial BN: the model knows which of its norms to freeze
+            if not hasattr(model, "set_partial_bn"):
+                raise ConfigError(f"config key 'train.partial_bn': model '{cfg.model.name}' has no partial BN")
+            model.set_partial_bn(True)
+        model.to(self.device)
+        if cfg.train.channels_last:
+            to_channels_last(model)
+        self.model = model
+        self.mean, self.std = model_mean_std(model)
+        self.strategy = build_strategy(cfg.train.strategy, **cfg.train.strategy_kwargs)
+        base_lr = scaled_lr(cfg.optim, self.batch_size * self.dist.world_size * self.accumulate)
+
+        def make_optimizer(module: nn.Module, **overrides: Any) -> torch.optim.Optimizer:
+            return build_optimizer(module, cfg.optim, **{"lr": base_lr, **overrides})
+
+        self.optimizers = self.strategy.build_optimizers(model, make_optimizer)
+        self.lr_lines = describe_lr_groups(self.optimizers, cfg.optim)  # refuses optim.lr_mult keys naming nothing
+        self.schedules = {k: Schedule(o, cfg.optim, self.steps_per_epoch, cfg.train.epochs)
+                          for k, o in self.optimizers.items()}
+        self.scaler = torch.amp.GradScaler(self.device.type) if self.needs_scaler else None
 
     # 4. run directory --------------------------------------------------------------------------
-    resolved: Any = None
-    run_lock: RunLock | None = None
-    if dist_info.is_main:
-        try:
-            resolved = resolve_run(cfg, resume, Path(run_dir) if run_dir is not None else None)
-            run_lock = RunLock.acquire(resolved[0])  # a second run into this directory fails, naming this one
-        except ActionlabError as e:
-            resolved = e
-    resolved = distributed.broadcast_object(resolved)
-    if isinstance(resolved, ActionlabError):
-        raise resolved
-    run_path, resume_path = resolved
-    log = RunLogger(run_path, enabled=dist_info.is_main, loggers=cfg.train.loggers)
-    if dist_info.is_main:
-        save_config(cfg, run_path / "config.yaml")
-    log.info(f"run directory: {run_path}")
-    for line in data_log + lr_lines:  # class counts inferred, duplicates, skipped lines; lr of each group
-        log.info(line)
+
+    def open_run_dir(self, resume: str | None, run_dir: Path | None) -> None:
+        """Rank 0 picks (or makes) the run directory and locks it; every rank gets the same answer."""
+        resolved: Any = None
+        self.run_lock: RunLock | None = None
+        if self.dist.is_main:
+            try:
+                resolved = resolve_run(self.cfg, resume, run_dir)
+                self.run_lock = RunLock.acquire(resolved[0])  # a second run into this directory fails, naming this
+            except ActionlabError as e:
+                resolved = e
+        resolved = distributed.broadcast_object(resolved)
+        if isinstance(resolved, ActionlabError):
+            raise resolved
+        self.run_path, self.resume_path = resolved
+        self.last_saved = self.resume_path
+        self.last_path = self.run_path / "checkpoints" / "last.pt"
+        self.best_path = self.run_path / "checkpoints" / "best.pt"
+        self.log = RunLogger(self.run_path, enabled=self.dist.is_main, loggers=self.cfg.train.loggers)
+        if self.dist.is_main:
+            save_config(self.cfg, self.run_path / "config.yaml")
+        self.log.info(f"run directory: {self.run_path}")
+        for line in self.data_log + self.lr_lines:  # class counts inferred, duplicates, skipped lines; lr per group
+            self.log.info(line)
 
     # 5. resume ---------------------------------------------------------------------------------
-    rng_state = None
-    if resume_path is not None:
-        ckpt = load_checkpoint(resume_path)
+
+    def resume(self) -> None:
+        """Weights, optimizer / schedule / scaler / strategy states and the position of `resume_path`."""
+        self.rng_state = None
+        path = self.resume_path
+        if path is None:
+            return
+        ckpt = load_checkpoint(path)
         saved_names = ckpt.get("class_names")
-        if saved_names and list(saved_names) != list(class_names):
-            raise ModelError(f"checkpoint {resume_path} was trained on {len(saved_names)} classes "
-                             f"({', '.join(saved_names[:3])}, ...); the dataset has {len(class_names)} "
-                             f"({', '.join(class_names[:3])}, ...): resume only with the data it was trained on")
-        load_model_state(unwrap(model), ckpt, resume_path, expected_model=model_name_of(unwrap(model), cfg))
-        if set(ckpt.get("optimizers", {})) != set(optimizers):
-            raise ConfigError(f"checkpoint {resume_path} has optimizers {sorted(ckpt.get('optimizers', {}))}, "
-                              f"train.strategy '{cfg.train.strategy}' builds {sorted(optimizers)}")
-        for k, o in optimizers.items():
+        names = self.class_names
+        if saved_names and list(saved_names) != list(names):
+            raise ModelError(f"checkpoint {path} was trained on {len(saved_names)} classes "
+                             f"({', '.join(saved_names[:3])}, ...); the dataset has {len(names)} "
+                             f"({', '.join(names[:3])}, ...): resume only with the data it was trained on")
+        load_model_state(unwrap(self.model), ckpt, path, expected_model=model_name_of(unwrap(self.model), self.cfg))
+        if set(ckpt.get("optimizers", {})) != set(self.optimizers):
+            raise ConfigError(f"checkpoint {path} has optimizers {sorted(ckpt.get('optimizers', {}))}, "
+                              f"train.strategy '{self.cfg.train.strategy}' builds {sorted(self.optimizers)}")
+        for k, o in self.optimizers.items():
             o.load_state_dict(ckpt["optimizers"][k])
-        for k, s in schedules.items():
+        for k, s in self.schedules.items():
             s.load_state_dict(ckpt["schedulers"][k])
-        if scaler is not None and ckpt.get("scaler"):
-            scaler.load_state_dict(ckpt["scaler"])
-        strategy.load_state_dict(ckpt.get("strategy", {}))
-        state = TrainState(ckpt["epoch"], ckpt["batch_in_epoch"], ckpt["step"], ckpt.get("best"),
-                           ckpt.get("best_epoch", 0), dict(ckpt.get("epoch_sums", {})))
-        metrics = dict(ckpt.get("metrics", {}))
-        rng_state = ckpt.get("rng")
-        log.info(f"resumed from {resume_path}: epoch {state.epoch + 1}, batch {state.batch_in_epoch}, "
-                 f"step {state.step}")
+        if self.scaler is not None and ckpt.get("scaler"):
+            self.scaler.load_state_dict(ckpt["scaler"])
+        self.strategy.load_state_dict(ckpt.get("strategy", {}))
+        self.state = TrainState(ckpt["epoch"], ckpt["batch_in_epoch"], ckpt["step"], ckpt.get("best"),
+                                ckpt.get("best_epoch", 0), dict(ckpt.get("epoch_sums", {})))
+        self.metrics = dict(ckpt.get("metrics", {}))
+        self.rng_state = ckpt.get("rng")  # restored last of all, in `fit`
+        self.log.info(f"resumed from {path}: epoch {self.state.epoch + 1}, batch {self.state.batch_in_epoch}, "
+                      f"step {self.state.step}")
 
     # 6. wrappers -------------------------------------------------------------------------------
-    sync_note = distributed.convert_sync_bn(model, cfg.train.sync_bn, device)
-    if sync_note:
-        log.info(sync_note)
-    train_model: nn.Module = model
-    no_sync: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext
-    if dist_info.enabled:
-        ddp_kwargs: dict[str, Any] = {"find_unused_parameters": strategy.ddp_find_unused_parameters}
-        if device.type == "cuda":
-            ddp_kwargs["device_ids"] = [device.index]
-        train_model = ddp = nn.parallel.DistributedDataParallel(model, **ddp_kwargs)
-        no_sync = ddp.no_sync  # accumulation: all-reduce only on the window's last micro-batch
-    if cfg.train.compile:
-        train_model = torch.compile(train_model)  # type: ignore[assignment]
 
-    checkpoint_dir = run_path / "checkpoints"
-    last_path, best_path = checkpoint_dir / "last.pt", checkpoint_dir / "best.pt"
-    last_saved: Path | None = resume_path
+    def wrap_model(self) -> None:
+        """SyncBatchNorm, DDP (with its no_sync for accumulation windows), torch.compile."""
+        sync_note = distributed.convert_sync_bn(self.model, self.cfg.train.sync_bn, self.device)
+        if sync_note:
+            self.log.info(sync_note)
+        self.train_model: nn.Module = self.model
+        self.no_sync: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext
+        if self.dist.enabled:
+            ddp_kwargs: dict[str, Any] = {"find_unused_parameters": self.strategy.ddp_find_unused_parameters}
+            if self.device.type == "cuda":
+                ddp_kwargs["device_ids"] = [self.device.index]
+            self.train_model = ddp = nn.parallel.DistributedDataParallel(self.model, **ddp_kwargs)
+            self.no_sync = ddp.no_sync  # accumulation: all-reduce only on the window's last micro-batch
+        if self.cfg.train.compile:
+            self.train_model = torch.compile(self.train_model)  # type: ignore[assignment]
 
-    def save(path: Path) -> Path:
-        nonlocal last_saved
-        payload = checkpoint_payload(cfg, model, class_names, multi_label, strategy, optimizers, schedules, scaler,
-                                     state, metrics)  # on every rank: it gathers their RNG states
-        if dist_info.is_main:
+    def save(self, path: Path) -> Path:
+        payload = checkpoint_payload(self.cfg, self.model, self.class_names, self.multi_label, self.strategy,
+                                     self.optimizers, self.schedules, self.scaler, self.state,
+                                     self.metrics)  # on every rank: it gathers their RNG states
+        if self.dist.is_main:
             save_checkpoint(payload, path)
         distributed.barrier()
-        if path == last_path:
-            last_saved = path
+        if path == self.last_path:
+            self.last_saved = path
         return path
 
     # 7. epochs ---------------------------------------------------------------------------------
-    log.info(f"training {model_name_of(unwrap(model), cfg)} on {len(train_set)} videos "  # type: ignore[arg-type]
-             f"({num_classes} classes), {cfg.train.epochs} epochs x {batches_per_epoch} batches of {batch_size}"
-             f"{f' x {dist_info.world_size} processes' if dist_info.enabled else ''}, device {device}")
-    if rng_state is not None:  # last, so nothing above draws from the restored generators
-        restore_rng_state(rng_state[dist_info.rank] if len(rng_state) == dist_info.world_size else rng_state[0])
-    elif dist_info.enabled:  # same init on every rank (above); now different dropout per rank
-        seed_everything(cfg.train.seed + 7919 * dist_info.rank + 1, cfg.train.deterministic, device)
-    run_start = time.perf_counter()
-    total_steps = cfg.train.epochs * steps_per_epoch
-    steps_at_start = state.step
-    data_warnings = log_data_warnings(run_path / "train.log") if dist_info.is_main else None  # why a video failed
-    with InterruptFlag() as interrupt:
-        try:
-            for epoch in range(state.epoch, cfg.train.epochs):
-                state.epoch = epoch
-                start_batch = state.batch_in_epoch
-                sampler.set_epoch(epoch, start=start_batch * batch_size)
-                seeded_train.set_epoch(epoch)
-                loader.generator.manual_seed(cfg.train.seed * 1000 + epoch)  # type: ignore[union-attr]
-                train_model.train()
-                meter = Throughput()
-                sums = state.epoch_sums
-                skips = EpochSkips(train_set, list(sampler), batch_size)  # which videos each batch skipped
-                epoch_videos = min(len(sampler), batches_per_epoch * batch_size) * dist_info.world_size
-                for batch in loader:
-                    if skips.update(batch) and not dist_info.enabled:  # over the limit already: stop now
-                        skips.check(skips.count, epoch_videos, cfg.data.max_bad_fraction, epoch + 1)
-                    if batch is None:  # every video of the batch was unreadable (data.on_error=skip)
-                        state.batch_in_epoch += 1
-                        continue
-                    b = state.batch_in_epoch
-                    should_step = (b + 1) % accumulate == 0 or b + 1 == batches_per_epoch
-                    clip = prepare_clip(batch["clip"], device, mean, std)
-                    target = batch["label"].to(device, non_blocking=True)
-                    clip, target = split_views(clip, target)
-                    extras = {k: v.to(device, non_blocking=True) for k, v in batch.items()
-                              if k in ("action_mask", "boxes")}
-                    ctx = StepContext(train_model, optimizers, autocast, scaler, accumulate, should_step,
-                                      cfg.optim.clip_grad, state.step, batch={**batch, **extras, "label": target})
-                    with contextlib.nullcontext() if should_step else no_sync():
-                        logs = strategy.train_step(ctx, clip, target)
-                    state.batch_in_epoch += 1
-                    meter.update(clip.shape[0] * dist_info.world_size)
-                    for k, v in logs.items():  # 0-dim tensors stay on the device: no sync per step (issue 19)
-                        sums[k] = sums.get(k, 0.0) + v
-                    if not should_step:
-                        continue
-                    lr = next(iter(schedules.values())).get_last_lr()[0]
-                    for s in schedules.values():
-                        s.step()
-                    strategy.after_optimizer_step(unwrap(train_model))
-                    state.step += 1
-                    log.step_metrics(state.step, logs, lr)
-                    done = state.batch_in_epoch
-                    if done % max(1, cfg.train.log_every) == 0 or done == batches_per_epoch or log.live:
-                        remaining = (total_steps - state.step) * accumulate
-                        avg = {k: float(v) / done for k, v in sums.items()}
-                        log.progress(epoch, cfg.train.epochs, done, batches_per_epoch, avg, lr,
-                                     meter.clips_per_s(), meter.eta(remaining), final=done == batches_per_epoch)
-                    if on_step is not None:
-                        on_step(state, {k: float(v) for k, v in logs.items()})
-                    mid_epoch = done < batches_per_epoch
-                    stop = distributed.any_true(interrupt.requested) if dist_info.enabled else interrupt.requested
-                    if stop:
-                        save(last_path)
-                        log.info(f"interrupted: saved {last_path} at epoch {epoch + 1}, batch {done}; "
-                                 "continue with --resume auto")
-                        raise KeyboardInterrupt
-                    if checkpoint_every_steps and mid_epoch and state.step % checkpoint_every_steps == 0:
-                        save(last_path)
 
-                # end of epoch: validation, metrics, checkpoints
-                state.epoch, state.batch_in_epoch, state.epoch_sums = epoch + 1, 0, {}
-                row: dict[str, Any] = {"epoch": epoch + 1, "step": state.step}
-                row.update({f"train_{k}": v / batches_per_epoch
-                            for k, v in distributed.all_reduce_mean({k: float(v) for k, v in sums.items()}).items()})
-                row["lr"] = next(iter(schedules.values())).get_last_lr()[0]
-                row["clips_per_s"] = meter.clips_per_s()
-                for path in skips.paths():
-                    log.info(f"epoch {epoch + 1}: skipped unreadable video {path}")
-                skipped = int(distributed.all_reduce_mean({"n": float(skips.count)}).get("n", 0)
-                              * dist_info.world_size + 0.5)
-                row["skipped_videos"] = skipped  # every epoch, 0 included: a column that is there when it matters
-                row.update(data_counts)
-                if skipped:
-                    log.info(f"epoch {epoch + 1}: skipped {skipped} of {epoch_videos} videos as unreadable "
-                             f"(data.on_error={cfg.data.on_error}; the run stops above "
-                             f"data.max_bad_fraction={cfg.data.max_bad_fraction:g})")
-                    skips.check(skipped, epoch_videos, cfg.data.max_bad_fraction, epoch + 1)
-                last_epoch = epoch + 1 == cfg.train.epochs
-                if val_loader is not None and (last_epoch or (cfg.train.eval_every > 0
-                                                              and (epoch + 1) % cfg.train.eval_every == 0)):
-                    distributed.broadcast_buffers(model)
-                    result = evaluate(model, val_loader, device, mean, std, average=cfg.test.average,
-                                      max_views_per_forward=cfg.test.max_views_per_forward, autocast=autocast,
-                                      multi_label=multi_label)
-                    metrics = result.metrics
-                    row.update({f"val_{k}": v for k, v in metrics.items()})
-                    if result.skipped:
-                        row["val_skipped_videos"] = result.skipped
-                        log.info(f"epoch {epoch + 1}: validation over {len(result.indices)} of "
-                                 f"{len(result.indices) + result.skipped} videos ({result.skipped} unreadable)")
-                    value = metrics.get(best_metric, float("nan"))
-                    if state.best is None or value > state.best:
-                        state.best, state.best_epoch = value, epoch + 1
-                        save(best_path)
-                log.epoch_metrics(row)
-                summary = " ".join(f"{k} {v:.4f}" for k, v in row.items() if isinstance(v, float))
-                log.info(f"epoch {epoch + 1}/{cfg.train.epochs} done: {summary}")
-                if last_epoch or (epoch + 1) % max(1, cfg.train.checkpoint_every) == 0:
-                    save(last_path)
-            elapsed = time.perf_counter() - run_start
-            log.info(f"finished {state.step - steps_at_start} steps in {format_duration(elapsed)}; "
-                     f"results in {run_path}")
-        except DataError as e:  # too many unreadable videos, or a bad one with data.on_error=raise
-            log.info(f"stopped: {e}")
-            raise
-        except RuntimeError as e:
-            died = worker_died(e, [loader, val_loader])
-            if died is None:
+    def fit(self) -> TrainResult:
+        """Every epoch from the current state on; the failure arms name what was kept and how to go on."""
+        cfg, dist = self.cfg, self.dist
+        self.log.info(f"training {model_name_of(unwrap(self.model), cfg)} on {len(self.train_set)} videos "  # type: ignore[arg-type]
+                      f"({self.num_classes} classes), {cfg.train.epochs} epochs x {self.batches_per_epoch} batches "
+                      f"of {self.batch_size}{f' x {dist.world_size} processes' if dist.enabled else ''}, "
+                      f"device {self.device}")
+        if self.rng_state is not None:  # last, so nothing above draws from the restored generators
+            rng = self.rng_state
+            restore_rng_state(rng[dist.rank] if len(rng) == dist.world_size else rng[0])
+        elif dist.enabled:  # same init on every rank (above); now different dropout per rank
+            seed_everything(cfg.train.seed + 7919 * dist.rank + 1, cfg.train.deterministic, self.device)
+        run_start = time.perf_counter()
+        steps_at_start = self.state.step
+        data_warnings = log_data_warnings(self.run_path / "train.log") if dist.is_main else None  # why a video failed
+        with InterruptFlag() as self.interrupt:
+            try:
+                for epoch in range(self.state.epoch, cfg.train.epochs):
+                    self.train_epoch(epoch)
+                elapsed = time.perf_counter() - run_start
+                self.log.info(f"finished {self.state.step - steps_at_start} steps in {format_duration(elapsed)}; "
+                              f"results in {self.run_path}")
+            except DataError as e:  # too many unreadable videos, or a bad one with data.on_error=raise
+                self.log.info(f"stopped: {e}")
                 raise
-            if last_saved:
-                kept = (f"the last checkpoint {last_saved} is intact; resume with: actionlab train "
-                        f"{run_path / 'config.yaml'} --resume {last_saved}")
-            else:
-                kept = f"no checkpoint was saved yet; start again with: actionlab train {run_path / 'config.yaml'}"
-            log.info(f"stopped: {died}; {kept}")
-            raise WorkerDiedError(f"{died}; {kept}") from None
-        except NonFiniteLossError as e:
-            where = f"epoch {state.epoch + 1}, batch {state.batch_in_epoch + 1} (step {state.step + 1})"
-            kept = f"last good checkpoint: {last_saved}" if last_saved else "no checkpoint was saved yet"
-            log.info(f"stopped: {e} at {where}; {kept}")
-            raise NonFiniteLossError(f"{e} at {where}; training stopped, {kept}") from None
-        finally:
-            log.close()
-            if run_lock is not None:
-                run_lock.release()
-            if data_warnings is not None:
-                logging.getLogger("actionlab.data").removeHandler(data_warnings)
-                data_warnings.close()
+            except RuntimeError as e:
+                died = worker_died(e, [self.loader, self.val_loader])
+                if died is None:
+                    raise
+                raise self._worker_died(died) from None
+            except NonFiniteLossError as e:
+                raise self._non_finite(e) from None
+            finally:
+                self._close(data_warnings)
+        jsonl = self.run_path / "metrics.jsonl"
+        history = ([json.loads(line) for line in jsonl.read_text().splitlines() if line.strip()]
+                   if jsonl.is_file() else [])
+        return TrainResult(self.run_path, self.last_saved, self.best_path if self.best_path.is_file() else None,
+                           self.metrics, history, self.state, self.best_metric)
 
-    jsonl = run_path / "metrics.jsonl"
-    history = [json.loads(line) for line in jsonl.read_text().splitlines() if line.strip()] if jsonl.is_file() else []
-    return TrainResult(run_path, last_saved, best_path if best_path.is_file() else None, metrics, history, state,
-                       best_metric)
+    def train_epoch(self, epoch: int) -> None:
+        """The epoch's batches from where the state stands, then `end_epoch`."""
+        cfg, state = self.cfg, self.state
+        state.epoch = epoch
+        self.sampler.set_epoch(epoch, start=state.batch_in_epoch * self.batch_size)
+        self.seeded_train.set_epoch(epoch)
+        self.loader.generator.manual_seed(cfg.train.seed * 1000 + epoch)  # type: ignore[union-attr]
+        self.train_model.train()
+        meter = Throughput()
+        skips = EpochSkips(self.train_set, list(self.sampler), self.batch_size)  # which videos each batch skipped
+        epoch_videos = min(len(self.sampler), self.batches_per_epoch * self.batch_size) * self.dist.world_size
+        for batch in self.loader:
+            if skips.update(batch) and not self.dist.enabled:  # over the limit already: stop now
+                skips.check(skips.count, epoch_videos, cfg.data.max_bad_fraction, epoch + 1)
+            if batch is None:  # every video of the batch was unreadable (data.on_error=skip)
+                state.batch_in_epoch += 1
+                continue
+            self.train_batch(batch, epoch, meter)
+        self.end_epoch(epoch, meter, skips, epoch_videos)
+
+    def train_batch(self, batch: dict[str, Any], epoch: int, meter: Throughput) -> None:
+        """One micro-batch through the strategy; at an accumulation window's end, `after_step`."""
+        device, state = self.device, self.state
+        b = state.batch_in_epoch
+        should_step = (b + 1) % self.accumulate == 0 or b + 1 == self.batches_per_epoch
+        clip = prepare_clip(batch["clip"], device, self.mean, self.std)
+        target = batch["label"].to(device, non_blocking=True)
+        clip, target = split_views(clip, target)
+        extras = {k: v.to(device, non_blocking=True) for k, v in batch.items() if k in ("action_mask", "boxes")}
+        ctx = StepContext(self.train_model, self.optimizers, self.autocast, self.scaler, self.accumulate,
+                          should_step, self.cfg.optim.clip_grad, state.step,
+                          batch={**batch, **extras, "label": target})
+        with contextlib.nullcontext() if should_step else self.no_sync():
+            logs = self.strategy.train_step(ctx, clip, target)
+        state.batch_in_epoch += 1
+        meter.update(clip.shape[0] * self.dist.world_size)
+        sums = state.epoch_sums
+        for k, v in logs.items():  # 0-dim tensors stay on the device: no sync per step
+            sums[k] = sums.get(k, 0.0) + v
+        if should_step:
+            self.after_step(logs, epoch, meter)
+
+    def after_step(self, logs: dict[str, Any], epoch: int, meter: Throughput) -> None:
+        """Schedules, the strategy's hook, logs, `on_step`; then Ctrl-C and step checkpoints."""
+        cfg, state = self.cfg, self.state
+        lr = next(iter(self.schedules.values())).get_last_lr()[0]
+        for s in self.schedules.values():
+            s.step()
+        self.strategy.after_optimizer_step(unwrap(self.train_model))
+        state.step += 1
+        self.log.step_metrics(state.step, logs, lr)
+        done = state.batch_in_epoch
+        if done % max(1, cfg.train.log_every) == 0 or done == self.batches_per_epoch or self.log.live:
+            remaining = (cfg.train.epochs * self.steps_per_epoch - state.step) * self.accumulate
+            avg = {k: float(v) / done for k, v in state.epoch_sums.items()}
+            self.log.progress(epoch, cfg.train.epochs, done, self.batches_per_epoch, avg, lr,
+                              meter.clips_per_s(), meter.eta(remaining), final=done == self.batches_per_epoch)
+        if self.on_step is not None:
+            self.on_step(state, {k: float(v) for k, v in logs.items()})
+        requested = self.interrupt.requested
+        if distributed.any_true(requested) if self.dist.enabled else requested:
+            self.save(self.last_path)
+            self.log.info(f"interrupted: saved {self.last_path} at epoch {epoch + 1}, batch {done}; "
+                          "continue with --resume auto")
+            raise KeyboardInterrupt
+        mid_epoch = done < self.batches_per_epoch
+        if self.every_steps and mid_epoch and state.step % self.every_steps == 0:
+            self.save(self.last_path)
+
+    def end_epoch(self, epoch: int, meter: Throughput, skips: EpochSkips, epoch_videos: int) -> None:
+        """The epoch's metrics row (train means, skips, validation), best.pt and last.pt."""
+        cfg, state = self.cfg, self.state
+        sums = state.epoch_sums
+        state.epoch, state.batch_in_epoch, state.epoch_sums = epoch + 1, 0, {}
+        row: dict[str, Any] = {"epoch": epoch + 1, "step": state.step}
+        row.update({f"train_{k}": v / self.batches_per_epoch
+                    for k, v in distributed.all_reduce_mean({k: float(v) for k, v in sums.items()}).items()})
+        row["lr"] = next(iter(self.schedules.values())).get_last_lr()[0]
+        row["clips_per_s"] = meter.clips_per_s()
+        row.update(self._skipped_videos(epoch, skips, epoch_videos))
+        row.update(self.data_counts)
+        last_epoch = epoch + 1 == cfg.train.epochs
+        if self.val_loader is not None and (last_epoch or (cfg.train.eval_every > 0
+                                                           and (epoch + 1) % cfg.train.eval_every == 0)):
+            row.update(self.validate(epoch))
+        self.log.epoch_metrics(row)
+        summary = " ".join(f"{k} {v:.4f}" for k, v in row.items() if isinstance(v, float))
+        self.log.info(f"epoch {epoch + 1}/{cfg.train.epochs} done: {summary}")
+        if last_epoch or (epoch + 1) % max(1, cfg.train.checkpoint_every) == 0:
+            self.save(self.last_path)
+
+    def _skipped_videos(self, epoch: int, skips: EpochSkips, epoch_videos: int) -> dict[str, Any]:
+        """Log the videos this epoch skipped as unreadable (stop above data.max_bad_fraction); their count."""
+        for path in skips.paths():
+            self.log.info(f"epoch {epoch + 1}: skipped unreadable video {path}")
+        skipped = int(distributed.all_reduce_mean({"n": float(skips.count)}).get("n", 0)
+                      * self.dist.world_size + 0.5)
+        if skipped:
+            data = self.cfg.data
+            self.log.info(f"epoch {epoch + 1}: skipped {skipped} of {epoch_videos} videos as unreadable "
+                          f"(data.on_error={data.on_error}; the run stops above "
+                          f"data.max_bad_fraction={data.max_bad_fraction:g})")
+            skips.check(skipped, epoch_videos, data.max_bad_fraction, epoch + 1)
+        return {"skipped_videos": skipped}  # every epoch, 0 included: a column that is there when it matters
+
+    def validate(self, epoch: int) -> dict[str, Any]:
+        """Validation metrics (as `val_*` columns); best.pt when the best metric improved."""
+        cfg, state = self.cfg, self.state
+        distributed.broadcast_buffers(self.model)
+        result = evaluate(self.model, self.val_loader, self.device, self.mean, self.std,  # type: ignore[arg-type]
+                          average=cfg.test.average, max_views_per_forward=cfg.test.max_views_per_forward,
+                          autocast=self.autocast, multi_label=self.multi_label)
+        self.metrics = result.metrics
+        row: dict[str, Any] = {f"val_{k}": v for k, v in self.metrics.items()}
+        if result.skipped:
+            row["val_skipped_videos"] = result.skipped
+            self.log.info(f"epoch {epoch + 1}: validation over {len(result.indices)} of "
+                          f"{len(result.indices) + result.skipped} videos ({result.skipped} unreadable)")
+        value = self.metrics.get(self.best_metric, float("nan"))
+        if state.best is None or value > state.best:
+            state.best, state.best_epoch = value, epoch + 1
+            self.save(self.best_path)
+        return row
+
+    # failures ------------------------------------------------------------------------------------
+
+    def _kept(self) -> str:
+        if self.last_saved:
+            return (f"the last checkpoint {self.last_saved} is intact; resume with: actionlab train "
+                    f"{self.run_path / 'config.yaml'} --resume {self.last_saved}")
+        return f"no checkpoint was saved yet; start again with: actionlab train {self.run_path / 'config.yaml'}"
+
+    def _worker_died(self, died: str) -> WorkerDiedError:
+        kept = self._kept()
+        self.log.info(f"stopped: {died}; {kept}")
+        return WorkerDiedError(f"{died}; {kept}")
+
+    def _non_finite(self, e: NonFiniteLossError) -> NonFiniteLossError:
+        state = self.state
+        where = f"epoch {state.epoch + 1}, batch {state.batch_in_epoch + 1} (step {state.step + 1})"
+        kept = f"last good checkpoint: {self.last_saved}" if self.last_saved else "no checkpoint was saved yet"
+        self.log.info(f"stopped: {e} at {where}; {kept}")
+        return NonFiniteLossError(f"{e} at {where}; training stopped, {kept}")
+
+    def _close(self, data_warnings: logging.Handler | None) -> None:
+        self.log.close()
+        if self.run_lock is not None:
+            self.run_lock.release()
+        if data_warnings is not None:
+            logging.getLogger("actionlab.data").removeHandler(data_warnings)
+            data_warnings.close()

@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import ConfigError, ModelError
-from .tracklets import too_small_note
+from ..localisation import too_small_note
 
 log = logging.getLogger(__name__)
 

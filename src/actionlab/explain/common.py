@@ -13,7 +13,6 @@ and `frames` are exactly the uint8 crops the model sees, so overlays line up pix
 from __future__ import annotations
 
 import importlib
-import pkgutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,8 +21,16 @@ import torch
 import torch.nn as nn
 
 from ..errors import ConfigError
+from ..strategy import unwrap
 
 DEFAULT_KIND = "gradcam"
+# every explanation kind: the module actionlab/explain/<kind>.py, whose `render` draws it (imported when used)
+KINDS: dict[str, str] = {
+    "gradcam": "Grad-CAM on the last feature maps (TEFE, and the default for any CNN)",
+    "actionness": "ATR's frame-wise actionness maps",
+    "tracklets": "ART's region tracklets and its semantic bank",
+    "attention": "TFE's temporal attention over segments",
+}
 
 
 @dataclass
@@ -47,15 +54,11 @@ def load_input(checkpoint: str | Path, video: str | Path, device: str = "auto") 
 
 
 def available_kinds() -> list[str]:
-    """The explanation modules present (each defines `render`)."""
-    import actionlab.explain as pkg
-
-    return sorted(m.name for m in pkgutil.iter_modules(pkg.__path__) if m.name != "common" and not m.ispkg)
+    """The explanation kinds (KINDS)."""
+    return sorted(KINDS)
 
 
 def resolve_kind(model: nn.Module, kind: str | None = None) -> str:
-    from ..engine.strategies import unwrap
-
     return kind or str(getattr(unwrap(model), "explain_kind", DEFAULT_KIND))
 
 

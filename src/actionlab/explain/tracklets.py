@@ -10,15 +10,8 @@
 - `bank_tsne.png` (Fig. 6): the semantic bank's prompt embeddings before tuning (S0) and after (S),
   in 2D, coloured by class, with the mean inter-class cosine of each in the title.
 
-`pointing_game(regions, boxes, image_size, criterion)`: how often each tracklet's response peak falls
-inside the annotated box (boxes [N, T, 4] in clip pixels, NaN = unknown, as the data contract gives
-them), beside the chance rate of a peak placed uniformly at random over the grid cells; "any of the K
-tracklets" is compared with the chance of the same statistic, 1 - (1 - p)^K per frame (K peaks placed
-independently at random), not with single-peak chance. A grid smaller than `MIN_GRID` (4x4) cells
-cannot point anywhere meaningful: on a 1x1 map every peak "hits" and the score equals its chance;
-`PointingScore.too_small` says so. criterion
-"centre": the peak cell's centre is in the box; "cell": the peak cell overlaps the box (for coarse
-token grids, e.g. a CNN's 1/32 map, whose cells can be larger than the box of a small moving part).
+`evaluate_pointing(model, batches)`: the pointing game (`actionlab.localisation`) of an ART model over a
+loader of data-contract batches with boxes.
 
 t-SNE: an exact O(n^2) implementation in numpy below (perplexity calibration by binary search,
 early exaggeration, momentum with gains), since scikit-learn is not a dependency of actionlab;
@@ -33,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,119 +34,11 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import ModelError
+from ..localisation import PointingAccumulator, PointingScore, peak_points, too_small_note
 
 log = logging.getLogger(__name__)
 
-# ---------------------------------------------------------------------------- pointing game
-
-MIN_GRID = 4  # a region map needs at least 4x4 cells to point somewhere (see the module docstring)
-
-
-def too_small_note(grid: tuple[int, int]) -> str:
-    """'' for a map of at least MIN_GRID x MIN_GRID cells, else a sentence saying it cannot mean anything."""
-    if min(grid) >= MIN_GRID:
-        return ""
-    return (f"the map is {grid[0]}x{grid[1]} cells, too small to mean anything (under {MIN_GRID}x{MIN_GRID}; "
-            f"use a larger input or a backbone with a smaller output stride)")
-
-
-def peak_points(regions: torch.Tensor, image_size: tuple[int, int]) -> torch.Tensor:
-    """Peak of every response map, in clip pixels: regions [..., h, w] -> [..., 2] (x, y) cell centres."""
-    h, w = regions.shape[-2:]
-    flat = regions.flatten(-2).argmax(-1)
-    rows, cols = flat // w, flat % w
-    height, width = image_size
-    return torch.stack([(cols.float() + 0.5) * width / w, (rows.float() + 0.5) * height / h], -1)
-
-
-def _peak_hits(regions: torch.Tensor, boxes: torch.Tensor, image_size: tuple[int, int], criterion: str,
-               tolerance: float) -> torch.Tensor:
-    """regions [..., h, w], boxes [..., 4] (broadcast) -> bool [...]: the peak "falls inside" the box.
-
-    criterion "centre": the peak cell's centre lies in the box (grown by `tolerance` pixels);
-    "cell": the peak cell's rectangle overlaps the box - fairer when cells are larger than the box.
-    """
-    h, w = regions.shape[-2:]
-    height, width = image_size
-    flat = regions.flatten(-2).argmax(-1)
-    rows, cols = (flat // w).float(), (flat % w).float()
-    x1, y1 = boxes[..., 0] - tolerance, boxes[..., 1] - tolerance
-    x2, y2 = boxes[..., 2] + tolerance, boxes[..., 3] + tolerance
-    if criterion == "centre":
-        x, y = (cols + 0.5) * width / w, (rows + 0.5) * height / h
-        return (x >= x1) & (x <= x2) & (y >= y1) & (y <= y2)
-    if criterion == "cell":
-        cx1, cx2 = cols * width / w, (cols + 1) * width / w
-        cy1, cy2 = rows * height / h, (rows + 1) * height / h
-        return (cx1 < x2) & (cx2 > x1) & (cy1 < y2) & (cy2 > y1)
-    raise ModelError(f"pointing game criterion must be 'centre' or 'cell', got {criterion!r}")
-
-
-@dataclass
-class PointingScore:
-    per_tracklet: list[float]  # hit rate of each tracklet's peak
-    any_tracklet: float  # a frame counts as hit when some tracklet's peak is inside
-    chance: float  # hit rate of a peak placed uniformly at random over the grid cells (per-tracklet chance)
-    frames: int  # frames with a known box
-    criterion: str = "centre"
-    chance_any: float = float("nan")  # chance of `any_tracklet`: 1 - (1 - p)^K, K random peaks per frame
-    grid: tuple[int, int] = (0, 0)  # (h, w) of the region maps
-
-    @property
-    def too_small(self) -> bool:
-        """True when the maps have fewer than MIN_GRID cells a side: the score cannot mean anything."""
-        return min(self.grid) < MIN_GRID
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"per_tracklet": self.per_tracklet, "any_tracklet": self.any_tracklet, "chance": self.chance,
-                "chance_any": self.chance_any, "frames": self.frames, "criterion": self.criterion,
-                "grid": list(self.grid), "too_small": self.too_small}
-
-
-class PointingAccumulator:
-    """Sums pointing-game hits over batches (regions [N, T, K, h, w], boxes [N, T, 4])."""
-
-    def __init__(self, criterion: str = "centre", tolerance: float = 0.0):
-        self.criterion, self.tolerance = criterion, tolerance
-        self.hits: torch.Tensor | None = None
-        self.any_hits = 0.0
-        self.chance_sum = 0.0
-        self.chance_any_sum = 0.0
-        self.frames = 0
-        self.grid: tuple[int, int] = (0, 0)
-
-    def update(self, regions: torch.Tensor, boxes: torch.Tensor, image_size: tuple[int, int]) -> None:
-        regions, boxes = regions.detach().float().cpu(), torch.as_tensor(boxes).float().cpu()
-        n, t, k, h, w = regions.shape
-        boxes = boxes.reshape(n, t, 4)
-        known = ~torch.isnan(boxes).any(-1)  # [N, T]
-        if not known.any():
-            return
-        hit = _peak_hits(regions, boxes[:, :, None], image_size, self.criterion, self.tolerance)  # [N, T, K]
-        hit = hit & known[..., None]
-        self.hits = hit.sum((0, 1)).float() + (self.hits if self.hits is not None else 0)
-        self.any_hits += float(hit.any(-1).sum())
-        cells = torch.eye(h * w).view(h * w, h, w)  # a peak at every cell in turn
-        chance = _peak_hits(cells, boxes[:, :, None], image_size, self.criterion, self.tolerance).float().mean(-1)
-        self.chance_sum += float(chance[known].sum())
-        self.chance_any_sum += float((1 - (1 - chance[known]) ** k).sum())
-        self.frames += int(known.sum())
-        self.grid = (h, w)
-
-    def result(self) -> PointingScore:
-        if not self.frames or self.hits is None:
-            raise ModelError("pointing game: no frame with a known box of the moving part")
-        return PointingScore([float(v) / self.frames for v in self.hits], self.any_hits / self.frames,
-                             self.chance_sum / self.frames, self.frames, self.criterion,
-                             self.chance_any_sum / self.frames, self.grid)
-
-
-def pointing_game(regions: torch.Tensor, boxes: torch.Tensor, image_size: tuple[int, int],
-                  criterion: str = "centre", tolerance: float = 0.0) -> PointingScore:
-    """Pointing game of one batch: regions [N, T, K, h, w], boxes [N, T, 4] (x1, y1, x2, y2 clip pixels)."""
-    acc = PointingAccumulator(criterion, tolerance)
-    acc.update(regions, boxes, image_size)
-    return acc.result()
+# ---------------------------------------------------------------------------- pointing game over a loader
 
 
 @torch.no_grad()

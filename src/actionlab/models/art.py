@@ -125,6 +125,7 @@ class ART(Recognizer):
     """
 
     explain_kind = "tracklets"
+    eval_metrics = ("pointing_game",)  # the tracklet regions against the data's boxes (localisation.py)
 
     def __init__(self, frames: nn.Module, head: ARTHead, num_classes: int, num_segments: int,
                  mtc_weight: float = 5.0, sema_weight: float = 5.0, backbone_lr_mult: float = 1.0,

@@ -20,8 +20,9 @@ Models without ARL (ATR_sim) add neither key.
 distribution, reasoner, num_reasoners, window, reasoner_reduction,
 graph_embed_dim, zero_init); every other key goes to the base model's builder.
 
-`actionness_box_mass` measures how much of an actionness map's spatial softmax
-(the weights of Eq. 5) falls inside annotated boxes of the moving object.
+`actionlab.localisation.actionness_box_mass` measures how much of an actionness map's
+spatial softmax (the weights of Eq. 5) falls inside annotated boxes of the moving object;
+the evaluator reports it for ATR nets (`eval_metrics = ("actionness_in_box",)`).
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ import inspect
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import torch
 import torch.nn as nn
 
 from ..errors import ModelError
@@ -100,6 +100,7 @@ def enable_actionness_extras(model: nn.Module) -> nn.Module:
     """Make a recognizer with ATR blocks report their maps in extras and explain with them."""
     model.register_forward_hook(_collect_actionness)
     model.explain_kind = "actionness"  # type: ignore[attr-defined]
+    model.eval_metrics = ("actionness_in_box",)  # type: ignore[attr-defined]
     return model
 
 
@@ -182,48 +183,3 @@ for _base in _TINY_BASES:
         _defaults, _text = _VARIANTS[_variant]
         _register(f"{_kind}_{_variant}_{_arch}_tiny", _base, _defaults, f"tiny {_base} + {_text}",
                   input_size=64, weights=None)
-
-
-# --------------------------------------------------------------------------- actionness inside boxes
-
-
-def box_cell_coverage(boxes: torch.Tensor, grid: tuple[int, int], frame_size: tuple[int, int]) -> torch.Tensor:
-    """Fraction of each cell of an h x w grid over the frame that lies inside the box.
-
-    boxes [..., 4] (x1, y1, x2, y2 in frame pixels, NaN if unknown) -> [..., h, w] in [0, 1]
-    (NaN where the box is unknown). Cells tile the frame evenly, as a feature map does.
-    """
-    (h, w), (height, width) = grid, frame_size
-
-    def overlap(lo: torch.Tensor, hi: torch.Tensor, cells: int, size: int) -> torch.Tensor:
-        edges = torch.linspace(0, size, cells + 1, dtype=boxes.dtype, device=boxes.device)
-        inside = torch.minimum(hi[..., None], edges[1:]) - torch.maximum(lo[..., None], edges[:-1])
-        return inside.clamp(min=0) / (size / cells)
-
-    ox = overlap(boxes[..., 0], boxes[..., 2], w, width)  # [..., w]
-    oy = overlap(boxes[..., 1], boxes[..., 3], h, height)  # [..., h]
-    coverage = oy[..., :, None] * ox[..., None, :]
-    unknown = boxes.isnan().any(-1)
-    return coverage.masked_fill(unknown[..., None, None], float("nan"))
-
-
-def actionness_box_mass(actionness: torch.Tensor, boxes: torch.Tensor, frame_size: tuple[int, int]) -> torch.Tensor:
-    """Share of each frame's actionness (spatial softmax, the weights of Eq. 5) inside the box.
-
-    actionness [N, T, 1, h, w]; boxes [N, T, 4] from the dataset contract (output-clip pixels,
-    NaN if unknown); frame_size (H, W) of the clip. Returns [N, T] in [0, 1], NaN where the box
-    is unknown. A uniform map scores the box's area fraction: `box_area_fraction` gives that chance level.
-    """
-    if actionness.dim() != 5 or actionness.shape[2] != 1:
-        raise ModelError(f"actionness must be [N, T, 1, h, w], got {list(actionness.shape)}")
-    n, t, _, h, w = actionness.shape
-    if boxes.shape != (n, t, 4):
-        raise ModelError(f"boxes must be [N, T, 4] = [{n}, {t}, 4] to match the actionness, got {list(boxes.shape)}")
-    weights = actionness.detach().float().flatten(2).softmax(-1).view(n, t, h, w)
-    coverage = box_cell_coverage(boxes.to(weights), (h, w), frame_size)
-    return (weights * coverage).sum((-2, -1))
-
-
-def box_area_fraction(boxes: torch.Tensor, grid: tuple[int, int], frame_size: tuple[int, int]) -> torch.Tensor:
-    """The mass a uniform map puts inside each box (the chance level of `actionness_box_mass`), [N, T]."""
-    return box_cell_coverage(boxes.float(), grid, frame_size).mean((-2, -1))

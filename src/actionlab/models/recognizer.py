@@ -43,6 +43,9 @@ class Recognizer(nn.Module):
 
     num_segments: int
     num_classes: int
+    # the metrics `actionlab test` computes from this model's extras, where the data carry their annotation
+    # (names in actionlab/eval_metrics.py: "temporal_fidelity", "pointing_game", "actionness_in_box")
+    eval_metrics: tuple[str, ...] = ()
 
     def forward(self, clip: torch.Tensor) -> Output:  # pragma: no cover - abstract
         raise NotImplementedError

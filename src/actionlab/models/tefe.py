@@ -24,7 +24,7 @@ pretrained weights, loaded before the modules go in) is the starting point.
 Models: `tefe_r50` (8 frames; `num_segments=16` for 16), `tefe_r50_16f`,
 Table 4's ablations `tefe_te_only_r50` (TE=1,1,1,1, FE=0) and `tefe_fe_only_r50`
 (TE=0, FE=0,3,5,2), and tiny variants for tests and the demo. The paper's 8+16
-ensemble averages the two models' scores: `average_scores` / `ensemble_forward`.
+ensemble averages the two models' scores: `ensemble_forward` (`metrics.average_scores`).
 """
 
 from __future__ import annotations
@@ -35,9 +35,9 @@ from typing import Any, Literal
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from ..errors import ModelError
+from ..metrics import average_scores
 from .backbones.resnet import ARCHS, BasicBlock, Bottleneck, ResNet, blocks
 from .registry import ModelInfo, register_model
 from .temporal.bilinear import FeatureEnhancement
@@ -290,29 +290,6 @@ def tefe_fe_only_r18_tiny(num_classes: int, pretrained: str | None = None, **kwa
 
 
 # --------------------------------------------------------------------------- 8+16 frame ensemble
-
-
-def average_scores(scores: Sequence[torch.Tensor], average: Literal["prob", "logit"] = "prob",
-                   multi_label: bool = False, weights: Sequence[float] | None = None) -> torch.Tensor:
-    """The paper's 8+16 ensemble: average several models' scores for the same videos.
-
-    scores: one [N, K] logit tensor per model (same videos, same order). average="prob" averages
-    softmax (sigmoid for multi-label) probabilities and returns probabilities; "logit" averages logits.
-    """
-    if not scores:
-        raise ModelError("ensemble needs at least one model's scores")
-    shapes = {tuple(s.shape) for s in scores}
-    if len(shapes) != 1:
-        raise ModelError(f"ensemble members disagree on the score shape: {sorted(shapes)} (same classes and videos?)")
-    w = torch.tensor(list(weights) if weights is not None else [1.0] * len(scores), dtype=torch.float32)
-    if len(w) != len(scores) or (w < 0).any() or w.sum() <= 0:
-        raise ModelError(f"ensemble weights must be {len(scores)} non-negative numbers, got {weights}")
-    w = w / w.sum()
-    if average == "prob":
-        scores = [torch.sigmoid(s.float()) if multi_label else F.softmax(s.float(), dim=-1) for s in scores]
-    elif average != "logit":
-        raise ModelError(f"test.average must be 'prob' or 'logit', got {average!r}")
-    return sum(wi * s.float() for wi, s in zip(w.tolist(), scores))
 
 
 @torch.no_grad()

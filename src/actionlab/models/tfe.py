@@ -139,6 +139,7 @@ class SegmentEmbeddingModel(Recognizer):
     """Shared trunk: frame encoder -> (projection to `width`) -> position embedding -> temporal layers."""
 
     explain_kind = "attention"
+    eval_metrics = ("temporal_fidelity",)  # the attention against the annotated action frames (fidelity.py)
 
     def __init__(self, encoder: FrameEncoder, num_classes: int, num_segments: int, num_layers: int,
                  width: int | None = None, heads: int = 8, mlp_ratio: float = 4.0, dropout: float = 0.0):
