@@ -179,10 +179,10 @@ def test_predict_tag_with_official_weights_file_prints_kinetics_labels(
         capsys: pytest.CaptureFixture[str]) -> None:
     """The real tsm_r50.k400 architecture with a file in the TSM release's layout (random weights, class 17
     made to win): predict prints Kinetics-400 names, and no download is tried."""
+    from _release_layouts import to_tsm_release
     from actionlab.cli import main
     from actionlab.labels import load_labels
     from actionlab.models.registry import create_model
-    from test_models_pretrained import to_tsm_release
 
     _offline(monkeypatch, tmp_path / "hub")
     torch.manual_seed(0)

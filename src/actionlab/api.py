@@ -330,6 +330,10 @@ def load(checkpoint: str | Path, device: str | torch.device = "auto", multi_labe
             return from_pretrained(str(checkpoint), weights=weights, device=dev)
         if _is_repo_id(str(checkpoint)):
             return load_exported(_hub_snapshot(str(checkpoint)), dev, multi_label, average)
+        if _looks_like_tag(str(checkpoint)):  # 'tsm_r50.k40': no such file; say which tag was meant
+            from .models.pretrained import get_pretrained
+
+            get_pretrained(str(checkpoint))
     if weights is not None:
         raise ConfigError("--weights goes with a pretrained tag (--model tsm_r50.k400), not with a checkpoint")
     model, cfg, class_names, ckpt = _read_checkpoint(checkpoint, dev)
@@ -355,12 +359,23 @@ def from_pretrained(name: str, weights: str | Path | None = None, device: str | 
                          "building a model")
     model = create_model(tag.name, weights=str(weights) if weights is not None else None)
     report = getattr(model, "pretrained_report", None)
+    if report is not None and report.new:  # a tensor the file did not give would predict at random
+        raise ModelError(f"weights {weights or tag.name} do not give every tensor of {tag.name} (new: "
+                         f"{', '.join(report.new[:4])}): refusing to predict with randomly initialised weights")
     if report is not None and not quiet:
         print(f"weights {tag.name}: {report.counts()}", file=sys.stderr)
     preprocess = Preprocess(num_frames=tag.num_frames, input_size=tag.input_size, scale_size=tag.scale_size,
                             sampler=tag.sampler, frame_interval=tag.frame_interval, mean=tag.mean, std=tag.std)
     return Predictor(model, load_labels(tag.labels or ""), preprocess, device=resolve_device(device),
                      checkpoint=tag.name)
+
+
+def _looks_like_tag(text: str) -> bool:
+    """'model.tag' (no folder, no checkpoint suffix): a mistyped pretrained tag rather than a missing file."""
+    import re
+
+    return re.fullmatch(r"[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*", text) is not None and \
+        not text.endswith((".pt", ".pth", ".ckpt", ".safetensors"))
 
 
 def _is_repo_id(text: str) -> bool:
@@ -406,20 +421,35 @@ def load_exported(folder: str | Path, device: str | torch.device = "auto", multi
     if meta.get("format") != HUB_FORMAT:
         raise ModelError(f"{files['config.json']}: format {meta.get('format')!r}, expected {HUB_FORMAT!r}")
     class_names = [line for line in files["labels.txt"].read_text(encoding="utf-8").splitlines() if line]
+    outputs = int(meta.get("num_classes") or len(class_names))
+    if len(class_names) != outputs:
+        raise ModelError(f"{files['labels.txt']} has {len(class_names)} class names, {files['config.json'].name} "
+                         f"says the model has {outputs} outputs: refusing to guess which names go with which outputs")
     cfg = from_dict(meta["config"])
-    model = build_model(cfg, len(class_names), load_pretrained=False, class_names=class_names)
-    try:
-        from safetensors.torch import load_file
-    except ImportError:
-        raise ModelError("reading model.safetensors needs safetensors (pip install 'actionlab[hub]')") from None
-    state = load_file(str(files["model.safetensors"]), device="cpu")
-    result = model.load_state_dict(state, strict=False)
-    if result.missing_keys or result.unexpected_keys:
-        raise ModelError(f"{files['model.safetensors']} does not fit {cfg.model.name}: missing "
-                         f"{result.missing_keys[:3]}, unexpected {result.unexpected_keys[:3]}")
+    from .models.weights import read_safetensors
+
+    state = read_safetensors(files["model.safetensors"])
+    model = build_model(cfg, outputs, load_pretrained=False, class_names=class_names)
+    fit_exported_state(model, state, files["model.safetensors"], cfg.model.name)
     preprocess = Preprocess(**{k: tuple(v) if isinstance(v, list) else v for k, v in pre.items()})
     dev = resolve_device(device)
     return Predictor(model, class_names, preprocess, device=dev,
                      multi_label=bool(meta.get("multi_label", False)) if multi_label is None else multi_label,
                      average=average or cfg.test.average, max_views_per_forward=cfg.test.max_views_per_forward,
                      cfg=cfg, checkpoint=str(folder))
+
+
+def fit_exported_state(model: nn.Module, state: dict[str, torch.Tensor], path: Path, name: str) -> None:
+    """Load an exported folder's weights, refusing (one line) weights of another model or class count."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    wrong = [f"{k} (file {tuple(state[k].shape)}, model {tuple(v.shape)})" for k, v in own.items()
+             if k in state and state[k].shape != v.shape]
+    if missing or unexpected or wrong:
+        parts = [f"missing {len(missing)} tensors (e.g. {', '.join(missing[:2])})"] if missing else []
+        parts += [f"{len(unexpected)} unknown tensors (e.g. {', '.join(unexpected[:2])})"] if unexpected else []
+        parts += [f"{len(wrong)} of another shape (e.g. {', '.join(wrong[:2])})"] if wrong else []
+        raise ModelError(f"{path} does not hold the weights of {name} as config.json describes it: "
+                         f"{'; '.join(parts)}")
+    model.load_state_dict(state)

@@ -103,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
             set_threads(getattr(args, "threads", None))  # config commands fall back to runtime.threads
         return int(args._run(args) or 0)
     except ActionlabError as e:
-        print(f"actionlab {args.command}: error: {e}", file=sys.stderr)
+        message = getattr(e, "cli_message", e)  # an error whose advice differs on the command line
+        print(f"actionlab {args.command}: error: {message}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         print(f"actionlab {args.command}: interrupted", file=sys.stderr)

@@ -52,6 +52,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..models.pretrained import WeightsUnavailable
+
+    try:
+        return _run(args)
+    except WeightsUnavailable as e:  # the command line's words for the Python API's weights=FILE
+        if not (args.window or args.jsonl):
+            e.cli_message += " or pass --weights FILE"
+        raise
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.model:
         args.checkpoint = args.model
     if args.weights and args.jsonl:

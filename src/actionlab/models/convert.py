@@ -29,6 +29,12 @@ Layouts (read from the releases' code, never copied):
 
 Keys no rule covers (`data_preprocessor.*`, a non-local block) pass through unchanged, so the
 load report lists them as unused.  `to_actionlab` returns a plain {name: tensor} dict.
+
+Identity (`file_identity`): TSN and TSM have the same tensors (the shift has no parameters), so
+a file's key names are the only record of which network it was trained as.  The releases wrap
+the shifted conv (`conv1.net.` / `conv1.conv.net.`), TANet's blocks (`block.`, `tam.`), and
+SlowOnly's convs are 3D; a file without these marks is a TSN.  A pretrained tag accepts only a
+file of its own release layout and architecture (`pretrained.check_identity`).
 """
 
 from __future__ import annotations
@@ -76,6 +82,39 @@ def detect_layout(sd: dict[str, torch.Tensor]) -> str:
             re.match(rf"^backbone\.(conv1\.conv\.weight$|{_BLOCK}\.(block|tam)\.)", k) for k in keys):
         return "mmaction2"
     return "actionlab"
+
+
+ARCH_NAMES = {"tsn": "TSN (2D ResNet, no temporal module)", "tsm": "TSM (temporal shift)",
+              "tanet": "TANet (TAM in every block)", "slowonly": "SlowOnly (3D ResNet)"}
+LAYOUT_NAMES = {"tsm": "the TSM release's layout (module.base_model.*, new_fc)",
+                "mmaction2": "MMAction2's layout (backbone.*, cls_head.fc_cls)",
+                "actionlab": "actionlab's own layout (backbone.*, fc): a training checkpoint or export, not a release"}
+# the key that shows each (layout, architecture), as the release writes it
+EVIDENCE = {("tsm", "tsm"): "module.base_model.layer1.0.conv1.net.weight",
+            ("tsm", "tsn"): "module.base_model.layer1.0.conv1.weight",
+            ("mmaction2", "tsm"): "backbone.layer1.0.conv1.conv.net.weight",
+            ("mmaction2", "tsn"): "backbone.layer1.0.conv1.conv.weight",
+            ("mmaction2", "tanet"): "backbone.layer1.0.block.conv1.conv.weight",
+            ("mmaction2", "slowonly"): "backbone.layer3.0.conv1.conv.weight [o, i, 3, 1, 1]"}
+
+
+def file_identity(sd: dict[str, torch.Tensor]) -> tuple[str, str | None]:
+    """(layout, architecture) a state dict was written as: ('tsm', 'tsn') for a TSN in the TSM release's
+    layout; architecture None where the names cannot tell (actionlab's own layout, a bare backbone)."""
+    layout = detect_layout(sd)
+    keys = list(strip_module(sd))
+    if layout == "tsm":
+        shifted = any(re.search(r"^base_model\.layer\d+\.\d+\.(conv1\.)?net\.", k) for k in keys)
+        return layout, "tsm" if shifted else "tsn"
+    if layout == "mmaction2":
+        if any(re.match(rf"^backbone\.{_BLOCK}\.(block|tam)\.", k) for k in keys):
+            return layout, "tanet"
+        if any(re.match(rf"^backbone\.{_BLOCK}\.conv\d\.conv\.net\.", k) for k in keys):
+            return layout, "tsm"
+        if any(k.startswith("backbone.") and v.dim() == 5 and v.shape[2] > 1 for k, v in strip_module(sd).items()):
+            return layout, "slowonly"
+        return layout, "tsn"
+    return layout, None
 
 
 def _rename(key: str, rules: list[tuple[re.Pattern[str], str]]) -> str:

@@ -249,6 +249,15 @@ def verify(tag: PretrainedTag, path: Path, record: bool = False) -> str:
     return digest
 
 
+class WeightsUnavailable(ModelError):
+    """A tag's file is neither in the torch hub cache nor downloadable: says where to put it, and how Python
+    passes a file downloaded by hand (`weights=FILE`); the command line prints `cli_message` instead."""
+
+    def __init__(self, message: str):
+        super().__init__(f"{message}, or pass weights=FILE (actionlab.load / create_model)")
+        self.cli_message = message  # commands with a --weights option add it
+
+
 def download(tag: PretrainedTag, progress: bool = True) -> Path:
     """The tag's file in the torch hub cache, downloaded once (progress bar) and hash-checked."""
     dst = cache_path(tag)
@@ -266,8 +275,8 @@ def download(tag: PretrainedTag, progress: bool = True) -> Path:
         except Exception as e:  # URLError / HTTPError / socket errors / a missing file:// target
             errors.append(f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}".rstrip(": "))
     else:
-        raise ModelError(f"cannot download {tag.urls[0]} ({'; '.join(errors)}); {_where(tag)}; put the file at "
-                         f"{dst} or pass --weights FILE")
+        raise WeightsUnavailable(f"cannot download {tag.urls[0]} ({'; '.join(errors)}); {_where(tag)}; put the "
+                                 f"file at {dst}")
     try:
         verify(tag, dst, record=True)
     except ModelError:
@@ -276,10 +285,56 @@ def download(tag: PretrainedTag, progress: bool = True) -> Path:
     return dst
 
 
-def tag_state_dict(tag: PretrainedTag, weights: str | Path | None = None) -> dict[str, torch.Tensor]:
-    """The tag's weights in our names: from `weights` (a file downloaded by hand) or the hub cache."""
+def tag_architecture(tag: PretrainedTag) -> str:
+    """The network a video tag's release trained: tsn, tsm, tanet or slowonly (its model's family)."""
+    return tag.model.split("_", 1)[0]
+
+
+def check_identity(tag: PretrainedTag, raw: dict[str, torch.Tensor], path: Path) -> None:
+    """Refuse a file whose key layout belongs to another release or another architecture than the tag's.
+
+    TSN and TSM files hold the same tensors, so a TSN file would load completely into a TSM and run
+    with a shift it was never trained with; only the release's key names tell them apart (convert.py).
+    """
+    from .convert import ARCH_NAMES, EVIDENCE, LAYOUT_NAMES, file_identity
+
+    layout, arch = file_identity(raw)
+    want = (tag.layout, tag_architecture(tag))
+    if (layout, arch) == want:
+        return
+    found = f"{ARCH_NAMES[arch]} in {LAYOUT_NAMES[layout]}" if arch else LAYOUT_NAMES[layout]
+    if (layout, arch) in EVIDENCE:
+        found += f", e.g. {EVIDENCE[layout, arch]}"
+    fits = [t.name for t in _TAGS.values() if t.is_video and (t.layout, tag_architecture(t)) == (layout, arch)]
+    hint = f"; it fits {', '.join(sorted(fits))}" if fits else ""
+    raise ModelError(f"weights {path} are {found}; {tag.name} expects {ARCH_NAMES[want[1]]} in "
+                     f"{LAYOUT_NAMES[want[0]]}, e.g. {EVIDENCE.get(want, '')}{hint}")
+
+
+def check_classes(tag: PretrainedTag, sd: dict[str, torch.Tensor], path: Path) -> None:
+    """Refuse a file whose classifier has another class count than the tag's labels: predicting with it
+    would need a random classifier.  Fine-tuning (another num_classes) replaces the head and says so."""
+    weight = sd.get("fc.weight")
+    if weight is None or weight.dim() != 2 or weight.shape[0] == tag.num_classes:
+        return
+    k = int(weight.shape[0])
+    same = [t.name for t in _TAGS.values() if t.is_video and (t.model, t.layout) == (tag.model, tag.layout)
+            and t.num_classes == k]
+    hint = f" (as {', '.join(sorted(same))})" if same else ""
+    raise ModelError(f"weights {path} have a {k}-class classifier{hint}, {tag.name} predicts {tag.num_classes} "
+                     f"classes ({tag.labels}): refusing to predict with a randomly initialised classifier; to "
+                     f"fine-tune on {k} classes build the model with num_classes={k} (a new head, reported)")
+
+
+def tag_state_dict(tag: PretrainedTag, weights: str | Path | None = None, *,
+                   keep_head: bool = True) -> dict[str, torch.Tensor]:
+    """The tag's weights in our names: from `weights` (a file downloaded by hand) or the hub cache.
+
+    The file must be the tag's release layout and architecture (`check_identity`); with keep_head
+    (the tag's own classes wanted) its classifier must have the tag's class count (`check_classes`).
+    """
     from .convert import to_actionlab
-    from .weights import _read_file, unwrap_checkpoint
+    from .weights import read_weights_file, unwrap_checkpoint
 
     if weights is not None:
         path = Path(weights).expanduser()
@@ -289,8 +344,12 @@ def tag_state_dict(tag: PretrainedTag, weights: str | Path | None = None) -> dic
             verify(tag, path)
     else:
         path = download(tag)
-    raw = unwrap_checkpoint(_read_file(str(path)), str(path))
-    return to_actionlab(raw, tag.layout)
+    raw = unwrap_checkpoint(read_weights_file(path), str(path))
+    check_identity(tag, raw, path)
+    sd = to_actionlab(raw, tag.layout)
+    if keep_head:
+        check_classes(tag, sd, path)
+    return sd
 
 
 class TaggedStateDict(dict):
@@ -302,7 +361,7 @@ class TaggedStateDict(dict):
 def create_pretrained(builder: Callable[..., nn.Module], tag: PretrainedTag, num_classes: int | None = None,
                       weights: str | Path | None = None, **kwargs: Any) -> nn.Module:
     """The registered `builder` with the tag's clip length and weights (a new head if `num_classes` differs)."""
-    sd = TaggedStateDict(tag_state_dict(tag, weights))
+    sd = TaggedStateDict(tag_state_dict(tag, weights, keep_head=num_classes in (None, tag.num_classes)))
     sd.source = tag.name
     kwargs = {**tag.model_kwargs, **kwargs}
     kwargs.setdefault("num_segments", tag.num_frames)

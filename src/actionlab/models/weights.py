@@ -156,16 +156,32 @@ def _read_file(path_str: str) -> Any:
     if not path.is_file():
         raise ModelError(f"weights file not found: {path_str} (expected 'imagenet', a URL or a .pth/.pt/.safetensors "
                          "file)")
-    if path.suffix == ".safetensors":
-        try:
-            from safetensors.torch import load_file
-        except ImportError as e:
-            raise ModelError(f"{path}: reading .safetensors needs the package safetensors "
-                             "(pip install 'actionlab[weights]')") from e
+    return read_weights_file(path)
+
+
+def read_safetensors(path: str | Path) -> dict[str, torch.Tensor]:
+    """A .safetensors file's tensors on the CPU; a truncated or foreign file is one ModelError."""
+    try:
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+    except ImportError:
+        raise ModelError(f"{path}: reading .safetensors needs the package safetensors "
+                         "(pip install 'actionlab[weights]')") from None
+    try:
         return load_file(str(path), device="cpu")
+    except (SafetensorError, OSError, ValueError) as e:
+        what = "is empty (0 bytes)" if Path(path).stat().st_size == 0 else "is not a complete safetensors file"
+        raise ModelError(f"weights file {path} {what} ({_first_line(e)})") from None
+
+
+def read_weights_file(path: Path) -> Any:
+    """A local .safetensors / .pth / .pt file, read safely (`weights_only`); a file that is not one is a
+    ModelError saying what it is not."""
+    if path.suffix == ".safetensors":
+        return read_safetensors(path)
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # UnpicklingError for pickled objects, RuntimeError for non-zip garbage
+    except Exception as e:  # UnpicklingError for pickled objects, RuntimeError / EOFError for other files
         first = e
     numpy_only = _numpy_globals(path)
     if numpy_only:  # metadata with NumPy scalars / arrays (training frameworks' `meta`): still weights_only
@@ -174,9 +190,32 @@ def _read_file(path_str: str) -> Any:
                 return torch.load(path, map_location="cpu", weights_only=True)
         except Exception as e:  # another object besides NumPy's (legacy files are not scanned first)
             first = e
-    lines = [line.strip() for line in str(first).splitlines() if line.strip()] or [""]
-    why = next((line for line in lines if "Unsupported global" in line), lines[0])  # torch's line naming it
-    raise ModelError(f"{path}: not a weights_only-loadable checkpoint ({type(first).__name__}: {why})") from first
+    raise ModelError(f"weights file {path} {_not_weights(path, first)}") from None
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+def _not_weights(path: Path, error: BaseException) -> str:
+    """What a file torch's safe loader refused is (never torch's advice to unpickle it unsafely)."""
+    size = path.stat().st_size
+    if size == 0:
+        return "is empty (0 bytes), not a checkpoint"
+    try:  # a zip checkpoint lists its objects up front; a legacy one names the first in torch's error
+        objects = torch.serialization.get_unsafe_globals_in_checkpoint(path)
+    except Exception:
+        objects = re.findall(r"Unsupported global: GLOBAL ([\w.]+)", str(error))
+    objects = [o for o in objects if not _NUMPY_DATA.match(o)]
+    if objects:
+        return (f"pickles Python objects besides weights ({', '.join(objects[:3])}); only tensors, numbers, strings "
+                "and NumPy data are read from a checkpoint, so it is not loaded")
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if head == b"PK\x03\x04":  # a zip file's first record (a truncated one has no directory at its end)
+        return f"is a zip archive ({size} bytes) but not a complete PyTorch checkpoint"
+    return f"is not a PyTorch checkpoint (.pth/.pt) nor a safetensors file ({size} bytes)"
 
 
 _NUMPY_DATA = re.compile(r"^numpy\.(_?core\.multiarray\.(scalar|_reconstruct)|ndarray|dtype|dtypes\.\w+DType)$")
