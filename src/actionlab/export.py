@@ -31,6 +31,7 @@ import contextlib
 import io
 import json
 import logging
+import os
 import re
 import warnings
 from collections.abc import Iterator, Sequence
@@ -444,10 +445,42 @@ def _version() -> str:
     return __version__
 
 
-def export_hub(checkpoint: str | Path, out_dir: str | Path, tests: Sequence[dict[str, Any]] | None = None) -> Path:
+@dataclass
+class HubFolder:
+    path: Path
+    files: list[str]  # the files written, in the order written
+    local_paths: list[str]  # config keys / result fields whose local paths were cut to a file name
+
+
+def shareable(value: Any, key: str = "", cut: list[str] | None = None) -> Any:
+    """`value` (nested dicts / lists) with every absolute local path cut to its last component
+    ('/home/me/data/ucf101' -> 'ucf101'); the dotted keys cut are appended to `cut`."""
+    if isinstance(value, dict):
+        return {k: shareable(v, f"{key}.{k}" if key else str(k), cut) for k, v in value.items()}
+    if isinstance(value, list):
+        return [shareable(v, key, cut) for v in value]
+    if isinstance(value, str) and (os.path.isabs(value) or value.startswith("~")):
+        if cut is not None and key not in cut:
+            cut.append(key)
+        return Path(value).name
+    return value
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def export_hub(checkpoint: str | Path, out_dir: str | Path, tests: Sequence[dict[str, Any]] | None = None
+               ) -> HubFolder:
     """A self-describing folder: model.safetensors, config.json, labels.txt, preprocessing.json, README.md
     (the model card, with the `actionlab test` results found in the run folder: `find_test_results`, also
     copied to test_results.json).
+
+    A folder for sharing: it carries no local paths (absolute paths in the config and the test results are cut
+    to their last component; config.json lists which), and every file gets the mode a new file gets here
+    (0644 under the usual umask; safetensors writes its file 0600 otherwise).
 
     `actionlab.load(DIR)` / `actionlab predict --model DIR` read it back; uploaded to the Hugging Face
     Hub as is, `actionlab.load("org/name")` reads it through huggingface_hub.
@@ -469,14 +502,21 @@ def export_hub(checkpoint: str | Path, out_dir: str | Path, tests: Sequence[dict
     state = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}  # no shared storage
     save_file(state, str(out / "model.safetensors"), metadata={"format": "pt"})
     name = str(getattr(model, "model_name", cfg.model.name))
-    meta = {"format": HUB_FORMAT, "model_name": name, "num_classes": len(class_names),
-            "multi_label": bool(ckpt.get("multi_label", False)), "config": cfg.to_dict()}
-    (out / "config.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
-    (out / "labels.txt").write_text("\n".join(class_names) + "\n", encoding="utf-8")
-    (out / "preprocessing.json").write_text(json.dumps(asdict(pre), indent=1) + "\n", encoding="utf-8")
+    cut: list[str] = []
+    config = shareable(cfg.to_dict(), "", cut)
     tests = find_test_results(checkpoint) if tests is None else list(tests)
+    tests = [shareable(t, f"test_results[{i}]", cut) for i, t in enumerate(tests)]
+    meta = {"format": HUB_FORMAT, "model_name": name, "num_classes": len(class_names),
+            "multi_label": bool(ckpt.get("multi_label", False)), "config": config, "local_paths_cut": cut}
+    texts = {"config.json": json.dumps(meta, indent=1) + "\n", "labels.txt": "\n".join(class_names) + "\n",
+             "preprocessing.json": json.dumps(asdict(pre), indent=1) + "\n"}
     if tests:
-        (out / "test_results.json").write_text(json.dumps(tests, indent=1) + "\n", encoding="utf-8")
-    (out / "README.md").write_text(_model_card(name, class_names, pre, ckpt, Path(checkpoint).name, tests),
-                                   encoding="utf-8")
-    return out
+        texts["test_results.json"] = json.dumps(tests, indent=1) + "\n"
+    texts["README.md"] = _model_card(name, class_names, pre, ckpt, Path(checkpoint).name, tests)
+    for file, text in texts.items():
+        (out / file).write_text(text, encoding="utf-8")
+    files = ["model.safetensors", *texts]
+    mode = 0o666 & ~_umask()
+    for file in files:
+        os.chmod(out / file, mode)
+    return HubFolder(out, files, cut)

@@ -44,9 +44,11 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "hub":
         from ..export import export_hub
 
-        folder = export_hub(args.checkpoint, args.out)
-        print(f"wrote {folder}/ (model.safetensors, config.json, labels.txt, preprocessing.json, README.md); "
-              f"load with actionlab.load('{folder}') or `actionlab predict VIDEO --model {folder}`")
+        hub = export_hub(args.checkpoint, args.out)
+        cut = (f"; {len(hub.local_paths)} local paths cut to their last component (listed in config.json)"
+               if hub.local_paths else "")
+        print(f"wrote {hub.path}/ ({', '.join(hub.files)}){cut}; load with actionlab.load('{hub.path}') or "
+              f"`actionlab predict VIDEO --model {hub.path}`")
         return 0
     from ..export import export_checkpoint, result_summary
 
