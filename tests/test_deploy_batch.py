@@ -71,8 +71,9 @@ def test_predicts_every_video_once_and_resumes(setup: dict, tmp_path: Path) -> N
     assert sorted(x["video"] for x in final) == sorted(lines)  # one line per video, none twice
     assert json.loads(lost)["video"] in {x["video"] for x in final[2:]}
 
-    done = predict_folder(predictor, [setup["videos"]], out)
-    assert (done.predicted, done.failed, done.skipped) == (0, 0, 4)
+    done = predict_folder(predictor, [setup["videos"]], out)  # the broken file is tried again, and fails again
+    assert (done.predicted, done.failed, done.skipped, done.retried) == (0, 1, 3, 1)
+    assert sorted(x["video"] for x in _lines(out)) == sorted(lines)  # its old error line was replaced
 
 
 def test_views_and_cli(setup: dict, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -115,3 +116,31 @@ def test_jsonl_mode_lists_failures_and_exits_1(setup: dict, tmp_path: Path,
     out, err = capsys.readouterr()
     assert rc == 1 and "3 predicted, 1 failed" in out
     assert "1 of 4 videos failed" in err and "broken.mp4: " in err and "Traceback" not in err
+
+
+def test_rerun_retries_earlier_failures_and_exits_1_while_any_fails(setup: dict, tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """`predict FOLDER --jsonl OUT` a second time: a video that failed is tried again and reported again (not
+    counted as already there), the exit code stays 1 until it reads, and each video keeps one line."""
+    from actionlab.cli import main as cli
+
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    write_video(videos / "a.mp4", changing_frames(20, 40, 48, seed=1))
+    (videos / "b.mp4").write_bytes(b"not a video yet")
+    out = tmp_path / "p.jsonl"
+    argv = ["predict", str(videos), "--checkpoint", str(setup["ckpt"]), "--jsonl", str(out), "--num-workers", "0"]
+    assert cli(argv) == 1
+    capsys.readouterr()
+    assert cli(argv) == 1
+    printed = capsys.readouterr()
+    assert f"{out}: 0 predicted, 1 failed (1 that had failed before were tried again), 1 already there" in printed.out
+    assert "1 of 1 videos failed" in printed.err and str(videos / "b.mp4") in printed.err
+    assert [("error" in x, x["video"]) for x in _lines(out)] == [(False, str(videos / "a.mp4")),
+                                                                 (True, str(videos / "b.mp4"))]
+    write_video(videos / "b.mp4", changing_frames(20, 40, 48, seed=2))  # the file is fixed
+    assert cli(argv) == 0
+    assert "1 predicted, 0 failed (1 that had failed before were tried again), 1 already there" in \
+        capsys.readouterr().out
+    assert sorted((x["video"], "error" in x) for x in _lines(out)) == [(str(videos / "a.mp4"), False),
+                                                                      (str(videos / "b.mp4"), False)]

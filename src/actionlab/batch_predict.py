@@ -9,11 +9,13 @@ line is written and flushed as soon as its batch is scored:
     {"video": "videos/a.mp4", "label": "juggling", "score": 0.91, "top": [{"label": ..., "score": ...}, ...]}
     {"video": "videos/broken.mp4", "error": "cannot open video ...: Invalid data found when processing input"}
 
-Running the same command again skips every video that already has a line (a
-video that failed keeps its error line; delete the line to retry), so an
-interrupted run resumes where it stopped.  The videos that failed in this run are listed at
-the end and the exit code is then 1.  A line cut short by a crash is
-dropped on resume and its video predicted again.
+Running the same command again skips every video that already has a prediction, so an
+interrupted run resumes where it stopped.  A video whose line is an error is tried again on
+every run (its old line is replaced by the new result): a file fixed since, or one a worker
+could not read under memory pressure, gets its prediction, and one still bad is reported
+again.  The videos that failed in this run (earlier failures included) are listed at the end
+and the exit code is 1 while any fails.  A line cut short by a crash is dropped on resume and
+its video predicted again.
 """
 
 from __future__ import annotations
@@ -68,25 +70,45 @@ def print_failures(failures: Sequence[tuple[str, str]], total: int, file: Any = 
         print(f"  {video}: {error}", file=stream)
 
 
-def read_done(jsonl: Path) -> set[str]:
-    """Videos that already have a line in `jsonl`; a trailing partial line (a crash mid-write) is cut off."""
+def _read_lines(jsonl: Path) -> list[tuple[str, dict[str, Any]]]:
+    """(line, record) of every line of `jsonl`; a trailing partial line (a crash mid-write) is cut off."""
     if not jsonl.is_file():
-        return set()
+        return []
     data = jsonl.read_bytes()
     if data and not data.endswith(b"\n"):
         keep = data.rfind(b"\n") + 1
         with open(jsonl, "r+b") as f:
             f.truncate(keep)
         data = data[:keep]
-    done = set()
-    for number, line in enumerate(data.decode("utf-8").splitlines(), 1):
+    out = []
+    for number, line in enumerate(data.decode("utf-8", errors="replace").splitlines(), 1):
         if not line.strip():
             continue
         try:
-            done.add(str(json.loads(line)["video"]))
+            record = json.loads(line)
+            str(record["video"])
         except (ValueError, KeyError, TypeError):
             raise DataError(f"{jsonl}:{number} is not a prediction line (expected JSON with a 'video' key)") from None
-    return done
+        out.append((line, record))
+    return out
+
+
+def read_done(jsonl: Path) -> set[str]:
+    """Videos that already have a prediction in `jsonl` (an error line does not count: it is retried)."""
+    return {str(r["video"]) for _, r in _read_lines(jsonl) if "error" not in r}
+
+
+def drop_failures(jsonl: Path, retry: set[str]) -> list[str]:
+    """Remove the error lines of the videos in `retry` from `jsonl` (rewritten atomically), so that each video
+    keeps one line once it is tried again; returns those videos."""
+    lines = _read_lines(jsonl)
+    dropped = [str(r["video"]) for _, r in lines if "error" in r and str(r["video"]) in retry]
+    if dropped:
+        tmp = jsonl.with_name(f".{jsonl.name}.tmp")
+        tmp.write_text("".join(line + "\n" for line, r in lines
+                               if not ("error" in r and str(r["video"]) in retry)), encoding="utf-8")
+        os.replace(tmp, jsonl)
+    return dropped
 
 
 class VideoFiles(Dataset):
@@ -120,20 +142,23 @@ def collate_videos(items: list[dict[str, Any]]) -> dict[str, Any]:
 class BatchSummary:
     predicted: int  # lines written in this run with a prediction
     failed: int  # lines written in this run with an error
-    skipped: int  # videos that already had a line
+    skipped: int  # videos that already had a prediction
     jsonl: Path
     failures: list[tuple[str, str]] = field(default_factory=list)  # (video, error) of this run
+    retried: int = 0  # videos that had failed in an earlier run and were tried again
 
 
 def predict_folder(predictor: Predictor, inputs: Sequence[str | Path], jsonl: str | Path, *, topk: int = 5,
                    views: str = "1x1", batch_size: int = 4, num_workers: int = 2,
                    progress: Callable[[int, int], None] | None = None) -> BatchSummary:
-    """Predict every video under `inputs` that `jsonl` does not hold yet, appending one line per video."""
+    """Predict every video under `inputs` that `jsonl` holds no prediction of yet (earlier failures are tried
+    again), appending one line per video."""
     jsonl = Path(jsonl)
     videos = find_videos(inputs)
     done = read_done(jsonl)
     todo = [v for v in videos if v not in done]
     summary = BatchSummary(0, 0, len(videos) - len(todo), jsonl)
+    summary.retried = len(drop_failures(jsonl, set(todo)))
     if not todo:
         return summary
     jsonl.parent.mkdir(parents=True, exist_ok=True)
@@ -185,7 +210,8 @@ def run_batch(args: argparse.Namespace) -> int:
                        views=getattr(args, "views", "1x1") or "1x1", batch_size=getattr(args, "batch_size", 4) or 4,
                        num_workers=getattr(args, "num_workers", 2), progress=progress)
     bar.close()
-    print(f"{s.jsonl}: {s.predicted} predicted, {s.failed} failed, {s.skipped} already there")
+    retried = f" ({s.retried} that had failed before were tried again)" if s.retried else ""
+    print(f"{s.jsonl}: {s.predicted} predicted, {s.failed} failed{retried}, {s.skipped} already there")
     print_failures(s.failures, s.predicted + s.failed)
     return 1 if s.failed else 0
 
