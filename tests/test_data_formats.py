@@ -356,6 +356,7 @@ def test_inferred_class_count_is_said_and_taken_from_the_training_list():
 
 @pytest.mark.parametrize("boxes, message", [
     ([[0.1, 0.2, 0.5, 0.6], None], "boxes look like 0-1 units"),
+    ([[0.1, 0.2, 0.5, 0.6], [0.3, 0.25, 1.02, 0.7], [0.4, 0.3, 0.9, 0.8]], "boxes look like 0-1 units (3 of 3"),
     ([[10, 10, 5, 20]], "is empty"),
     ([[70, 10, 80, 20]], "lies outside the frame (64x64 pixels)"),
     ([[1, 2, "x", 4]], "bad entry for 'a.mp4'"),
