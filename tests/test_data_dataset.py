@@ -105,12 +105,15 @@ def test_data_check_cli_reports_and_exits(capsys):
     assert main(["data", "check", str(cfg_path), "--splits", "train"]) == 0
     out = capsys.readouterr().out
     assert "[train] 3 videos, 3 classes" in out and "unreadable videos: 0" in out
-    assert "frames per video: min 9, median 24, max 24" in out and "a 1, b 1, c 1" in out
+    assert "frames per video: min 9, median 24, max 24" in out and "classes, readable videos only: a 1, b 1, c 1" in out
     bad = make_tree("check_bad", ["v/ok0.mp4 0", "v/corrupt.mp4 1", "v/ok1.mp4 9", "v/ok2.mp4"])
     cfg_path = bad / "cfg.yaml"
     cfg_path.write_text(yaml.safe_dump({"data": data_cfg(bad).__dict__}))
     assert main(["data", "check", str(cfg_path), "--splits", "train", "val"]) == 1
     out = capsys.readouterr().out
     assert "list.txt:3: label 9 out of range" in out and "list.txt:4: expected 'path label'" in out
-    assert "corrupt.mp4" in out and "unreadable videos: 1" in out and "classes without videos: 1 (c)" in out
+    assert "corrupt.mp4" in out and "unreadable videos: 1" in out
+    # the histogram counts what training sees: the unreadable video's class says so beside its count
+    assert "classes, readable videos only (1 unreadable or missing not counted): a 1, b 0 (+1 unreadable), c 0" in out
+    assert "classes without readable videos: 2 (b, c)" in out
     assert "problem(s) found" in out

@@ -66,8 +66,8 @@ def print_failures(failures: Sequence[tuple[str, str]], total: int, file: Any = 
         return
     stream = file or sys.stderr
     print(f"{len(failures)} of {total} videos failed (no prediction):", file=stream)
-    for video, error in failures:
-        print(f"  {video}: {error}", file=stream)
+    for video, error in failures:  # the path once: most errors name it already
+        print(f"  {error}" if video in error else f"  {video}: {error}", file=stream)
 
 
 def _read_lines(jsonl: Path) -> list[tuple[str, dict[str, Any]]]:

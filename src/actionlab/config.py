@@ -341,7 +341,8 @@ def _in_range(value: float, rule: str) -> bool:
 
 
 def check_ranges(cfg: Config) -> None:
-    """Raise ConfigError naming the first field outside its valid range (`RANGES`)."""
+    """Raise ConfigError naming the first field outside its valid range (`RANGES`) or a `test.views` that is
+    not CLIPSxCROPS."""
     import math
 
     for key, rule in RANGES.items():
@@ -354,6 +355,19 @@ def check_ranges(cfg: Config) -> None:
             if not math.isfinite(item) or not _in_range(item, rule):
                 what = "hold values" if isinstance(value, (list, dict)) else "be"
                 raise ConfigError(f"config key '{key}' must {what} {rule}, got {value!r}{_WHY.get(key, '')}")
+    parse_views(cfg.test.views)  # '3by3' is refused when the config loads, not when testing starts
+
+
+def parse_views(views: str) -> tuple[int, int]:
+    """'10x3' -> (10 clips, 3 crops): `test.views` and every --views option."""
+    try:
+        clips, crops = (int(v) for v in str(views).lower().split("x"))
+    except ValueError:
+        raise ConfigError(f"config key 'test.views' expects 'CLIPSxCROPS' such as 1x1, 2x3, 10x3, got {views!r}") \
+            from None
+    if clips < 1 or crops not in (1, 3, 5, 10):
+        raise ConfigError(f"config key 'test.views' {views!r}: clips must be >= 1 and crops one of 1, 3, 5, 10")
+    return clips, crops
 
 
 def from_dict(data: dict[str, Any]) -> Config:

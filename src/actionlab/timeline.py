@@ -47,7 +47,9 @@ def _open(path: str | Path) -> Any:
     try:
         container = av.open(str(path), metadata_errors="ignore")
     except (av.error.FFmpegError, OSError, UnicodeDecodeError, ValueError) as e:
-        raise DataError(f"cannot open video {path}: {e}") from None
+        from .data.open_errors import open_failure
+
+        raise open_failure(path, e) from None
     if not container.streams.video:
         container.close()
         raise DataError(f"{path} has no video stream")
@@ -67,7 +69,9 @@ def iter_frames(path: str | Path) -> Iterator[Any]:
         try:
             yield from container.decode(stream)
         except av.error.FFmpegError as e:
-            raise DataError(f"cannot decode video {path}: {e}") from None
+            from .data.open_errors import ffmpeg_reason
+
+            raise DataError(f"cannot decode video {path}: {ffmpeg_reason(e)}") from None
 
 
 def _rgb(frame: Any, autorotate: bool = True) -> torch.Tensor:

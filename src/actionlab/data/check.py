@@ -34,7 +34,8 @@ class SplitReport:
     notes: list[str] = field(default_factory=list)  # e.g. how the class count was inferred
     unreadable: list[tuple[str, str]] = field(default_factory=list)  # (source/path, reason)
     frame_counts: list[int] = field(default_factory=list)
-    histogram: Counter = field(default_factory=Counter)
+    histogram: Counter = field(default_factory=Counter)  # readable videos per class (what training sees)
+    unreadable_histogram: Counter = field(default_factory=Counter)  # unreadable or missing videos per class
     num_segments: int = 8
 
     @property
@@ -80,10 +81,6 @@ def check_split(cfg: DataConfig, split: str, *, limit: int | None = None, decode
     report.notes = list(ann.notes)
     records = ann.records[:limit] if limit else ann.records
     report.num_videos = len(records)
-    for r in records:
-        for c in (r.label if isinstance(r.label, tuple) else (r.label,)):
-            if c != UNLABELED:
-                report.histogram[c] += 1
     done = 0
 
     def run(r: VideoRecord) -> tuple[VideoRecord, int, str | None]:
@@ -96,6 +93,10 @@ def check_split(cfg: DataConfig, split: str, *, limit: int | None = None, decode
                 report.frame_counts.append(n)
             else:
                 report.unreadable.append((r.source or r.path, reason))
+            counter = report.histogram if reason is None else report.unreadable_histogram
+            for c in (r.label if isinstance(r.label, tuple) else (r.label,)):
+                if c != UNLABELED:
+                    counter[c] += 1
             if progress is not None:
                 progress(done, len(records))
     return report
@@ -127,16 +128,23 @@ def format_report(report: SplitReport, max_lines: int = 20) -> str:
                      f"mean {counts.mean():.1f}; {short} shorter than data.num_segments={report.num_segments}")
     if report.num_videos == 0:
         lines.append("  the split is empty")
-    names = report.class_names
-    hist = report.histogram
-    if names:
-        empty = [names[i] for i in range(len(names)) if hist[i] == 0]
-        values = [hist[i] for i in range(len(names))]
-        if len(names) <= 30:
-            lines.append("  classes: " + ", ".join(f"{names[i]} {hist[i]}" for i in range(len(names))))
-        else:
-            lines.append(f"  videos per class: min {min(values)}, max {max(values)}")
-        lines.append(f"  classes without videos: {len(empty)}" + (f" ({', '.join(empty[:10])}"
-                                                                 f"{', ...' if len(empty) > 10 else ''})"
-                                                                 if empty else ""))
+    if report.class_names:
+        lines += _class_lines(report)
     return "\n".join(lines)
+
+
+def _class_lines(report: SplitReport) -> list[str]:
+    """The class histogram of the readable videos (what training sees), unreadable / missing ones beside it."""
+    names, hist, bad = report.class_names, report.histogram, report.unreadable_histogram
+    empty = [names[i] for i in range(len(names)) if hist[i] == 0]
+    values = [hist[i] for i in range(len(names))]
+    not_counted = f" ({sum(bad.values())} unreadable or missing not counted)" if bad else ""
+    if len(names) <= 30:
+        lines = [f"  classes, readable videos only{not_counted}: " + ", ".join(
+            f"{names[i]} {hist[i]}" + (f" (+{bad[i]} unreadable)" if bad[i] else "") for i in range(len(names)))]
+    else:
+        lines = [f"  readable videos per class: min {min(values)}, max {max(values)}{not_counted}"]
+    lines.append(f"  classes without readable videos: {len(empty)}" + (f" ({', '.join(empty[:10])}"
+                                                                      f"{', ...' if len(empty) > 10 else ''})"
+                                                                      if empty else ""))
+    return lines

@@ -67,6 +67,7 @@ import torch
 
 from ..errors import DataError
 from . import mpeg4
+from .open_errors import open_failure
 from .video_index import (
     INDEX_CACHE,
     IndexCache,
@@ -269,7 +270,7 @@ class PyAVReader(_ClosesOnExit):
         try:
             container = av.open(self.path, metadata_errors="ignore")
         except (av.error.FFmpegError, OSError, UnicodeDecodeError, ValueError) as e:
-            raise DataError(f"cannot open video {self.path}: {e}") from None
+            raise open_failure(self.path, e) from None
         if not container.streams.video:
             container.close()
             raise DataError(f"{self.path} has no video stream")
@@ -546,7 +547,7 @@ class TorchCodecReader(_ClosesOnExit):
                                          num_ffmpeg_threads=max(1, int(threads)))
             meta = self._decoder.metadata
         except (RuntimeError, ValueError, OSError) as e:
-            raise DataError(f"cannot open video {self.path}: {str(e).splitlines()[0] if str(e) else e}") from None
+            raise open_failure(self.path, e) from None
         self.num_frames = int(meta.num_frames or 0)
         self.fps = float(meta.average_fps or 0.0)
         self.width = int(meta.width or 0)

@@ -29,19 +29,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..config import parse_views  # noqa: F401 (its owner is the config: test.views)
 from ..errors import ConfigError
-
-
-def parse_views(views: str) -> tuple[int, int]:
-    """'10x3' -> (10 clips, 3 crops)."""
-    try:
-        clips, crops = (int(v) for v in str(views).lower().split("x"))
-    except ValueError:
-        raise ConfigError(f"config key 'test.views' expects 'CLIPSxCROPS' such as 1x1, 2x3, 10x3, got {views!r}") \
-            from None
-    if clips < 1 or crops not in (1, 3, 5, 10):
-        raise ConfigError(f"config key 'test.views' {views!r}: clips must be >= 1 and crops one of 1, 3, 5, 10")
-    return clips, crops
 
 
 @dataclass

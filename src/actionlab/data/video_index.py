@@ -43,6 +43,7 @@ import numpy as np
 
 from ..errors import DataError
 from . import mpeg4
+from .open_errors import ffmpeg_reason
 
 #: scans kept per process (each DataLoader worker has its own) and the packet bytes they may hold together:
 #: at most ~128 MB of packets plus ~0.1 MB of index per 10 s clip, per worker.  Packets matter: a cache hit
@@ -147,7 +148,7 @@ def scan(container: Any, stream: Any, path: str, keep_packets: bool) -> VideoInd
             if keep_packets:
                 packets.append(pkt)
     except av.error.FFmpegError as e:
-        raise DataError(f"{path} is truncated or corrupt (after {len(pts)} packets: {e})") from None
+        raise DataError(f"{path} is truncated or corrupt (after {len(pts)} packets: {ffmpeg_reason(e)})") from None
     check_complete(container, stream, path, pts)
     fmt = container.format.name
     rate = stream.average_rate or stream.guessed_rate or stream.base_rate
@@ -235,7 +236,7 @@ def decode_sequential(container: Any, stream: Any, path: str, stop: int | None =
             if stop is not None and i >= stop:
                 return
     except av.error.FFmpegError as e:
-        raise DataError(f"{path}: decoding failed after {i + 1} frames ({e})") from None
+        raise DataError(f"{path}: decoding failed after {i + 1} frames ({ffmpeg_reason(e)})") from None
 
 
 class IndexCache:

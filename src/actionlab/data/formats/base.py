@@ -147,10 +147,28 @@ def text_lines(path: Path) -> Iterator[tuple[int, str]]:
                 text = line.strip()
                 if text and not text.startswith("#"):
                     yield i, text
-    except UnicodeDecodeError as e:
-        raise DataError(f"{path}: not a UTF-8 text file ({e.reason})") from None
+    except UnicodeDecodeError:
+        raise not_utf8(path) from None
     except OSError as e:
         raise DataError(f"cannot read annotation file {path}: {e.strerror}") from None
+
+
+def not_utf8(path: Path) -> DataError:
+    """'FILE:LINE: not UTF-8 ...' naming the first byte that does not decode (a Latin-1 list, say).
+
+    Python decodes a text file in chunks, so the error's own offset is not the file's: the file is read
+    again as bytes to find the line."""
+    data = Path(path).read_bytes()
+    start = 3 if data.startswith(b"\xef\xbb\xbf") else 0
+    try:
+        data[start:].decode("utf-8")
+        return DataError(f"{path}: not a UTF-8 text file")
+    except UnicodeDecodeError as e:
+        at = start + e.start
+    line = data.count(b"\n", 0, at) + 1
+    column = at - (data.rfind(b"\n", 0, at) + 1) + 1
+    return DataError(f"{path}:{line}: not UTF-8 text (byte 0x{data[at]:02x} at column {column}; "
+                     "save the file as UTF-8)")
 
 
 def read_json(path: Path) -> Any:
@@ -159,6 +177,8 @@ def read_json(path: Path) -> Any:
             return json.load(f)
     except json.JSONDecodeError as e:
         raise DataError(f"{path}:{e.lineno}: invalid JSON ({e.msg})") from None
+    except UnicodeDecodeError:
+        raise not_utf8(path) from None
     except OSError as e:
         raise DataError(f"cannot read annotation file {path}: {e.strerror}") from None
 
@@ -181,6 +201,8 @@ def csv_rows(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int, dict[
                     yield reader.line_num, {"__bad__": f"fewer fields than the header's {len(fields)}"}
                     continue
                 yield reader.line_num, row
+    except UnicodeDecodeError:
+        raise not_utf8(path) from None
     except OSError as e:
         raise DataError(f"cannot read annotation file {path}: {e.strerror}") from None
 

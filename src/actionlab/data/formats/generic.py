@@ -180,8 +180,8 @@ def _check_boxes(boxes: np.ndarray, size: object) -> None:
                          f"(expected x1 < x2 and y1 < y2)")
     unit_like = ((b >= -0.5) & (b <= 1.5)).all(axis=1)  # in pixels: a box within 1.5 px of the corner
     if unit_like.sum() * 2 > len(b):  # judged on all boxes: one coordinate past 1 (1.02) does not make pixels
-        raise ValueError(f"boxes look like 0-1 units ({int(unit_like.sum())} of {len(b)} boxes lie within "
-                         f"[0, 1] give or take 0.5, largest coordinate {float(b.max()):.3g}, frame {frame}); "
+        raise ValueError(f"boxes look like 0-1 units ({int(unit_like.sum())} of {len(b)} boxes have every "
+                         f"coordinate between -0.5 and 1.5; largest coordinate {float(b.max()):.3g}, frame {frame}); "
                          f"expected pixels of the video frame")
     limit = float(size) if isinstance(size, (int, float)) and not isinstance(size, bool) else np.inf
     outside = np.flatnonzero((b[:, 2] <= 0) | (b[:, 3] <= 0) | (b[:, 0] >= limit) | (b[:, 1] >= limit))
