@@ -9,8 +9,8 @@ GMACs, params, clips/s). A run without it (e.g. a run on a real dataset) gives w
     paths = write_report(rows, out_dir)                     # results.md / .csv / .json + plots/*.png
 
 Every number comes from the runs' files; nothing is typed in.  `check_claims` reads the papers' claims
-off the aggregated numbers and says 'holds', 'does not hold' or 'cannot tell' for each (a difference must exceed two
-standard errors over seeds to count), with the numbers.
+off the aggregated numbers and says 'holds', 'does not hold' or 'cannot tell' for each by one rule, `verdict`
+(a difference must exceed two standard errors over seeds to count; one seed: cannot tell), with the numbers.
 """
 
 from __future__ import annotations
@@ -267,22 +267,57 @@ class Claim:
             return "not checked"
         return {True: "holds", False: "does not hold", None: "cannot tell"}[self.holds]
 
+    @property
+    def command(self) -> str:
+        """The command that measures this claim over seeds (every metric a claim reads)."""
+        return f"actionlab bench accuracy --methods {self.method} --seeds 3"
+
     def line(self) -> str:
-        return f"- **{self.verdict}** — {self.paper}: {self.text}. {self.numbers}"
+        where = f" Measured over seeds by `{self.command}`." if self.holds is None and self.method else ""
+        return f"- **{self.verdict}** — {self.paper}: {self.text}. {self.numbers}{where}"
 
 
-def significance(a: Stat, b: Stat, sigmas: float = 2.0) -> tuple[bool | None, str]:
-    """Is a's mean above b's? True / False only when the difference exceeds `sigmas` standard errors of the
-    difference over seeds (sample std / sqrt(n) of each side); None ("cannot tell") otherwise, or with one seed."""
-    diff = a.mean - b.mean
-    if a.n < 2 and b.n < 2:
-        return None, " (one seed: no spread to judge the difference by)"
-    se = math.sqrt((a.std**2 / a.n if a.n > 1 else 0.0) + (b.std**2 / b.n if b.n > 1 else 0.0))
+SIGMAS = 2.0  # the README's rule: a verdict needs the difference to exceed two standard errors over seeds
+
+
+def verdict(value: Stat, reference: Stat | float, test: str = "above", margin: float = 0.0,
+            sigmas: float = SIGMAS) -> tuple[bool | None, str]:
+    """The one place the verdict rule is written: (True / False / None = cannot tell, note for the numbers).
+
+    The standard error of the difference is that of the means over seeds (sample std / sqrt(n) of each
+    measured side; a `reference` given as a number - a chance level, a threshold - has none).  A side with
+    one seed has no spread to judge by: cannot tell.
+
+    test "above": is `value` above `reference`?  True when the difference exceeds `sigmas` standard errors,
+      False when it is that far below, else None.
+    test "near": is `value` within `margin` of `reference` (e.g. at chance)?  True when |difference| plus
+      `sigmas` standard errors stays within the margin, False when |difference| minus them exceeds it.
+    """
+    ref_mean = reference.mean if isinstance(reference, Stat) else float(reference)
+    sides = [value] + ([reference] if isinstance(reference, Stat) else [])
+    if any(s.n < 2 for s in sides):
+        return None, " (one seed: no spread over seeds to judge the difference by)"
+    se = math.sqrt(sum(s.std**2 / s.n for s in sides))
+    diff = value.mean - ref_mean
+    if test == "near":
+        if abs(diff) + sigmas * se <= margin:
+            return True, ""
+        if abs(diff) - sigmas * se > margin:
+            return False, ""
+        return None, (f" (|difference| {abs(diff):.3f}, {sigmas:g} standard errors {sigmas * se:.3f}: "
+                      f"cannot be placed inside or outside {margin:g})")
+    if test != "above":
+        raise ValueError(f"test must be 'above' or 'near', got {test!r}")
     if diff > sigmas * se:
         return True, ""
     if diff < -sigmas * se:
         return False, ""
     return None, f" (difference {diff:+.3f} within {sigmas:g} standard errors, {sigmas * se:.3f})"
+
+
+def significance(a: Stat, b: Stat, sigmas: float = SIGMAS) -> tuple[bool | None, str]:
+    """Is a's mean above b's, by the rule of `verdict`?"""
+    return verdict(a, b, "above", sigmas=sigmas)
 
 
 def _find(groups: list[Group], recipe: str, variant: str | None = None) -> Group | None:
@@ -304,8 +339,31 @@ def _compare(paper: str, text: str, groups: list[Group], better: str, worse: str
         where = f" on '{variant}'" if variant else ""
         return Claim(paper, text, None, f"(no {key} of {' and '.join(missing)}{where} in these runs)", better,
                      checked=False)
-    holds, note = significance(a.stats[key], b.stats[key])
+    holds, note = verdict(a.stats[key], b.stats[key], "above")
     return Claim(paper, text, holds, f"{key}: {_fmt(a, key)} vs {_fmt(b, key)}{note}", better)
+
+
+def _tsn_near_chance(tsn: Group | None) -> Claim:
+    """TSN at chance (0.5) inside the time-reversed pairs: overall within NEAR_CHANCE, every pair within
+    NEAR_CHANCE + 0.1, each by `verdict`'s "near" test (holds only when every part holds)."""
+    text = (f"near chance inside each time-reversed pair (|within-pair - 0.5| <= {NEAR_CHANCE} overall, "
+            f"<= {NEAR_CHANCE + 0.1:g} for every pair)")
+    if tsn is None or not tsn.stats["within_pair"].n:
+        return Claim("TSN", text, None, "(no within-pair accuracy of tsn on 'order' in these runs)", "tsn",
+                     checked=False)
+    pair_values: dict[str, list[float]] = {}
+    for row in tsn.rows:
+        for pair, value in (row.get("within_pair_by_pair") or {}).items():
+            if _number(value) is not None:
+                pair_values.setdefault(pair, []).append(float(value))
+    per_pair = {pair: summarize(values) for pair, values in pair_values.items()}
+    parts = [verdict(tsn.stats["within_pair"], 0.5, "near", NEAR_CHANCE)]
+    parts += [verdict(stat, 0.5, "near", NEAR_CHANCE + 0.1) for stat in per_pair.values()]
+    holds = False if any(h is False for h, _ in parts) else True if all(h for h, _ in parts) else None
+    notes = "".join(dict.fromkeys(n for h, n in parts if h is None and n))
+    pairs_text = ", ".join(f"{p} {v.format('.3f')}" for p, v in per_pair.items())
+    return Claim("TSN", text, holds, _fmt(tsn, "within_pair") + (f"; by pair: {pairs_text}" if pairs_text else "")
+                 + (notes if holds is None else ""), "tsn")
 
 
 def check_claims(groups: list[Group]) -> list[Claim]:
@@ -314,32 +372,16 @@ def check_claims(groups: list[Group]) -> list[Claim]:
     Only claims about methods that were run are listed; one whose baseline did not run says 'not checked'.
     """
     claims: list[Claim] = []
-    tsn = _find(groups, "tsn", "order")
-    if tsn is None or not tsn.stats["within_pair"].n:
-        claims.append(Claim("TSN", "near chance (0.5) inside each time-reversed pair", None,
-                            "(no within-pair accuracy of tsn on 'order' in these runs)", "tsn", checked=False))
-    else:
-        by_pair = [(p, v) for r in tsn.rows for p, v in (r.get("within_pair_by_pair") or {}).items()
-                   if _number(v) is not None]
-        pair_means: dict[str, list[float]] = {}
-        for p, v in by_pair:
-            pair_means.setdefault(p, []).append(float(v))
-        per_pair = {p: statistics.fmean(v) for p, v in pair_means.items()}
-        worst = max((abs(v - 0.5) for v in per_pair.values()), default=abs(tsn.mean("within_pair") - 0.5))
-        holds = abs(tsn.mean("within_pair") - 0.5) <= NEAR_CHANCE and worst <= NEAR_CHANCE + 0.1
-        pairs_text = ", ".join(f"{p} {v:.3f}" for p, v in per_pair.items())
-        claims.append(Claim("TSN", f"near chance inside each time-reversed pair (|within-pair - 0.5| <= {NEAR_CHANCE}"
-                            f" overall, <= {NEAR_CHANCE + 0.1} for every pair)", holds,
-                            f"{_fmt(tsn, 'within_pair')}" + (f"; by pair: {pairs_text}" if pairs_text else ""),
-                            "tsn"))
+    claims.append(_tsn_near_chance(_find(groups, "tsn", "order")))
     for name, paper in [("tsm", "TSM"), ("tefe", "TEFE"), ("atr", "ATR"), ("tsm_atr", "ATR (on TSM)")]:
         g = _find(groups, name, "order")
         if g is None or not g.stats["within_pair"].n:
             claims.append(Claim(paper, f"{name} far above chance inside the pairs", None,
                                 f"(no within-pair accuracy of {name} on 'order' in these runs)", name, checked=False))
             continue
-        claims.append(Claim(paper, f"{name} far above chance inside the pairs (within-pair >= {FAR_ABOVE})",
-                            g.mean("within_pair") >= FAR_ABOVE, _fmt(g, "within_pair"), name))
+        holds, note = verdict(g.stats["within_pair"], FAR_ABOVE, "above")
+        claims.append(Claim(paper, f"{name} far above chance inside the pairs (within-pair above {FAR_ABOVE})",
+                            holds, _fmt(g, "within_pair") + note, name))
     claims.append(_compare("TEFE", "TE alone beats TSN (top-1)", groups, "tefe_te_only", "tsn", "top1", "order"))
     claims.append(_compare("TEFE", "FE alone beats TSN (top-1)", groups, "tefe_fe_only", "tsn", "top1", "order"))
     claims.append(_compare("ATR", "ATR beats ATR_sim (top-1)", groups, "atr", "atr_sim", "top1", "order"))
@@ -354,7 +396,7 @@ def check_claims(groups: list[Group]) -> list[Claim]:
         claims.append(Claim("ART", "tracklets point at the moving part", None,
                             "(no pointing game of art on 'finegrained' in these runs)", "art", checked=False))
     else:
-        holds, note = significance(art.stats["pointing_any"], art.stats["pointing_chance"])
+        holds, note = verdict(art.stats["pointing_any"], art.stats["pointing_chance"], "above")
         claims.append(Claim("ART", "tracklets point at the moving part (pointing game above its chance)", holds,
                             f"pointing {art.stats['pointing_any'].format('.3f')} vs chance "
                             f"{art.stats['pointing_chance'].format('.3f')}{note}", "art"))
