@@ -7,7 +7,7 @@ import json
 import shutil
 from pathlib import Path
 
-from _data_helpers import small_mp4, workdir, write_jpegs
+from tests._data_helpers import small_mp4, workdir, write_jpegs
 
 
 def write(path: Path, text: str) -> None:

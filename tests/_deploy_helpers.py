@@ -2,25 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import torch
 
 CLASSES = ["clap", "jump", "run", "sit", "wave"]
-
-
-@contextlib.contextmanager
-def one_thread() -> Iterator[None]:
-    """Tiny models run fastest on one thread, and a shared machine's cores stay free for the others."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(n)
 
 
 def make_checkpoint(path: Path, model: str = "tsm_r18_tiny", num_frames: int = 4, input_size: int = 32,

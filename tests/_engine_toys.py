@@ -7,7 +7,6 @@ and training items draw a random horizontal offset so that augmentation randomne
 
 from __future__ import annotations
 
-import pytest
 import torch
 
 from actionlab.models.backbones.resnet import ResNet
@@ -75,16 +74,6 @@ def toy_config(work_dir, *overrides: str):
             "data.num_segments=4", "optim.lr=0.05", "train.log_every=1000", "train.device=cpu",
             "train.deterministic=true", "train.seed=1"]
     return load_config(None, base + list(overrides))
-
-
-@pytest.fixture
-def one_thread():
-    """One intra-op thread: bit-exact comparisons need the same thread count in every run, and on a
-    shared 2-core machine OpenMP's spinning threads make tiny models many times slower."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 # A tiny TSN on 32 px, 4 segments, batch 2, one epoch on the CPU: the CLI tests' model.

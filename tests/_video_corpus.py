@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _data_helpers import frame_images, workdir
+from tests._data_helpers import frame_images, workdir
 
 
 @dataclass(frozen=True)

@@ -94,7 +94,7 @@ def test_art_strategy_updates_the_bank_after_each_step():
 
 def test_text_bank_is_built_lazily_and_never_at_inference(tmp_path, monkeypatch):
     pytest.importorskip("transformers")
-    from _art_helpers import save_tiny_clip_text
+    from tests._art_helpers import save_tiny_clip_text
 
     encoder_dir = save_tiny_clip_text(tmp_path / "clip")
     kwargs = dict(class_names=CLASSES, templates="art", text_encoder=f"clip:{encoder_dir}",

@@ -6,7 +6,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from _art_helpers import save_tiny_clip_text
 from actionlab.errors import ConfigError
 from actionlab.models.text import (
     ACTIONCLIP_TEMPLATES,
@@ -19,6 +18,7 @@ from actionlab.models.text import (
 )
 from actionlab.models.text import bank as bank_module
 from actionlab.models.text.encoders import embedding_dim, resolve_spec
+from tests._art_helpers import save_tiny_clip_text
 
 CLASSES = ["salto_backward_tucked", "salto backward tucked with 1 twist", "split jump"]
 

@@ -19,13 +19,7 @@ from actionlab.models.temporal.atr import (
 N, T, C, H, W = 2, 4, 32, 5, 6
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors gain nothing from threads; on a shared machine they only contend."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def frames(seed: int = 0) -> torch.Tensor:

@@ -19,13 +19,7 @@ from actionlab.models.tsn import TSN
 T, SIZE = 4, 32
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors gain nothing from threads; on a shared machine they only contend."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny_tsn(arch: str = "resnet50", shift: bool = False, atr: dict | None = None, **placement) -> TSN:

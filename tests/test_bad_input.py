@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from _engine_toys import CLI_TINY, ToyVideos, one_thread, tiny_tsn, toy_config, trained_cli_run  # noqa: F401
 from actionlab.cli import main
+from tests._engine_toys import CLI_TINY, ToyVideos, tiny_tsn, toy_config, trained_cli_run
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 TINY = [*CLI_TINY, "train.log_every=1000"]

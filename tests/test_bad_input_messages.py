@@ -9,14 +9,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from _deploy_helpers import changing_frames, make_checkpoint, one_thread, write_video
 from actionlab.cli import main
+from tests._deploy_helpers import changing_frames, make_checkpoint, write_video
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    with one_thread():
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def run(capfd, *argv) -> tuple[int, str, str]:

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from _dataset_trees import FAMILY, dataset_tree
 from actionlab.config import load_config
 from actionlab.data import build_dataset, load_annotations
 from actionlab.models.registry import list_models
+from tests._dataset_trees import FAMILY, dataset_tree
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIGS = sorted((REPO / "configs").glob("*.yaml"))

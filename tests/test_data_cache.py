@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from _data_helpers import small_mp4, workdir, write_jpegs
 from actionlab.config import DataConfig
 from actionlab.data import build_dataset
 from actionlab.data import cache as cache_mod
 from actionlab.engine.loader import train_loader
 from actionlab.errors import DataError
+from tests._data_helpers import small_mp4, workdir, write_jpegs
 
 
 @pytest.fixture(autouse=True)

@@ -9,11 +9,11 @@ import pytest
 import torch
 import yaml
 
-from _data_helpers import small_mp4, workdir, write_jpegs
 from actionlab.cli import main
 from actionlab.config import Config, DataConfig
 from actionlab.data import build_dataset, collate
 from actionlab.errors import DataError
+from tests._data_helpers import small_mp4, workdir, write_jpegs
 
 
 def make_tree(name: str, lines: list[str]) -> Path:

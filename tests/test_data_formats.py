@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from _data_helpers import container_video, small_mp4, workdir, write_jpegs
 from actionlab.config import DataConfig
 from actionlab.data import build_dataset, load_annotations
 from actionlab.data.formats.ntu import ACTIONS
 from actionlab.data.formats.sthv2 import left_right_pairs
 from actionlab.errors import ConfigError, DataError
+from tests._data_helpers import container_video, small_mp4, workdir, write_jpegs
 
 
 def tree(name: str) -> Path:

@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from _video_corpus import CORPUS, corpus_file, xvid_available
 from actionlab.data.readers import PyAVReader, read, read_all_sequential
 from actionlab.data.sampling import SegmentSampler
 from actionlab.data.video_index import INDEX_CACHE
+from tests._video_corpus import CORPUS, corpus_file, xvid_available
 
 
 def _available() -> list[str]:

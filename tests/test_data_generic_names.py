@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from _data_helpers import workdir
 from actionlab.config import DataConfig
 from actionlab.data import load_annotations
 from actionlab.errors import DataError
+from tests._data_helpers import workdir
 
 
 def _cfg(tmp, lines: str, **kw) -> DataConfig:

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import torch
 
-from _data_helpers import CONTAINERS, container_video, frame_images, workdir, write_jpegs, write_video
 from actionlab.data import readers
 from actionlab.data.readers import (
     FrameFolderReader,
@@ -20,6 +19,7 @@ from actionlab.data.readers import (
     video_info,
 )
 from actionlab.errors import DataError
+from tests._data_helpers import CONTAINERS, container_video, frame_images, workdir, write_jpegs, write_video
 
 
 def _index_sets(n: int, seed: int = 0) -> list[np.ndarray]:

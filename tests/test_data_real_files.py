@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 import torch
 
-from _data_helpers import workdir
-from _video_corpus import CORPUS, corpus_file, xvid_available
 from actionlab.data import video_index
 from actionlab.data.readers import PyAVReader, open_video, read_all_sequential, torchcodec_available, video_info
 from actionlab.data.video_index import IndexCache
+from tests._data_helpers import workdir
+from tests._video_corpus import CORPUS, corpus_file, xvid_available
 
 
 @pytest.fixture(autouse=True)
@@ -286,9 +286,9 @@ def test_data_check_and_training_dataset_accept_the_corpus(capsys):
 
 
 def test_timeline_duration_and_rotation_follow_the_frames(tmp_path):
-    from _deploy_helpers import make_checkpoint
     from actionlab.api import load
     from actionlab.timeline import _rgb, iter_frames, video_timeline
+    from tests._deploy_helpers import make_checkpoint
 
     path = corpus_file("mp4_h264_rot90")
     first = next(iter(iter_frames(path)))

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from _data_helpers import workdir
 from actionlab.cli import main
 from actionlab.config import load_config
 from actionlab.data import build_dataset, read
 from actionlab.data.synthetic import DEFAULT_CLASSES, PAIRS, generate, render
+from tests._data_helpers import workdir
 
 
 @pytest.mark.parametrize("variant", ["order", "finegrained"])

@@ -9,17 +9,14 @@ import numpy as np
 import pytest
 import torch
 
-from _deploy_helpers import CLASSES, changing_frames, decode_all, make_checkpoint, one_thread, write_video
 from actionlab.api import Prediction, Predictor, load
 from actionlab.errors import DataError, ModelError
+from tests._deploy_helpers import CLASSES, changing_frames, decode_all, make_checkpoint, write_video
 
 DEPLOY_MD = Path(__file__).resolve().parents[1] / "benchmarks" / "deploy.md"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _single_thread():
-    with one_thread():
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
@@ -179,10 +176,10 @@ def test_predict_tag_with_official_weights_file_prints_kinetics_labels(
         capsys: pytest.CaptureFixture[str]) -> None:
     """The real tsm_r50.k400 architecture with a file in the TSM release's layout (random weights, class 17
     made to win): predict prints Kinetics-400 names, and no download is tried."""
-    from _release_layouts import to_tsm_release
     from actionlab.cli import main
     from actionlab.labels import load_labels
     from actionlab.models.registry import create_model
+    from tests._release_layouts import to_tsm_release
 
     _offline(monkeypatch, tmp_path / "hub")
     torch.manual_seed(0)

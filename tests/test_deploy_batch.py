@@ -7,16 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from _deploy_helpers import changing_frames, make_checkpoint, one_thread, write_video
 from actionlab.api import Predictor, load
 from actionlab.batch_predict import find_videos, main, predict_folder, read_done
 from actionlab.errors import DataError
+from tests._deploy_helpers import changing_frames, make_checkpoint, write_video
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _single_thread():
-    with one_thread():
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -11,20 +11,17 @@ import pytest
 import torch
 import torch.nn as nn
 
-from _deploy_helpers import CLASSES, make_checkpoint, one_thread
 from actionlab.api import Preprocess, load
 from actionlab.cli import main as cli
 from actionlab.errors import ConfigError, ModelError
 from actionlab.export import ExportedModel, example_clip, export_model, shift_by_padding
 from actionlab.models.recognizer import Output, Recognizer
+from tests._deploy_helpers import CLASSES, make_checkpoint
 
 ort = pytest.importorskip("onnxruntime", reason="onnxruntime is in the export extra")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _single_thread():
-    with one_thread():
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _model(name: str, num_frames: int = 4):
@@ -207,9 +204,9 @@ def test_hub_folder_round_trip_and_hub_cache(tmp_path: Path, capsys: pytest.Capt
     pytest.importorskip("safetensors")
     import json
 
-    from _deploy_helpers import changing_frames
     from actionlab.api import load
     from actionlab.cli import main
+    from tests._deploy_helpers import changing_frames
 
     ckpt = make_checkpoint(tmp_path / "tsm.pt", "tsm_r18_tiny", num_frames=4, input_size=32, scale_size=36)
     folder = tmp_path / "hub_model"
@@ -248,7 +245,7 @@ def test_hub_folder_round_trip_and_hub_cache(tmp_path: Path, capsys: pytest.Capt
     with pytest.raises(ModelError, match="actionlab-test/missing: not a file or folder here"):
         load("actionlab-test/missing", device="cpu")
     video = tmp_path / "v.mp4"
-    from _deploy_helpers import write_video
+    from tests._deploy_helpers import write_video
 
     write_video(video, frames)
     capsys.readouterr()

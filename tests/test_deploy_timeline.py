@@ -10,20 +10,17 @@ from pathlib import Path
 import pytest
 import torch
 
-from _deploy_helpers import CLASSES, changing_frames, decode_all, make_checkpoint, one_thread, write_video
 from actionlab.api import Predictor, load
 from actionlab.cli import main
 from actionlab.errors import ConfigError
 from actionlab.timeline import plan_windows, video_timeline, write_timeline
+from tests._deploy_helpers import CLASSES, changing_frames, decode_all, make_checkpoint, write_video
 
 FPS = 10
 FRAMES = 330  # 33 s at 10 fps: (330 - 64) / 16 is not whole, so a tail window is added
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _single_thread():
-    with one_thread():
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -3,13 +3,13 @@
 import pytest
 import torch
 
-from _engine_toys import ToyVideos, one_thread, toy_config  # noqa: F401
 from actionlab.config import load_config
 from actionlab.engine.build import build_model, load_for_inference
 from actionlab.engine.checkpoint import FORMAT, save_checkpoint
 from actionlab.engine.trainer import train
 from actionlab.models.recognizer import Output, Recognizer
 from actionlab.models.registry import ModelInfo, list_models, register_model
+from tests._engine_toys import ToyVideos, toy_config
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 ART = ["model.name=art_r18_tiny", "model.kwargs={base_width: 8}", "data.num_segments=4"]

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 
-from _engine_toys import tiny_tsn
 from actionlab.engine import checkpoint as ckpt_mod
 from actionlab.engine.checkpoint import (
     FORMAT,
@@ -18,6 +17,7 @@ from actionlab.engine.checkpoint import (
     save_checkpoint,
 )
 from actionlab.errors import ModelError
+from tests._engine_toys import tiny_tsn
 
 
 def test_atomic_write_keeps_the_old_file_when_saving_fails(tmp_path, monkeypatch):

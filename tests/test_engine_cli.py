@@ -5,8 +5,8 @@ import json
 import pytest
 import torch
 
-from _engine_toys import CLI_TINY, one_thread, trained_cli_run  # noqa: F401
 from actionlab.cli import main
+from tests._engine_toys import CLI_TINY, trained_cli_run
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 TINY = CLI_TINY

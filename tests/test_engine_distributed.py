@@ -12,13 +12,13 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from _engine_toys import PooledLinear, ToyVideos, one_thread, tiny_tsn, toy_config  # noqa: F401
 from actionlab.engine.distributed import EvalSampler, TrainSampler
 from actionlab.engine.evaluate import evaluate
 from actionlab.engine.loader import eval_loader
 from actionlab.engine.trainer import train
 from actionlab.errors import ConfigError
 from actionlab.models.tsn import TSN
+from tests._engine_toys import PooledLinear, ToyVideos, tiny_tsn, toy_config
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -57,9 +57,9 @@ def frozen_bn_tsn() -> FrozenBNTSN:
 BN_RUN = ("train.partial_bn=true", "optim.lr=0.02", "optim.weight_decay=0")
 
 
-def _worker(rank: int, world: int, port: int, out: str, tests_dir: str) -> None:
-    sys.path.insert(0, tests_dir)
-    import _engine_toys as toys
+def _worker(rank: int, world: int, port: int, out: str, root_dir: str) -> None:
+    sys.path.insert(0, root_dir)  # the repository: the tests package
+    import tests._engine_toys as toys
 
     torch.set_num_threads(1)
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
@@ -100,7 +100,7 @@ def test_two_processes_match_one(tmp_path):
     torch.manual_seed(0)
     model = tiny_tsn()
     torch.save(model.state_dict(), tmp_path / "model.pt")
-    mp.start_processes(_worker, args=(2, _free_port(), str(tmp_path), str(Path(__file__).parent)), nprocs=2,
+    mp.start_processes(_worker, args=(2, _free_port(), str(tmp_path), str(Path(__file__).parent.parent)), nprocs=2,
                        join=True, start_method="fork")  # fork: the children need not import torch again
 
     single = evaluate(model, eval_loader(_eval_set(), batch_size=3, num_workers=0), torch.device("cpu"),

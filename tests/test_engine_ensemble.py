@@ -3,7 +3,6 @@
 import pytest
 import torch
 
-from _engine_toys import one_thread  # noqa: F401
 from actionlab.config import load_config
 from actionlab.data.synthetic import generate
 from actionlab.engine.build import build_model

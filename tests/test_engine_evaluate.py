@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from _engine_toys import ToyVideos, one_thread, tiny_tsn  # noqa: F401
 from actionlab.engine.evaluate import evaluate, video_scores
 from actionlab.engine.loader import eval_loader
+from tests._engine_toys import ToyVideos, tiny_tsn
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

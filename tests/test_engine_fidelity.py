@@ -3,10 +3,10 @@
 import torch
 from torch.utils.data import DataLoader
 
-from _engine_toys import ToyVideos, one_thread  # noqa: F401
 from actionlab.engine.evaluate import evaluate
 from actionlab.fidelity import temporal_fidelity
 from actionlab.models.registry import create_model
+from tests._engine_toys import ToyVideos
 
 
 class AnnotatedToyVideos(ToyVideos):
@@ -21,7 +21,7 @@ class AnnotatedToyVideos(ToyVideos):
         return item
 
 
-def test_evaluate_reports_fidelity_of_the_attention_extras(one_thread):  # noqa: F811
+def test_evaluate_reports_fidelity_of_the_attention_extras(one_thread):
     torch.manual_seed(0)
     model = create_model("vanilla_temporal_tiny", num_classes=4, num_segments=4).eval()
     data = AnnotatedToyVideos(n=6, frames=4, size=32, views=2, train=False)
@@ -41,7 +41,7 @@ def test_evaluate_reports_fidelity_of_the_attention_extras(one_thread):  # noqa:
         assert abs(result.metrics[key] - expected[key]) < 1e-5, key
 
 
-def test_no_fidelity_without_annotations(one_thread):  # noqa: F811
+def test_no_fidelity_without_annotations(one_thread):
     model = create_model("vanilla_temporal_tiny", num_classes=4, num_segments=4).eval()
     loader = DataLoader(ToyVideos(n=4, frames=4, size=32, train=False), batch_size=2)
     result = evaluate(model, loader, torch.device("cpu"), (0.5,) * 3, (0.25,) * 3)

@@ -3,9 +3,9 @@ import math
 import pytest
 import torch
 
-from _engine_toys import tiny_tsn
 from actionlab.config import OptimConfig
 from actionlab.engine.optim import Schedule, build_optimizer, lr_at, scaled_lr
+from tests._engine_toys import tiny_tsn
 
 
 def test_step_schedule_tefe_milestones():

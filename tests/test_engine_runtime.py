@@ -3,11 +3,11 @@
 import pytest
 import torch
 
-from _engine_toys import ToyVideos, one_thread, toy_config  # noqa: F401
 from actionlab.config import load_config
 from actionlab.engine.build import build_model
 from actionlab.engine.runtime import to_channels_last
 from actionlab.engine.trainer import train
+from tests._engine_toys import ToyVideos, toy_config
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 TEFE = ["model.name=tefe_r18_tiny", "model.kwargs={base_width: 8}", "data.num_segments=4"]

@@ -3,11 +3,11 @@
 import pytest
 import torch
 
-from _engine_toys import PooledLinear, ToyVideos, one_thread, tiny_tsn, toy_config  # noqa: F401
 from actionlab.engine import strategies
 from actionlab.engine.strategies import StepContext, TrainStrategy, backward_and_step, frozen, register_strategy, unwrap
 from actionlab.engine.trainer import train
 from actionlab.errors import ConfigError
+from tests._engine_toys import PooledLinear, ToyVideos, tiny_tsn, toy_config
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from _engine_toys import ToyVideos, one_thread, tiny_tsn, toy_config  # noqa: F401
 from actionlab.engine.strategies import NonFiniteLossError
 from actionlab.engine.trainer import find_resume_checkpoint, train
 from actionlab.errors import DataError
+from tests._engine_toys import ToyVideos, tiny_tsn, toy_config
 
 HERE = Path(__file__).parent
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -74,10 +74,10 @@ def test_resume_mid_epoch_is_exact(tmp_path):
 
 CHILD = """
 import os, signal, sys
-sys.path.insert(0, {tests!r})
+sys.path.insert(0, {root!r})  # the repository: the tests package
 import torch
 torch.set_num_threads(1)
-import _engine_toys as toys
+import tests._engine_toys as toys
 from actionlab.engine.trainer import train
 
 def hook(state, logs):
@@ -92,7 +92,7 @@ train(cfg, model=toys.tiny_tsn(), train_set=toys.ToyVideos(16), run_dir={run!r},
 
 
 def test_sigkill_mid_epoch_then_resume_auto_matches_an_uninterrupted_run(tmp_path):
-    code = CHILD.format(tests=str(HERE), work=str(tmp_path), run=str(tmp_path / "killed"))
+    code = CHILD.format(root=str(HERE.parent), work=str(tmp_path), run=str(tmp_path / "killed"))
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
     saved = torch.load(tmp_path / "killed/checkpoints/last.pt", weights_only=True)

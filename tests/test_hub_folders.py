@@ -9,19 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from _deploy_helpers import make_checkpoint, one_thread
 from actionlab.api import load
 from actionlab.cli import main
 from actionlab.errors import ModelError
+from tests._deploy_helpers import make_checkpoint
 
 pytest.importorskip("safetensors")
 FILES = ["model.safetensors", "config.json", "labels.txt", "preprocessing.json", "test_results.json", "README.md"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    with one_thread():
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture
@@ -82,15 +79,14 @@ def test_hub_export_carries_no_local_paths_one_file_mode_and_names_every_file(tm
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory):
+def exported(tmp_path_factory, one_thread):
     """A hub folder of tsm_r18_tiny and one of another architecture (tefe_r18_tiny)."""
     root = tmp_path_factory.mktemp("hub_bad")
-    with one_thread():
-        folders = {}
-        for model in ("tsm_r18_tiny", "tefe_r18_tiny"):
-            ckpt = make_checkpoint(root / f"{model}.pt", model)
-            folders[model] = root / model
-            assert main(["export", str(ckpt), "--format", "hub", str(folders[model])]) == 0
+    folders = {}
+    for model in ("tsm_r18_tiny", "tefe_r18_tiny"):
+        ckpt = make_checkpoint(root / f"{model}.pt", model)
+        folders[model] = root / model
+        assert main(["export", str(ckpt), "--format", "hub", str(folders[model])]) == 0
     video = root / "clip.mp4"
     video.write_bytes(b"\x00" * 64)  # never read: the folder is refused first
     return folders, video

@@ -12,22 +12,18 @@ import pytest
 import torch
 
 import actionlab
-from _deploy_helpers import one_thread
-from _release_layouts import official as _official
-from _release_layouts import randomise as _randomise
 from actionlab.errors import ModelError
 from actionlab.labels import load_labels
 from actionlab.models.pretrained import create_pretrained, get_pretrained, list_pretrained
 from actionlab.models.registry import _entry, create_model
+from tests._release_layouts import official as _official
+from tests._release_layouts import randomise as _randomise
 
 VIDEO_TAGS = [n for n in list_pretrained() if get_pretrained(n).is_video]
 TINY = {"base_width": 8, "num_segments": 4}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    with one_thread():
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_tags_carry_what_they_need():

@@ -7,7 +7,6 @@ from __future__ import annotations
 import pytest
 import torch
 
-from _engine_toys import one_thread  # noqa: F401
 from actionlab.models.registry import create_model
 from actionlab.models.temporal.shift import temporal_shift
 from actionlab.models.temporal.tam import TemporalExtraction

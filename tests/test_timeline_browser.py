@@ -18,13 +18,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from _browser import Chromium, browser_or_skip
-from _deploy_helpers import one_thread
-from _watch_helpers import changing_class_frames, colour_predictor, decode, write_video
 from actionlab.annotate import font
 from actionlab.annotate.overlay import Layout
 from actionlab.annotate.page import write_folder_page
 from actionlab.annotate.sync import frame_windows
+from tests._browser import Chromium, browser_or_skip
+from tests._watch_helpers import changing_class_frames, colour_predictor, decode, write_video
 
 FPS, N, CHANGE = 10, 60, 27
 
@@ -72,11 +71,10 @@ return x - r.width / 2;"""
 
 
 @pytest.fixture(scope="module")
-def page(tmp_path_factory: pytest.TempPathFactory) -> dict:
+def page(tmp_path_factory: pytest.TempPathFactory, one_thread: None) -> dict:
     d = tmp_path_factory.mktemp("browser")
     video = write_video(d / "square.mp4", changing_class_frames(N, CHANGE), fps=FPS, audio="aac")
-    with one_thread():
-        tl = colour_predictor().timeline(video, window=20, stride=5, topk=3, out_video=d / "site" / "square.labels.mp4")
+    tl = colour_predictor().timeline(video, window=20, stride=5, topk=3, out_video=d / "site" / "square.labels.mp4")
     page = tl.to_html(d / "site" / "square.html")
     _, times = decode(tl.annotated.path)
     shown = frame_windows([(w.start_frame, w.end_frame) for w in tl.windows], N)

@@ -17,8 +17,13 @@ import av
 import numpy as np
 import pytest
 
-from _deploy_helpers import make_checkpoint, one_thread
-from _watch_helpers import (
+from actionlab.annotate import font
+from actionlab.annotate.overlay import Layout
+from actionlab.annotate.sync import first_frames, frame_windows, window_centres
+from actionlab.cli import main
+from actionlab.timeline import plan_windows
+from tests._deploy_helpers import make_checkpoint
+from tests._watch_helpers import (
     CLASSES,
     changing_class_frames,
     colour_predictor,
@@ -27,19 +32,11 @@ from _watch_helpers import (
     strip_cursor,
     write_video,
 )
-from actionlab.annotate import font
-from actionlab.annotate.overlay import Layout
-from actionlab.annotate.sync import first_frames, frame_windows, window_centres
-from actionlab.cli import main
-from actionlab.timeline import plan_windows
 
 FPS, N, CHANGE, WINDOW, STRIDE = 10, 60, 27, 20, 5
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _single_thread():
-    with one_thread():
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
@@ -123,8 +120,8 @@ def test_audio_the_container_cannot_hold_is_encoded(tmp_path: Path) -> None:
 
 
 def test_rotation_is_applied_and_odd_sides_are_padded(tmp_path: Path) -> None:
-    from _video_corpus import corpus_file
     from actionlab.data.readers import read_all_sequential
+    from tests._video_corpus import corpus_file
 
     rotated = corpus_file("mp4_h264_rot90")
     tl = colour_predictor().timeline(rotated, window=8, stride=4)
@@ -148,7 +145,7 @@ def test_rotation_is_applied_and_odd_sides_are_padded(tmp_path: Path) -> None:
 
 
 def test_variable_frame_rate_keeps_the_timestamps(tmp_path: Path) -> None:
-    from _video_corpus import corpus_file
+    from tests._video_corpus import corpus_file
 
     vfr = corpus_file("mp4_h264_vfr")
     tl = colour_predictor().timeline(vfr, window=8, stride=4)

@@ -14,13 +14,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from _dataset_trees import dataset_tree
-from _deploy_helpers import one_thread
 from actionlab.config import load_config
 from actionlab.engine.trainer import train
 from actionlab.models import pretrained as P
 from actionlab.models.registry import create_model
-from test_models_pretrained import TINY, _official, _randomise
+from tests._dataset_trees import dataset_tree
+from tests.test_models_pretrained import TINY, _official, _randomise
 
 CONFIGS = sorted((Path(__file__).resolve().parent.parent / "configs").glob("*_from_k400.yaml"))
 
@@ -30,10 +29,7 @@ def test_the_transfer_configs_are_all_here():
                                          for d in ("ucf101", "hmdb51")}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    with one_thread():
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)

@@ -15,20 +15,16 @@ import pytest
 import torch
 
 import actionlab
-from _deploy_helpers import one_thread
-from _release_layouts import randomise, to_mmaction2, to_tsm_release
 from actionlab.cli import main
 from actionlab.errors import ModelError
 from actionlab.models import pretrained as P
 from actionlab.models.registry import create_model
+from tests._release_layouts import randomise, to_mmaction2, to_tsm_release
 
 TINY = {"base_width": 8, "num_segments": 4}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    with one_thread():
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture
