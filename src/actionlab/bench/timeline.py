@@ -12,8 +12,11 @@ predictor object:
 
 and, once, `Timeline.to_video` after a finished run (decode + draw + encode alone, no model):
 the work the overlap has to hide.  CPU time is the process's (every thread: torch, the
-decoders, x264); wall time is the elapsed time.  Reported: medians per run and the ratio
-annotated / plain; the target is at most 1.5 in both.  Writing JSON/CSV/PNG is left out of
+decoders, x264); wall time is the elapsed time.  Reported: medians per run, and the ratio
+annotated / plain as the median over rounds of each round's own ratio (a round = one plain and
+one annotated run back to back, so slow load drift cancels), with the rounds' range; the
+target is at most 1.5 in both.  On a shared machine wall time follows the other jobs' load:
+read the CPU ratio first.  Writing JSON/CSV/PNG is left out of
 both (the same work).  Weights are random: the cost does not depend on them; the model,
 frames, crop and classes are those of the tag's release (`tsm_r50` = tsm_r50.k400).
 """
@@ -41,7 +44,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--classes", type=int, default=400, help="classifier size (default 400, Kinetics)")
     p.add_argument("--window", type=int, default=64, help="frames per window (default 64)")
     p.add_argument("--stride", type=int, default=16, help="frames between windows (default 16)")
-    p.add_argument("--repeats", type=int, default=1, help="runs of each kind per video, alternating (default 1)")
+    p.add_argument("--repeats", type=int, default=3, help="rounds (one run of each kind) per video (default 3)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     p.add_argument("--out", default=None, metavar="FILE.md", help="also write the table and the setting here")
 
@@ -83,20 +86,24 @@ def bench_video(predictor: Any, video: str, args: argparse.Namespace, tmp: Path)
         assert annotated.windows and annotated.annotated.frames == annotated.decoded_frames
     cpu, wall, result = _timed(lambda: tl.to_video(tmp / "after.mp4"))
     med = {k: (statistics.median(c for c, _ in v), statistics.median(w for _, w in v)) for k, v in runs.items()}
+    ratios = [(a[0] / p[0], a[1] / p[1]) for p, a in zip(runs["plain"], runs["annotated"])]
     return {"video": Path(video).name, "frames": tl.decoded_frames, "size": f"{result.width}x{result.height}",
             "windows": len(tl.windows), "plain": med["plain"], "annotated": med["annotated"], "alone": (cpu, wall),
-            "cpu_ratio": med["annotated"][0] / med["plain"][0], "wall_ratio": med["annotated"][1] / med["plain"][1],
-            "audio": result.audio or "none"}
+            "cpu_ratio": statistics.median(r[0] for r in ratios), "wall_ratio": statistics.median(r[1] for r in ratios),
+            "cpu_range": (min(r[0] for r in ratios), max(r[0] for r in ratios)),
+            "wall_range": (min(r[1] for r in ratios), max(r[1] for r in ratios)), "audio": result.audio or "none"}
 
 
 def format_rows(rows: list[dict[str, Any]]) -> list[str]:
-    head = ("| video | frames | size | windows | plain CPU / wall s | annotated CPU / wall s | ratio CPU | ratio wall "
-            "| draw+encode alone CPU / wall s | audio |")
+    head = ("| video | frames | size | windows | plain CPU / wall s | annotated CPU / wall s | ratio CPU (range) "
+            "| ratio wall (range) | draw+encode alone CPU / wall s | audio |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
         lines.append(f"| {r['video']} | {r['frames']} | {r['size']} | {r['windows']} | "
                      f"{r['plain'][0]:.1f} / {r['plain'][1]:.1f} | {r['annotated'][0]:.1f} / {r['annotated'][1]:.1f} | "
-                     f"{r['cpu_ratio']:.2f} | {r['wall_ratio']:.2f} | {r['alone'][0]:.1f} / {r['alone'][1]:.1f} | "
+                     f"{r['cpu_ratio']:.2f} ({r['cpu_range'][0]:.2f}-{r['cpu_range'][1]:.2f}) | "
+                     f"{r['wall_ratio']:.2f} ({r['wall_range'][0]:.2f}-{r['wall_range'][1]:.2f}) | "
+                     f"{r['alone'][0]:.1f} / {r['alone'][1]:.1f} | "
                      f"{r['audio']} |")
     return lines
 
@@ -127,9 +134,10 @@ def run(args: argparse.Namespace) -> int:
             rows.append(bench_video(predictor, video, args, Path(tmp)))
             print(format_rows(rows[-1:])[-1], flush=True)
     table = format_rows(rows)
-    worst = max(max(r["cpu_ratio"], r["wall_ratio"]) for r in rows)
-    verdict = (f"annotated / plain at most {worst:.2f}: the {TARGET}x target "
-               f"{'holds' if worst <= TARGET else 'does not hold'} on these videos")
+    cpu = max(r["cpu_ratio"] for r in rows)
+    wall = max(r["wall_ratio"] for r in rows)
+    verdict = (f"annotated / plain (median of rounds, worst video): CPU {cpu:.2f}x, wall {wall:.2f}x; the {TARGET}x "
+               f"target {'holds' if max(cpu, wall) <= TARGET else 'does not hold'} on these videos")
     print(verdict)
     if args.out:
         Path(args.out).write_text("\n".join([f"Setting: {setting}.", "", *table, "", verdict, ""]), encoding="utf-8")
