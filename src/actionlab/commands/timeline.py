@@ -115,6 +115,7 @@ def _print_summary(video: str, tl, paths: dict) -> None:
         extra = ""
         if kind == "video":
             a = tl.annotated
-            extra = f" ({a.frames} frames {a.width}x{a.height}, audio {a.audio or 'none in the input'}" + \
-                    (", padded to even sides" if a.padded else "") + ")"
+            audio = f"audio {a.audio}" if a.audio else "no audio in the input"
+            padded = ", padded to even sides" if a.padded else ""
+            extra = f" ({a.frames} frames {a.width}x{a.height}, {audio}{padded})"
         print(f"  {kind}: {path}{extra}")
