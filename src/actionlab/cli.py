@@ -16,6 +16,7 @@ from typing import Any
 
 from . import __version__
 from .errors import ActionlabError
+from .threads import configure_openmp
 
 COMMANDS: dict[str, str] = {
     "train": "train a model from a config",
@@ -24,7 +25,7 @@ COMMANDS: dict[str, str] = {
     "timeline": "scores over time of long videos: JSON/CSV/PNG, an annotated video, a page to watch them",
     "demo": "the built-in demo: generated videos, methods vs baselines",
     "flops": "GMACs, parameters, activation memory and CPU latency of a model",
-    "bench": "benchmarks that print their figures (data, loader, model, accuracy, export, tfe, timeline)",
+    "bench": "benchmarks that print their figures (data, loader, model, accuracy, export, tfe, timeline, threads)",
     "explain": "show where a model looked (Grad-CAM, actionness, tracklets, attention)",
     "data": "dataset tools: synth (built-in benchmark), check (scan a dataset)",
     "export": "export a checkpoint to ONNX, torch.export or a shareable folder (hub)",
@@ -60,7 +61,8 @@ class Parser(argparse.ArgumentParser):
 
 def add_threads_argument(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=None, metavar="N",
-                   help="torch CPU threads (default: the config's runtime.threads, else torch's default)")
+                   help="torch CPU threads (default: the config's runtime.threads, else the cores not busy with "
+                        "other work when the command starts)")
 
 
 def command_of(argv: list[str]) -> str | None:
@@ -89,6 +91,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    configure_openmp()  # before anything imports torch: OpenMP reads it when torch loads
     argv = sys.argv[1:] if argv is None else list(argv)
     command = command_of(argv)
     parser = build_parser(command if command in COMMANDS else "")  # "": names only

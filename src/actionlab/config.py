@@ -126,7 +126,7 @@ class TrainConfig:
 class RuntimeConfig:
     """How this process runs, for every command (train, test, ...)."""
 
-    threads: int = 0  # torch CPU threads (0: torch's default); `--threads N` overrides it
+    threads: int = 0  # torch CPU threads (0: the CLI's default, see actionlab.threads); `--threads N` overrides it
 
 
 @dataclass

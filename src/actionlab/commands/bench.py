@@ -8,6 +8,7 @@
   export    PyTorch eager vs ONNX Runtime latency per clip, as a ratio; which methods export
   tfe       TFE vs vanilla temporal attention: cue-correlation sweep with fidelity, FLOPs, adversary
   timeline  the annotated video (`timeline --out-video`) vs the plain timeline, CPU and wall time, as a ratio
+  threads   torch CPU threads on a busy machine: 1 thread vs torch's default vs actionlab's (OpenMP wait policy)
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ BENCHMARKS = {
     "export": "PyTorch eager vs ONNX Runtime latency; which methods export",
     "tfe": "TFE vs vanilla attention: correlation sweep, fidelity, FLOPs, adversary",
     "timeline": "annotated video vs plain timeline: CPU and wall time ratio",
+    "threads": "1 thread vs torch's default vs actionlab's on a busy machine",
 }
 
 

@@ -99,9 +99,11 @@ def to_channels_last(module: torch.nn.Module) -> torch.nn.Module:
 
 
 def set_threads(threads: int | None) -> int:
-    """Use `threads` torch CPU threads (None or 0: leave torch's default); returns the count in use.
+    """Use `threads` torch CPU threads (None or 0: leave the default); returns the count in use.
 
     One setting for every command: `--threads N` on the command line, else `runtime.threads` of the config.
+    The CLI's default is set before torch loads (`actionlab.threads`): the cores free of other work at start,
+    threads that sleep rather than spin while they wait.
     """
     if threads is not None and threads < 0:
         raise ConfigError(f"--threads must be >= 0, got {threads}")

@@ -34,6 +34,7 @@ from torch.utils.data import Dataset
 
 from ..config import Config, check_ranges, save_config
 from ..errors import ActionlabError, ConfigError, DataError, ModelError
+from ..threads import describe as describe_threads
 from . import distributed
 from .build import build_model, model_name_of
 from .checkpoint import (
@@ -424,7 +425,8 @@ class TrainingRun:
         self.log.info(f"training {model_name_of(unwrap(self.model), cfg)} on {len(self.train_set)} videos "  # type: ignore[arg-type]
                       f"({self.num_classes} classes), {cfg.train.epochs} epochs x {self.batches_per_epoch} batches "
                       f"of {self.batch_size}{f' x {dist.world_size} processes' if dist.enabled else ''}, "
-                      f"device {self.device}")
+                      f"device {self.device}" + (f" ({describe_threads(torch.get_num_threads())} torch threads)"
+                                                 if self.device.type == "cpu" else ""))
         if self.rng_state is not None:  # last, so nothing above draws from the restored generators
             rng = self.rng_state
             restore_rng_state(rng[dist.rank] if len(rng) == dist.world_size else rng[0])
