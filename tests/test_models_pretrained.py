@@ -40,7 +40,27 @@ def test_tags_carry_what_they_need():
             assert tag.sha256 == re.search(r"-([0-9a-f]{8})\.pth$", tag.urls[0])[1]
         else:
             assert tag.sha256 is None and "none published" in tag.hash_source
-    assert get_pretrained("tanet_r50.k400").sampler == "dense"
+    # each tag's test pipeline, written beside it: the release's sampling, resize/crop arithmetic and protocol
+    pipelines = {n: (get_pretrained(n).sampler, get_pretrained(n).test_style, get_pretrained(n).protocol("release"))
+                 for n in VIDEO_TAGS}
+    assert pipelines["tanet_r50.k400"][:2] == ("mmaction_dense", "mmaction2")
+    assert pipelines["slowonly_r50.k400"][:2] == ("mmaction_clips", "mmaction2")
+    assert pipelines["tsm_r50.sthv2"][:2] == pipelines["tsm_r50.k400"][:2] == ("tsm_segment", "tsm")
+    assert pipelines["tsn_r50.k400"][:2] == pipelines["tsm_r50.k400_mmaction2"][:2] == ("mmaction_segments",
+                                                                                         "mmaction2")
+    release = {n: (p["views"], p["input_size"], p["twice_sample"], p["average"])
+               for n, (_, _, p) in pipelines.items()}
+    assert release == {"tsm_r50.k400": ("1x10", 224, False, "logit"), "tsm_r50.sthv2": ("1x3", 224, True, "logit"),
+                       "tsn_r50.k400": ("1x10", 224, False, "prob"),
+                       "tsm_r50.k400_mmaction2": ("1x10", 224, False, "prob"),
+                       "tanet_r50.k400": ("10x3", 256, False, "prob"),
+                       "slowonly_r50.k400": ("10x3", 256, False, "prob")}
+    # accuracy strings: the clips x crops behind each number; both numbers where the official sources disagree
+    assert "75.96" in get_pretrained("slowonly_r50.k400").accuracy and "76.45" in get_pretrained(
+        "slowonly_r50.k400").accuracy
+    assert "25 clips x 10 crop" in get_pretrained("tsn_r50.k400").accuracy
+    assert "8 clips x 3 crop" in get_pretrained("tanet_r50.k400").accuracy and "10 dense clips" in get_pretrained(
+        "tanet_r50.k400").accuracy
 
 
 def test_label_lists_in_release_order():
@@ -141,7 +161,7 @@ def test_list_pretrained_command(capsys):
     import json
 
     (tag,) = json.loads(capsys.readouterr().out)
-    assert tag["name"] == "tanet_r50.k400" and tag["sampler"] == "dense" and tag["frame_interval"] == 8
+    assert tag["name"] == "tanet_r50.k400" and tag["sampler"] == "mmaction_dense" and tag["frame_interval"] == 8
     assert main(["list-pretrained", "nope*"]) == 2
     assert "no pretrained tag matches 'nope*'" in capsys.readouterr().err
 

@@ -58,6 +58,7 @@ class Preprocess:
     std: tuple[float, ...] = (0.229, 0.224, 0.225)
     backend: str = "auto"  # video reader backend (data.backend)
     autorotate: bool = True  # apply rotation metadata (data.autorotate)
+    style: str = "actionlab"  # resize / crop arithmetic (data.test_style): actionlab | mmaction2 | tsm
 
     @classmethod
     def from_config(cls, cfg: Config, model: nn.Module | None = None) -> Preprocess:
@@ -74,7 +75,7 @@ class Preprocess:
         return cls(num_frames=num_frames, input_size=cfg.data.input_size, scale_size=cfg.data.scale_size,
                    sampler=cfg.data.sampler, frame_interval=cfg.data.frame_interval,
                    twice_sample=cfg.data.twice_sample, mean=tuple(mean), std=tuple(std), backend=cfg.data.backend,
-                   autorotate=cfg.data.autorotate)
+                   autorotate=cfg.data.autorotate, style=cfg.data.test_style)
 
     def sample(self, length: int, num_clips: int = 1) -> np.ndarray:
         """Test-time frame indices [clips, T] for a video of `length` frames (the data package's sampler)."""
@@ -89,7 +90,7 @@ class Preprocess:
         """Sampled frames uint8 [clips * T, H, W, 3] -> uint8 views [clips * crops, 3, T, S, S]."""
         from .data.transforms import TestTransform
 
-        return TestTransform(self.input_size, self.scale_size, num_crops)(frames, num_clips)[0]
+        return TestTransform(self.input_size, self.scale_size, num_crops, self.style)(frames, num_clips)[0]
 
     def normalise(self, clip: torch.Tensor) -> torch.Tensor:
         """uint8 [..., 3, T, H, W] -> float (x / 255 - mean) / std, on the clip's device."""
@@ -189,7 +190,8 @@ class Predictor:
 
     def __init__(self, model: nn.Module, class_names: Sequence[str], preprocess: Preprocess, *,
                  device: torch.device | str = "cpu", multi_label: bool = False, average: str = "prob",
-                 max_views_per_forward: int = 8, cfg: Config | None = None, checkpoint: str | None = None):
+                 max_views_per_forward: int = 8, cfg: Config | None = None, checkpoint: str | None = None,
+                 views: str = "1x1"):
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         self.class_names = list(class_names)
@@ -199,6 +201,7 @@ class Predictor:
         self.max_views_per_forward = max(1, max_views_per_forward)
         self.cfg = cfg
         self.checkpoint = checkpoint
+        self.views = views  # the views `predict` averages unless it is given others (a tag's --protocol release)
         num_classes = getattr(model, "num_classes", len(self.class_names))
         if num_classes != len(self.class_names):
             raise ModelError(f"model has {num_classes} classes but {len(self.class_names)} class names were given")
@@ -241,26 +244,38 @@ class Predictor:
             return self.scores(logits.mean(1))
         return self.scores(logits).mean(1)
 
+    def check_views(self, views: str) -> None:
+        """Refuse mirrored views (10 crops = 5 + flips) for a label set that tells left from right (SSv2)."""
+        from .data.transforms import tells_left_from_right
+
+        if parse_views(views)[1] == 10 and tells_left_from_right(self.class_names):
+            raise ConfigError(f"--views {views}: 10 crops include horizontal flips, and this model's classes tell "
+                              "left from right (a flipped clip shows another class); use 1, 3 or 5 crops")
+
     def clips_from_frames(self, frames: np.ndarray | torch.Tensor, views: str = "1x1") -> torch.Tensor:
         """All decoded frames [F, H, W, 3] -> uint8 views [V, 3, T, S, S]."""
+        self.check_views(views)
         return clips_from_frames(frames, self.preprocess, views)
 
     def clips_from_video(self, path: str | Path, views: str = "1x1") -> torch.Tensor:
         """A video file -> uint8 views [V, 3, T, S, S]; only the sampled frames are decoded."""
+        self.check_views(views)
         return load_clips(path, self.preprocess, views)
 
-    def predict(self, video: VideoInput, topk: int = 5, views: str = "1x1") -> Prediction:
+    def predict(self, video: VideoInput, topk: int = 5, views: str | None = None) -> Prediction:
         """Top-`topk` classes of a video file or of decoded frames uint8 [F, H, W, 3].
 
-        views: "clips x crops" as in `actionlab test` (e.g. "2x3"); scores are averaged over them.
+        views: "clips x crops" as in `actionlab test` (e.g. "2x3"); scores are averaged over them.  Default:
+        the predictor's own (1x1, or a tag's release protocol when loaded with protocol="release").
         """
+        views = views or self.views
         if isinstance(video, (str, Path)):
             clips = self.clips_from_video(video, views)
         else:
             clips = self.clips_from_frames(video, views)
         return top_classes(self.video_scores(clips), self.class_names, topk)
 
-    def __call__(self, video: VideoInput, topk: int = 5, views: str = "1x1") -> Prediction:
+    def __call__(self, video: VideoInput, topk: int = 5, views: str | None = None) -> Prediction:
         return self.predict(video, topk, views)
 
     def timeline(self, video: str | Path, window: int = 64, stride: int | None = None, topk: int = 5,
@@ -307,7 +322,7 @@ HUB_FORMAT = "actionlab-hub/1"
 
 
 def load(checkpoint: str | Path, device: str | torch.device = "auto", multi_label: bool | None = None,
-         average: str | None = None, weights: str | Path | None = None) -> Predictor:
+         average: str | None = None, weights: str | Path | None = None, protocol: str = "single") -> Predictor:
     """A ready `Predictor` from any of:
 
     - a training checkpoint (`runs/<name>/best.pt` or `last.pt`);
@@ -318,7 +333,11 @@ def load(checkpoint: str | Path, device: str | torch.device = "auto", multi_labe
       honours HF_HUB_OFFLINE and HF_HUB_CACHE).
 
     multi_label: sigmoid scores instead of softmax; by default the checkpoint says (Charades-style runs).
+    protocol: for a pretrained tag, "single" or "release" (its release's multi-view test; see `from_pretrained`).
     """
+    if protocol != "single" and (Path(checkpoint).exists() or str(checkpoint) not in _tag_names()):
+        raise ConfigError(f"protocol {protocol!r} belongs to a pretrained tag (--model tsm_r50.k400); {checkpoint} "
+                          "is not one: give its views with --views")
     dev = resolve_device(device)
     path = Path(checkpoint)
     if path.is_dir():
@@ -327,7 +346,7 @@ def load(checkpoint: str | Path, device: str | torch.device = "auto", multi_labe
         from .models.pretrained import _TAGS
 
         if str(checkpoint) in _TAGS:
-            return from_pretrained(str(checkpoint), weights=weights, device=dev)
+            return from_pretrained(str(checkpoint), weights=weights, device=dev, protocol=protocol)
         if _is_repo_id(str(checkpoint)):
             return load_exported(_hub_snapshot(str(checkpoint)), dev, multi_label, average)
         if _looks_like_tag(str(checkpoint)):  # 'tsm_r50.k40': no such file; say which tag was meant
@@ -345,8 +364,12 @@ def load(checkpoint: str | Path, device: str | torch.device = "auto", multi_labe
 
 
 def from_pretrained(name: str, weights: str | Path | None = None, device: str | torch.device = "auto",
-                    quiet: bool = False) -> Predictor:
-    """A `Predictor` for a pretrained video tag with the release's labels and test-time preprocessing."""
+                    quiet: bool = False, protocol: str = "single") -> Predictor:
+    """A `Predictor` for a pretrained video tag with the release's labels and test-time preprocessing.
+
+    protocol: "single" (one clip, one centre crop, the release's own sampling / resize / crop arithmetic) or
+    "release" (the multi-view test the release's reported accuracy used: `PretrainedTag.protocol`).
+    """
     import sys
 
     from .labels import load_labels
@@ -364,10 +387,18 @@ def from_pretrained(name: str, weights: str | Path | None = None, device: str | 
                          f"{', '.join(report.new[:4])}): refusing to predict with randomly initialised weights")
     if report is not None and not quiet:
         print(f"weights {tag.name}: {report.counts()}", file=sys.stderr)
-    preprocess = Preprocess(num_frames=tag.num_frames, input_size=tag.input_size, scale_size=tag.scale_size,
-                            sampler=tag.sampler, frame_interval=tag.frame_interval, mean=tag.mean, std=tag.std)
+    p = tag.protocol(protocol)
+    preprocess = Preprocess(num_frames=tag.num_frames, input_size=p["input_size"], scale_size=p["scale_size"],
+                            sampler=p["sampler"], frame_interval=p["frame_interval"], twice_sample=p["twice_sample"],
+                            mean=tag.mean, std=tag.std, style=p["test_style"])
     return Predictor(model, load_labels(tag.labels or ""), preprocess, device=resolve_device(device),
-                     checkpoint=tag.name)
+                     checkpoint=tag.name, average=p["average"], views=p["views"])
+
+
+def _tag_names() -> set[str]:
+    from .models.pretrained import list_pretrained
+
+    return set(list_pretrained())
 
 
 def _looks_like_tag(text: str) -> bool:

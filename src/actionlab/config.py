@@ -36,12 +36,18 @@ class DataConfig:
     test_list: str = ""  # annotation file for `actionlab test`
     class_names: str = ""  # optional file with one class name per line
     split: int = 1  # official split number where the dataset has several
-    sampler: Literal["segment", "dense", "uniform"] = "segment"
+    # segment | dense | uniform, or a pretrained release's own sampling (data/release_sampling.py)
+    sampler: Literal["segment", "dense", "uniform", "tsm_segment", "mmaction_segments", "mmaction_clips",
+                     "mmaction_dense"] = "segment"
     num_segments: int = 8  # T: frames per clip
     frame_interval: int = 1  # stride of the dense sampler
     twice_sample: bool = False  # TSN test option: also take the segment starts
     input_size: int = 224  # crop size fed to the model
     scale_size: int = 256  # short side before cropping at test time
+    # how test frames are resized and cropped: actionlab (antialiased bilinear, rounded offsets), mmaction2
+    # (OpenCV bilinear, floored offsets, its ThreeCrop/TenCrop) or tsm (PIL bilinear, truncated long side, the TSM
+    # release's 3-crop and 10-crop positions); data/transforms.py
+    test_style: Literal["actionlab", "mmaction2", "tsm"] = "actionlab"
     train_crop: Literal["multiscale", "random_resized", "center"] = "multiscale"
     flip: bool = True  # horizontal flip in training (off for SSv1/SSv2/Jester)
     flip_label_map: dict[str, str] = field(default_factory=dict)  # class swaps under flip (SSv2)

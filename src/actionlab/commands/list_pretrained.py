@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps([t.to_dict() for t in tags], indent=1))
         return 0
     rows = [{"tag": t.name, "classes": f"{t.num_classes} {t.labels or 'imagenet'}",
-             "clip": f"{t.num_frames}x{t.input_size} {t.sampler}" + (f"/{t.frame_interval}" if t.sampler == "dense"
+             "clip": f"{t.num_frames}x{t.input_size} {t.sampler}" + (f"/{t.frame_interval}" if t.frame_interval > 1
                                                                      else "") if t.is_video else "-",
              "reported accuracy": t.accuracy, "source": t.source,
              "sha256": (t.sha256 + "..." if t.sha256 else "recorded on 1st download") if t.is_video or t.sha256

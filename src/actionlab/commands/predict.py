@@ -41,7 +41,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weights", metavar="FILE", default=None,
                    help="with a --model tag: the release's file, downloaded by hand (no download)")
     p.add_argument("--topk", type=int, default=5, help="classes shown per video")
-    p.add_argument("--views", default="1x1", metavar="CLIPSxCROPS", help="test views averaged per video")
+    p.add_argument("--views", default=None, metavar="CLIPSxCROPS",
+                   help="test views averaged per video (default 1x1, or the release's with --protocol release)")
+    p.add_argument("--protocol", default="single", choices=["single", "release"],
+                   help="with a --model tag: single (one clip, one centre crop, the release's own resize and "
+                        "sampling) or release (the multi-view test its reported accuracy used)")
     p.add_argument("--json", default=None, metavar="OUT", help="also write the predictions as JSON ('-': stdout)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1")
     p.add_argument("--html", default=None, metavar="OUT.html",
@@ -70,6 +74,14 @@ def _run(args: argparse.Namespace) -> int:
 
         raise ConfigError("--weights works with plain prediction and --window; for --jsonl put the file in the "
                           "torch hub cache (the path the download error names)")
+    if args.protocol != "single" and args.views:
+        from ..errors import ConfigError
+
+        raise ConfigError(f"--protocol {args.protocol} sets the views itself; drop --views {args.views}")
+    if args.protocol != "single" and (args.window or args.jsonl):
+        from ..errors import ConfigError
+
+        raise ConfigError("--protocol release scores whole videos; --window / --jsonl take the single-view protocol")
     if args.window:
         from .timeline import run_timeline
 
@@ -85,13 +97,16 @@ def _run(args: argparse.Namespace) -> int:
     from ..batch_predict import find_videos, predict_files, print_failures
     from ..engine.reports import format_table
 
-    parse_views(args.views)
+    if args.views:
+        parse_views(args.views)
     videos = find_videos(args.videos)
     if not videos:
         from ..errors import DataError
 
         raise DataError(f"no video files in {', '.join(args.videos)}")
-    predictor = load(args.checkpoint, device=args.device, weights=args.weights)
+    predictor = load(args.checkpoint, device=args.device, weights=args.weights, protocol=args.protocol)
+    args.views = args.views or predictor.views
+    predictor.check_views(args.views)
     results, failures = predict_files(predictor, videos, topk=args.topk, views=args.views)
     if args.json != "-" and results:
         rows = [{"video": r["video"], "top-1": r["top"][0]["label"], "score": f"{r['top'][0]['score']:.3f}",
@@ -126,5 +141,5 @@ def _page_from_jsonl(args: argparse.Namespace) -> None:
             failures.append((str(row["video"]), str(row["error"])))
         else:
             results.append(row)
-    write_folder_page(args.html, results, failures, str(args.checkpoint), args.views)
+    write_folder_page(args.html, results, failures, str(args.checkpoint), args.views or "1x1")
     print(f"page: {args.html}", file=sys.stderr)

@@ -290,7 +290,10 @@ def build_dataset(cfg: Config | DataConfig, split: str, views: str | None = None
     if views is None:
         views = cfg.test.views if isinstance(cfg, Config) and split == "test" else "1x1"
     clips, crops = parse_views(views)
-    transform = TestTransform(data.input_size, data.scale_size, crops)
+    if crops == 10 and not ann.flip_allowed:
+        raise ConfigError(f"views {views}: 10 crops include horizontal flips, and {data.format}'s classes tell left "
+                          "from right (a flipped clip shows another class); use 1, 3 or 5 crops")
+    transform = TestTransform(data.input_size, data.scale_size, crops, data.test_style)
     # evaluation reads each video once per pass: decoding whole videos into memory would cost more than it saves,
     # so only an explicit disk cache (reused across runs) applies to it
     return VideoDataset(ann, sampler, train=False, test_transform=transform, num_clips=clips,

@@ -99,7 +99,7 @@ class UniformSampler:
         return idx.clip(0, n - 1)
 
 
-Sampler = SegmentSampler | DenseSampler | UniformSampler
+Sampler = SegmentSampler | DenseSampler | UniformSampler  # or a release_sampling sampler
 
 
 def build_sampler(kind: str, num_segments: int, frame_interval: int = 1, twice_sample: bool = False) -> Sampler:
@@ -113,4 +113,18 @@ def build_sampler(kind: str, num_segments: int, frame_interval: int = 1, twice_s
         return DenseSampler(num_segments, frame_interval)
     if kind == "uniform":
         return UniformSampler(num_segments)
-    raise ConfigError(f"config key 'data.sampler' expects segment, dense or uniform, got {kind!r}")
+    if kind in RELEASE_SAMPLERS:  # the pretrained releases' own test sampling (release_sampling.py)
+        from . import release_sampling as rs
+
+        if kind == "tsm_segment":
+            return rs.TSMSegmentSampler(num_segments, twice_sample)
+        if kind == "mmaction_segments":
+            return rs.MMActionSegmentSampler(num_segments, twice_sample)
+        if kind == "mmaction_clips":
+            return rs.MMActionClipSampler(num_segments, max(1, frame_interval))
+        return rs.MMActionDenseSampler(num_segments)
+    raise ConfigError(f"config key 'data.sampler' expects segment, dense, uniform or one of "
+                      f"{', '.join(RELEASE_SAMPLERS)}, got {kind!r}")
+
+
+RELEASE_SAMPLERS = ("tsm_segment", "mmaction_segments", "mmaction_clips", "mmaction_dense")

@@ -21,6 +21,16 @@ Test crops (`test.views` = clips x crops): the frames are resized to short side
 `scale_size`, then 1 = centre crop, 3 = three crops along the long side (left/centre/
 right or top/centre/bottom), 5 = four corners + centre, 10 = those five and their
 horizontal flips (TSN's oversampling).
+Test styles (`data.test_style`, a pretrained release's own pipeline, to the pixel: tests/test_release_pipelines.py):
+  actionlab  the above; antialiased bilinear, centre offsets rounded.
+  mmaction2  MMAction2 1.2.0: short side by mmcv's rescale_size (int(side * scale + 0.5)), OpenCV's bilinear
+             without antialiasing (`release_resize.resize_opencv`); CenterCrop offsets floored ((w - s) // 2);
+             ThreeCrop at 0, 2 * step, step along the long side (step = (long - s) // 2; the other side
+             floored); TenCrop = TSN's five positions and their flips.
+  tsm        the TSM release (torchvision + PIL): the long side truncated (int(size * long / short)), PIL's
+             bilinear (`release_resize.resize_pil`); CenterCrop offsets rounded; 3 crops = GroupFullResSample
+             (left / right / centre at x = 0, 4 * step, 2 * step with step = (w - s) // 4, y = 2 * ((h - s) // 4),
+             never flipped); 5 / 10 crops = GroupOverSample (its five positions; 10 adds their flips).
 Horizontal flip (training, p=0.5) swaps class labels through a label map (the
 dataset applies it; Something-Something V2 swaps its left/right classes).
 
@@ -49,6 +59,14 @@ CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 MEAN_STD = {"imagenet": (IMAGENET_MEAN, IMAGENET_STD), "clip": (CLIP_MEAN, CLIP_STD)}
 TSN_SCALES = (1.0, 0.875, 0.75, 0.66)
+
+
+def tells_left_from_right(class_names: Sequence[str]) -> bool:
+    """Whether a label set has classes a horizontal flip turns into others ('from left to right', 'Swiping
+    Left'): mirrored test views would average a clip with its opposite class."""
+    import re
+
+    return any(re.search(r"\b(left|right)\b", str(n), re.IGNORECASE) for n in class_names)
 
 
 # --------------------------------------------------------------------------- normalisation
@@ -104,6 +122,31 @@ def short_side_size(h: int, w: int, short: int) -> tuple[int, int]:
     return max(1, int(h * short / w + 0.5)), short
 
 
+def release_resize_size(h: int, w: int, short: int, style: str = "actionlab") -> tuple[int, int]:
+    """(h, w) with the short side `short`, rounded the way `style`'s release rounds the long side."""
+    if short <= 0:
+        return h, w
+    if style == "mmaction2":  # mmcv.rescale_size: scale factor first, then int(x * scale + 0.5)
+        scale = short / min(h, w)
+        return int(h * scale + 0.5), int(w * scale + 0.5)
+    if style == "tsm":  # torchvision's Resize(int): the long side truncated
+        return (short, int(short * w / h)) if h <= w else (int(short * h / w), short)
+    return short_side_size(h, w, short)
+
+
+def resize_styled(frames: torch.Tensor, size: tuple[int, int], style: str = "actionlab") -> torch.Tensor:
+    """uint8 [N, C, H, W] -> [N, C, *size] with `style`'s interpolation (see the module docstring)."""
+    if style == "mmaction2":
+        from .release_resize import resize_opencv
+
+        return resize_opencv(frames, size)
+    if style == "tsm":
+        from .release_resize import resize_pil
+
+        return resize_pil(frames, size)
+    return resize(frames, size)
+
+
 def resize(frames: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """uint8 [N, C, H, W] -> [N, C, *size], bilinear with antialiasing (uint8 fast path)."""
     if tuple(frames.shape[-2:]) == tuple(size):
@@ -134,6 +177,24 @@ def five_crop_boxes(h: int, w: int, size: int) -> list[tuple[int, int, int, int]
     sw, sh = (w - size) // 4, (h - size) // 4
     return [(0, 0, size, size), (4 * sw, 0, size, size), (0, 4 * sh, size, size),
             (4 * sw, 4 * sh, size, size), (2 * sw, 2 * sh, size, size)]
+
+
+def release_crop_boxes(h: int, w: int, size: int, num_crops: int, style: str) -> list[tuple[int, int, int, int]]:
+    """The unflipped crop boxes of a release's test crops (`style` mmaction2 or tsm) on an h x w frame."""
+    if num_crops == 1:
+        if style == "mmaction2":  # CenterCrop: floored
+            return [((w - size) // 2, (h - size) // 2, size, size)]
+        return [center_crop_box(h, w, size)]  # torchvision's CenterCrop: Python's round
+    if num_crops == 3 and style == "mmaction2":  # ThreeCrop: left, right, middle along the long side
+        if w >= h:
+            step = (w - size) // 2
+            return [(x, (h - size) // 2, size, size) for x in (0, 2 * step, step)]
+        step = (h - size) // 2
+        return [((w - size) // 2, y, size, size) for y in (0, 2 * step, step)]
+    sw, sh = (w - size) // 4, (h - size) // 4
+    if num_crops == 3:  # TSM's GroupFullResSample: left, right, centre at the middle height
+        return [(0, 2 * sh, size, size), (4 * sw, 2 * sh, size, size), (2 * sw, 2 * sh, size, size)]
+    return five_crop_boxes(h, w, size)  # TenCrop / GroupOverSample positions (5 and 10 crops)
 
 
 def _fixed_offsets(w: int, h: int, cw: int, ch: int) -> list[tuple[int, int]]:
@@ -264,10 +325,13 @@ class TestTransform:
     input_size: int = 224
     scale_size: int = 256
     num_crops: int = 1
+    style: str = "actionlab"  # actionlab | mmaction2 | tsm (data.test_style)
 
     def __post_init__(self) -> None:
         if self.num_crops not in (1, 3, 5, 10):
             raise ConfigError(f"number of test crops must be 1, 3, 5 or 10, got {self.num_crops}")
+        if self.style not in ("actionlab", "mmaction2", "tsm"):
+            raise ConfigError(f"config key 'data.test_style' expects actionlab, mmaction2 or tsm, got {self.style!r}")
 
     def crops(self, h: int, w: int) -> list[Crop]:
         """The crops of a frame already resized to (h, w)."""
@@ -275,7 +339,9 @@ class TestTransform:
         if s > min(h, w):
             raise ConfigError(f"config key 'data.input_size' ({s}) is larger than the test frame's short side "
                               f"({min(h, w)}): raise data.scale_size")
-        if self.num_crops == 1:
+        if self.style != "actionlab":
+            boxes = release_crop_boxes(h, w, s, self.num_crops, self.style)
+        elif self.num_crops == 1:
             boxes = [center_crop_box(h, w, s)]
         elif self.num_crops == 3:
             boxes = three_crop_boxes(h, w, s)
@@ -294,8 +360,8 @@ class TestTransform:
         """
         n, h, w, _ = frames.shape
         t = n // num_clips
-        rh, rw = short_side_size(h, w, self.scale_size)
-        x = resize(_to_nchw(frames), (rh, rw)).reshape(num_clips, t, 3, rh, rw)
+        rh, rw = release_resize_size(h, w, self.scale_size, self.style)
+        x = resize_styled(_to_nchw(frames), (rh, rw), self.style).reshape(num_clips, t, 3, rh, rw)
         crops = self.crops(rh, rw)
         views = []
         for clip in x:

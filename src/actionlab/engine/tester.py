@@ -193,3 +193,76 @@ def _check_same_classes(member_names: list[str], names: list[str], path: Path, c
     if ckpt.get("class_names") and member_names != names:
         raise ModelError(f"ensemble checkpoint {path} has classes {member_names[:3]}... in another order or "
                          f"naming than the dataset's {names[:3]}...; the scores cannot be averaged")
+
+
+# --------------------------------------------------------------------------- released models (test --model TAG)
+
+
+def apply_tag_protocol(cfg: Config, tag: Any, protocol: str) -> Config:
+    """`cfg` with the tag's model and test pipeline (`PretrainedTag.protocol`): sampling, resize and crop
+    arithmetic, views, score averaging."""
+    p = tag.protocol(protocol)
+    data = dataclasses.replace(cfg.data, sampler=p["sampler"], num_segments=tag.num_frames,
+                               frame_interval=p["frame_interval"], input_size=p["input_size"],
+                               scale_size=p["scale_size"], twice_sample=p["twice_sample"],
+                               test_style=p["test_style"])
+    model = dataclasses.replace(cfg.model, name=tag.model, pretrained=tag.tag)
+    test = dataclasses.replace(cfg.test, views=p["views"], average=p["average"])
+    return dataclasses.replace(cfg, data=data, model=model, test=test)
+
+
+def _align_classes(model: torch.nn.Module, tag_names: list[str], names: list[str], tag_name: str) -> None:
+    """Reorder the classifier's rows into the dataset's class order (same classes, another order), or refuse."""
+    if names == tag_names:
+        return
+    if sorted(names) != sorted(tag_names):
+        missing = [n for n in names if n not in set(tag_names)][:3]
+        raise ModelError(f"the dataset's {len(names)} classes are not {tag_name}'s {len(tag_names)} "
+                         f"(e.g. {missing or names[:3]}); test a released model on the data set it was trained for")
+    order = torch.tensor([tag_names.index(n) for n in names])
+    fc = getattr(model, "fc", None)
+    if not isinstance(fc, torch.nn.Linear):
+        raise ModelError(f"{tag_name}: the dataset lists the classes in another order and the model's head "
+                         "cannot be reordered")
+    with torch.no_grad():
+        fc.weight.copy_(fc.weight[order])
+        fc.bias.copy_(fc.bias[order])
+
+
+def evaluate_pretrained(cfg: Config, tag: Any, split: str = "val", weights: str | None = None,
+                        out_dir: Path | None = None, progress: bool = False) -> CheckpointReport:
+    """A released model (`tag`, weights downloaded once or `weights`) on `split` with `cfg`'s test pipeline
+    (see `apply_tag_protocol`); the report's info carries the release's own accuracy string."""
+    from ..data import build_dataset
+    from ..labels import load_labels
+    from ..models.registry import create_model
+
+    device = select_device(cfg.train.device, 0)
+    dataset = build_dataset(cfg, split, views=cfg.test.views)
+    if len(dataset) == 0:
+        raise DataError(f"the {split} set is empty")
+    if all(getattr(r, "label", 0) == -1 for r in getattr(dataset, "records", [])):
+        raise DataError(f"the {split} list has no labels: there is no accuracy to compute")
+    model = create_model(tag.name, weights=weights)
+    _align_classes(model, load_labels(tag.labels), list(dataset.class_names), tag.name)
+    model.to(device).eval()
+    loader = eval_loader(dataset, cfg.test.batch_size, cfg.data.num_workers, cfg.train.seed)
+    bar = Progress(f"test {tag.name} on {split} ({cfg.test.views} views): batches", None, enabled=progress)
+
+    def step(done: int, total: int) -> None:
+        bar.total = total
+        bar.update(done)
+
+    start = time.perf_counter()
+    result = evaluate(model, loader, device, tag.mean, tag.std, average=cfg.test.average,
+                      max_views_per_forward=cfg.test.max_views_per_forward, multi_label=False, progress=step)
+    bar.close()
+    summary = {"model": tag.name, "split": split, "views": cfg.test.views, "average": cfg.test.average,
+               "twice_sample": cfg.data.twice_sample, "test_style": cfg.data.test_style,
+               "crop": cfg.data.input_size, "videos": len(result.indices), "skipped": result.skipped,
+               "seconds": round(time.perf_counter() - start, 2), "release_reports": tag.accuracy}
+    out = out_dir or Path(f"test_{tag.name}_{split}_{cfg.test.views}")
+    videos = [r.path for r in dataset.records] if hasattr(dataset, "records") else None
+    write_test_outputs(out, {**summary, "metrics": result.metrics}, result.scores, result.labels, result.indices,
+                       list(dataset.class_names), videos)
+    return CheckpointReport(result.metrics, result, list(dataset.class_names), out, summary)

@@ -55,10 +55,19 @@ class PretrainedTag:
     labels: str | None  # label list (actionlab.labels) or None for ImageNet backbones
     num_classes: int
     num_frames: int = 8
-    sampler: str = "segment"  # segment (TSN/TSM) | dense (frames frame_interval apart)
+    # test-time frame indices: a data.sampler kind; the video tags use their release's own arithmetic
+    # (data/release_sampling.py: tsm_segment, mmaction_segments, mmaction_clips, mmaction_dense)
+    sampler: str = "segment"
     frame_interval: int = 1
     input_size: int = 224
     scale_size: int = 256
+    test_style: str = "actionlab"  # resize + crop arithmetic (data.test_style): mmaction2 | tsm for the releases
+    # the multi-view test the release's reported accuracy used (`--protocol release`): views CLIPSxCROPS, crop
+    # side, TSM's twice_sample (one more clip of segment starts), score averaging (prob | logit)
+    release_views: str = "1x1"
+    release_crop: int = 224
+    release_twice_sample: bool = False
+    release_average: str = "prob"
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
     source: str = ""  # paper and release
@@ -81,6 +90,22 @@ class PretrainedTag:
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, **asdict(self)}
+
+    def protocol(self, name: str = "single") -> dict[str, Any]:
+        """The test pipeline of `name`: 'single' (one clip, one centre crop of input_size, the release's own
+        sampling / resize / crop arithmetic) or 'release' (the multi-view test its reported accuracy used).
+        Keys: views, input_size, scale_size, sampler, frame_interval, twice_sample, test_style, average."""
+        if name not in PROTOCOLS:
+            raise ModelError(f"unknown test protocol {name!r}: expected {' or '.join(PROTOCOLS)}")
+        release = name == "release"
+        return {"views": self.release_views if release else "1x1",
+                "input_size": self.release_crop if release else self.input_size, "scale_size": self.scale_size,
+                "sampler": self.sampler, "frame_interval": self.frame_interval,
+                "twice_sample": self.release_twice_sample and release, "test_style": self.test_style,
+                "average": self.release_average if release else "prob"}
+
+
+PROTOCOLS = ("single", "release")
 
 
 _TAGS: dict[str, PretrainedTag] = {}
@@ -123,7 +148,6 @@ def find_tag(model: str, pretrained: Any) -> PretrainedTag | None:
 
 # --------------------------------------------------------------------------- the tags
 _K400_MMA = "Kinetics-400 val (MMAction2 model zoo)"
-_MMA_VIEWS = "multi-view test of the release's config"
 
 
 def _mma(model: str, tag: str, family: str, url: str, accuracy: str, source: str, **kw: Any) -> PretrainedTag:
@@ -133,40 +157,58 @@ def _mma(model: str, tag: str, family: str, url: str, accuracy: str, source: str
 
 
 _TSM_URL = "https://hanlab18.mit.edu/projects/tsm/models/"
+_TSM_TEST = dict(sampler="tsm_segment", test_style="tsm", release_average="logit")  # test_models.py: mean logits
+_MMA_DENSE_TEST = dict(test_style="mmaction2", release_views="10x3", release_crop=256)  # ThreeCrop(256)
 for _tag in (
     PretrainedTag("tsm_r50", "k400", (_TSM_URL + "TSM_kinetics_RGB_resnet50_shift8_blockres_avg_segment8_e50.pth",),
                   None, NO_HASH, "tsm", "kinetics400", 400,
                   source="TSM (Lin, Gan, Han, ICCV 2019), official release, 8 segments, uniform sampling",
-                  release=TSM_RELEASE, accuracy="Kinetics-400 top-1 71.2 (8x1 clip, 1 crop), 72.8 (10 crops)"),
+                  release=TSM_RELEASE,
+                  accuracy="Kinetics-400 val top-1 71.2 (8 frames x 1 clip, 1 centre crop of 224), 72.8 (x 10 crops: "
+                           "5 positions + flips; --protocol release)",
+                  release_views="1x10", **_TSM_TEST),
     PretrainedTag("tsm_r50", "sthv2",
                   (_TSM_URL + "TSM_somethingv2_RGB_resnet50_shift8_blockres_avg_segment8_e45.pth",),
                   None, NO_HASH, "tsm", "sthv2", 174,
                   source="TSM (Lin, Gan, Han, ICCV 2019), official release, 8 segments",
-                  release=TSM_RELEASE, accuracy="Something-Something V2 val top-1 61.2 (8 frames x 2 clips, full res)"),
+                  release=TSM_RELEASE,
+                  accuracy="Something-Something V2 val top-1 61.2 (8 frames x 2 clips (twice_sample) x 3 crops, "
+                           "no flips; --protocol release)",
+                  release_views="1x3", release_twice_sample=True,
+                  note="release protocol: the README's command (--test_crops=3 --twice_sample, no --full_res), so "
+                       "its 3 crops are 224 wide at GroupFullResSample's positions; the README calls the setting "
+                       "'full resolution' (256-wide crops with --full_res): which one gave 61.2 cannot be told",
+                  **_TSM_TEST),
     _mma("tsn_r50", "k400", "tsn",
          "https://download.openmmlab.com/mmaction/v1.0/recognition/tsn/tsn_imagenet-pretrained-r50_8xb32-1x1x8-100e_"
          "kinetics400-rgb/tsn_imagenet-pretrained-r50_8xb32-1x1x8-100e_kinetics400-rgb_20220906-2692d16c.pth",
-         f"{_K400_MMA}: top-1 74.12, top-5 91.34 (8 segments; {_MMA_VIEWS})",
-         "TSN (Wang et al., ECCV 2016), MMAction2 tsn_imagenet-pretrained-r50_8xb32-1x1x8-100e_kinetics400-rgb"),
+         f"{_K400_MMA}: top-1 74.12, top-5 91.34; README: '25 clips x 10 crop', the config's test pipeline: "
+         "8 segments x 10 crops (TenCrop 224; --protocol release)",
+         "TSN (Wang et al., ECCV 2016), MMAction2 tsn_imagenet-pretrained-r50_8xb32-1x1x8-100e_kinetics400-rgb",
+         sampler="mmaction_segments", test_style="mmaction2", release_views="1x10"),
     _mma("tsm_r50", "k400_mmaction2", "tsm",
          "https://download.openmmlab.com/mmaction/v1.0/recognition/tsm/tsm_imagenet-pretrained-r50_8xb16-1x1x8-50e_"
          "kinetics400-rgb/tsm_imagenet-pretrained-r50_8xb16-1x1x8-50e_kinetics400-rgb_20220831-64d69186.pth",
-         f"{_K400_MMA}: top-1 73.18, top-5 90.56 (8 segments; 10 crops of 224)",
-         "TSM (Lin et al., ICCV 2019), MMAction2 tsm_imagenet-pretrained-r50_8xb16-1x1x8-50e_kinetics400-rgb"),
+         f"{_K400_MMA}: top-1 73.18, top-5 90.56; README: '8 clips x 10 crop' = the config's 8 segments x "
+         "10 crops (TenCrop 224; --protocol release)",
+         "TSM (Lin et al., ICCV 2019), MMAction2 tsm_imagenet-pretrained-r50_8xb16-1x1x8-50e_kinetics400-rgb",
+         sampler="mmaction_segments", test_style="mmaction2", release_views="1x10"),
     _mma("tanet_r50", "k400", "tanet",
          "https://download.openmmlab.com/mmaction/v1.0/recognition/tanet/tanet_imagenet-pretrained-r50_8xb8-dense-"
          "1x1x8-100e_kinetics400-rgb/tanet_imagenet-pretrained-r50_8xb8-dense-1x1x8-100e_kinetics400-rgb_20220919-"
          "a34346bc.pth",
-         f"{_K400_MMA}: top-1 76.25, top-5 92.41 (8 frames, dense; 3 crops of 256)",
+         f"{_K400_MMA}: top-1 76.25, top-5 92.41 (8 frames 8 apart); README: '8 clips x 3 crop', the config's test "
+         "pipeline: 10 dense clips (DenseSampleFrames) x 3 crops of 256 (ThreeCrop; --protocol release)",
          "TANet (Liu et al., ICCV 2021), MMAction2 tanet_imagenet-pretrained-r50_8xb8-dense-1x1x8-100e_kinetics400-rgb",
-         sampler="dense", frame_interval=8),
+         sampler="mmaction_dense", frame_interval=8, **_MMA_DENSE_TEST),
     _mma("slowonly_r50", "k400", "slowonly",
          "https://download.openmmlab.com/mmaction/v1.0/recognition/slowonly/slowonly_imagenet-pretrained-r50_8xb16-"
          "8x8x1-steplr-150e_kinetics400-rgb/slowonly_imagenet-pretrained-r50_8xb16-8x8x1-steplr-150e_kinetics400-rgb_"
          "20220901-df42dc84.pth",
-         f"{_K400_MMA}: top-1 75.96, top-5 92.40 (8x8; 10 clips x 3 crops of 256)",
+         f"{_K400_MMA}: top-1 75.96, top-5 92.40 (metafile.yml) or 76.45, 92.55 (README table): the two official "
+         "sources disagree; both 8x8, 10 clips x 3 crops of 256 (--protocol release)",
          "SlowOnly (Feichtenhofer et al., ICCV 2019), MMAction2 slowonly_imagenet-pretrained-r50_8xb16-8x8x1-steplr-"
-         "150e_kinetics400-rgb", sampler="dense", frame_interval=8),
+         "150e_kinetics400-rgb", sampler="mmaction_clips", frame_interval=8, **_MMA_DENSE_TEST),
 ):
     register_pretrained(_tag)
 
