@@ -24,9 +24,9 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("base", ("actionlab.errors", "actionlab.config", "actionlab.labels", "actionlab.metrics", "actionlab.fidelity",
               "actionlab.localisation", "actionlab.eval_metrics", "actionlab.strategy", "actionlab.video_inputs")),
     ("formats", ("actionlab.data.formats",)),
-    ("sampler", ("actionlab.data.sampling",)),
+    ("sampler", ("actionlab.data.sampling", "actionlab.data.release_sampling")),
     ("reader", ("actionlab.data",)),  # readers, the scan index, the frame cache, the video writer, the generator
-    ("transforms", ("actionlab.data.transforms",)),
+    ("transforms", ("actionlab.data.transforms", "actionlab.data.release_resize")),
     ("dataset", ("actionlab.data.dataset", "actionlab.data.check")),
     ("model", ("actionlab.models", "actionlab.recipes", "actionlab.profile")),
     ("engine", ("actionlab.engine",)),
