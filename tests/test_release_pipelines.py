@@ -22,20 +22,16 @@ import numpy as np
 import pytest
 import torch
 
-from _data_helpers import VTEST, small_mp4, workdir
-from _deploy_helpers import one_thread
 from actionlab.data.sampling import build_sampler
 from actionlab.data.transforms import TestTransform, release_crop_boxes, release_resize_size
 from actionlab.errors import ConfigError
+from tests._data_helpers import VTEST, small_mp4, workdir
 
 REF = json.loads((Path(__file__).parent / "data" / "release_references.json").read_text(encoding="utf-8"))
 MEGAMIND = Path("/usr/share/doc/opencv-doc/examples/data/Megamind.avi")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    with one_thread():
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _indices(kind: str, n: int, clips: int, frames: int = 8, interval: int = 1, twice: bool = False):
@@ -135,9 +131,9 @@ def test_crop_boxes_follow_each_release():
 
 
 def test_mirrored_views_are_refused_for_left_right_label_sets(tmp_path):
-    from _dataset_trees import dataset_tree
     from actionlab.config import load_config
     from actionlab.data import build_dataset
+    from tests._dataset_trees import dataset_tree
 
     cfg = load_config(None, ["data.format=sthv2", f"data.root={dataset_tree('sthv2')}", "data.input_size=32",
                              "data.scale_size=40"])
@@ -155,7 +151,8 @@ def _tiny_tag(monkeypatch, tmp_path, name: str):
 
     from actionlab.models import pretrained as P
     from actionlab.models.registry import create_model
-    from test_models_pretrained import _official, _randomise
+    from tests._release_layouts import official as _official
+    from tests._release_layouts import randomise as _randomise
 
     tag = P.get_pretrained(name)
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
