@@ -47,18 +47,12 @@ def frame_images(n: int, w: int = 64, h: int = 48, seed: int = 0) -> np.ndarray:
 
 def write_video(path: Path, frames: np.ndarray, codec: str = "libx264", pix_fmt: str = "yuv420p",
                 options: dict | None = None, fps: int = 25) -> Path:
-    import av
+    from actionlab.data.video_writer import VideoWriter
 
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream(codec, rate=fps)
-        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], pix_fmt
-        if options:
-            stream.options = dict(options)
+    with VideoWriter(path, frames.shape[2], frames.shape[1], fps, codec=codec, pix_fmt=pix_fmt,
+                     options=dict(options or {})) as out:
         for img in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
+            out.write(img)
     return path
 
 

@@ -50,17 +50,12 @@ def changing_frames(n: int, h: int = 40, w: int = 48, seed: int = 0, period: int
 
 
 def write_video(path: Path, frames: np.ndarray, fps: int = 10, codec: str = "libx264") -> Path:
-    import av
+    from actionlab.data.video_writer import VideoWriter
 
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream(codec, rate=fps)
-        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
-        stream.options = {"g": "16", "preset": "ultrafast"} if codec == "libx264" else {"g": "16"}
+    options = {"g": "16", "preset": "ultrafast"} if codec == "libx264" else {"g": "16"}
+    with VideoWriter(path, frames.shape[2], frames.shape[1], fps, codec=codec, options=options) as out:
         for img in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
+            out.write(img)
     return path
 
 

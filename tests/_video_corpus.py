@@ -144,7 +144,7 @@ def corpus_file(name: str) -> Path:
     """Write (once) and return the corpus file `name`."""
     from fractions import Fraction
 
-    import av
+    from actionlab.data.video_writer import VideoWriter
 
     os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1: errors only
     recipe = CORPUS[name]
@@ -155,22 +155,11 @@ def corpus_file(name: str) -> Path:
     if recipe.cli:
         return write_xvid(path, images, recipe.options, recipe.bsf)
     pts, den = _timestamps(recipe)
-    with av.open(str(path), "w", format=recipe.fmt) as container:
-        stream = container.add_stream(recipe.codec, rate=25)
-        stream.width, stream.height, stream.pix_fmt = w, h, recipe.pix_fmt
-        stream.time_base = Fraction(1, den)
-        stream.codec_context.time_base = Fraction(1, den)
-        if recipe.options:
-            stream.options = dict(recipe.options)
-        if recipe.rotation:
-            stream.set_display_rotation(recipe.rotation)
+    with VideoWriter(path, w, h, 25, Fraction(1, den), codec=recipe.codec, pix_fmt=recipe.pix_fmt,
+                     options=dict(recipe.options), container_format=recipe.fmt, stream_time_base=Fraction(1, den),
+                     rotation=recipe.rotation) as out:
         for img, p in zip(images, pts):
-            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
-            frame.pts, frame.time_base = p, Fraction(1, den)
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
+            out.write(img, p)
     if recipe.edit_skip:
         _skip_in_edit_list(path, recipe.edit_skip)
     return path

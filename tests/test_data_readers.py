@@ -18,6 +18,7 @@ from actionlab.data.readers import (
     torchcodec_available,
     video_info,
 )
+from actionlab.data.video_writer import VideoWriter
 from actionlab.errors import DataError
 from tests._data_helpers import CONTAINERS, container_video, frame_images, workdir, write_jpegs, write_video
 
@@ -134,18 +135,11 @@ def test_garbage_file_is_a_clear_error():
 
 
 def _faststart_mp4():
-    import av
-
     path = workdir() / "faststart.mp4"
     if not path.exists():
-        with av.open(str(path), "w", options={"movflags": "faststart"}) as container:  # index before the data
-            stream = container.add_stream("libx264", rate=25)
-            stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
-            for img in frame_images(40):
-                for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
-                    container.mux(packet)
-            for packet in stream.encode():
-                container.mux(packet)
+        with VideoWriter(path, 64, 48, 25, options={}, container_options={"movflags": "faststart"}) as out:
+            for img in frame_images(40):  # faststart: the index before the data
+                out.write(img)
     return path
 
 
@@ -161,12 +155,8 @@ def test_truncated_video_is_a_clear_error(source, keep):
 
 
 def test_video_without_frames_and_out_of_range():
-    import av
-
     empty = workdir() / "empty.mp4"
-    with av.open(str(empty), "w") as container:
-        stream = container.add_stream("libx264", rate=25)
-        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+    VideoWriter(empty, 64, 48, 25, options={}).close()  # a stream and no frame
     with pytest.raises(DataError, match="empty.mp4"):
         read(empty, [0])
     with pytest.raises(DataError, match="out of range"):

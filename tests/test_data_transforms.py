@@ -7,10 +7,6 @@ import pytest
 import torch
 
 from actionlab.data.transforms import (
-    CLIP_MEAN,
-    CLIP_STD,
-    IMAGENET_MEAN,
-    IMAGENET_STD,
     TestTransform,
     TrainTransform,
     multiscale_crop_box,
@@ -18,6 +14,7 @@ from actionlab.data.transforms import (
     random_resized_crop_box,
     short_side_size,
 )
+from actionlab.norms import CLIP_MEAN, CLIP_STD, IMAGENET_MEAN, IMAGENET_STD
 
 
 def _frames_with_box(t=4, h=48, w=64, box=(20, 10, 36, 30)):

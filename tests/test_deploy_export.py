@@ -14,7 +14,7 @@ import torch.nn as nn
 from actionlab.api import Preprocess, load
 from actionlab.cli import main as cli
 from actionlab.errors import ConfigError, ModelError
-from actionlab.export import ExportedModel, example_clip, export_model, shift_by_padding
+from actionlab.export import ExportedModel, example_clip, export_model
 from actionlab.models.recognizer import Output, Recognizer
 from tests._deploy_helpers import CLASSES, make_checkpoint
 
@@ -42,14 +42,6 @@ def _reference(model: nn.Module, pre: Preprocess, clip: torch.Tensor) -> torch.T
     """Logits the Python API computes for a uint8 clip (its own normalisation, then the model)."""
     with torch.no_grad():
         return model(pre.normalise(clip)).logits
-
-
-def test_shift_by_padding_is_the_temporal_shift() -> None:
-    from actionlab.models.temporal.shift import temporal_shift
-
-    x = torch.randn(3 * 4, 16, 5, 6)
-    for div in (4, 8):
-        torch.testing.assert_close(shift_by_padding(x, 4, div), temporal_shift(x, 4, div), rtol=0, atol=0)
 
 
 def test_cli_onnx_export_matches_the_python_api(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

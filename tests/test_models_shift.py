@@ -11,6 +11,7 @@ from actionlab.models.temporal.shift import (
     ShiftConv2d,
     TemporalShift,
     insert_shift,
+    shift_by_padding,
     shift_functional,
     temporal_shift,
     temporal_shift_back,
@@ -38,6 +39,7 @@ def test_shift_matches_direct_slicing(t, c, div):
     assert torch.equal(temporal_shift(x, t, div), shift_by_slicing(x, t, div))
     functional = shift_functional(x, t, c // div)  # the torch.compile form
     assert torch.equal(functional, shift_by_slicing(x, t, div))
+    assert torch.equal(shift_by_padding(x, t, c // div), shift_by_slicing(x, t, div))  # the exported form
 
 
 def test_shift_zero_fills_ends_and_moves_one_frame():

@@ -23,7 +23,7 @@ MAX_FUNCTION_LINES = 120
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("base", ("actionlab.errors", "actionlab.config", "actionlab.labels", "actionlab.metrics", "actionlab.fidelity",
               "actionlab.localisation", "actionlab.eval_metrics", "actionlab.strategy", "actionlab.video_inputs",
-              "actionlab.threads")),  # threads: environment only, set before torch loads
+              "actionlab.norms", "actionlab.paths", "actionlab.threads")),  # threads: environment only
     ("formats", ("actionlab.data.formats",)),
     ("sampler", ("actionlab.data.sampling", "actionlab.data.release_sampling")),
     ("reader", ("actionlab.data",)),  # readers, the scan index, the frame cache, the video writer, the generator

@@ -33,7 +33,10 @@ import torch
 import torch.nn as nn
 
 from .config import Config
-from .errors import ConfigError, DataError, ModelError
+from .engine.runtime import model_mean_std, select_device
+from .errors import ConfigError, DataError, ModelError, require
+from .metrics import scores_from_logits
+from .norms import IMAGENET_MEAN, IMAGENET_STD
 
 VideoInput = str | Path | np.ndarray | torch.Tensor
 
@@ -54,16 +57,14 @@ class Preprocess:
     sampler: str = "segment"  # segment | dense | uniform (data.sampler)
     frame_interval: int = 1  # dense sampler stride
     twice_sample: bool = False  # TSN/TSM test option: one more clip of the segment starts
-    mean: tuple[float, ...] = (0.485, 0.456, 0.406)
-    std: tuple[float, ...] = (0.229, 0.224, 0.225)
+    mean: tuple[float, ...] = IMAGENET_MEAN
+    std: tuple[float, ...] = IMAGENET_STD
     backend: str = "auto"  # video reader backend (data.backend)
     autorotate: bool = True  # apply rotation metadata (data.autorotate)
     style: str = "actionlab"  # resize / crop arithmetic (data.test_style): actionlab | mmaction2 | tsm
 
     @classmethod
     def from_config(cls, cfg: Config, model: nn.Module | None = None) -> Preprocess:
-        from .engine.runtime import model_mean_std
-
         if model is not None:
             mean, std = model_mean_std(model)
         else:
@@ -230,7 +231,7 @@ class Predictor:
 
     def scores(self, logits: torch.Tensor) -> torch.Tensor:
         """Logits [..., K] -> probabilities (softmax, or sigmoid for multi-label)."""
-        return logits.sigmoid() if self.multi_label else logits.softmax(-1)
+        return scores_from_logits(logits, self.multi_label)
 
     def video_scores(self, clips: torch.Tensor) -> torch.Tensor:
         """Views of one video [V, 3, T, S, S] -> scores [K], averaged as probabilities (or as logits)."""
@@ -306,18 +307,6 @@ def _read_checkpoint(path: str | Path, device: torch.device) -> tuple[nn.Module,
     return loaded.model, loaded.cfg, loaded.class_names, loaded.checkpoint
 
 
-def resolve_device(name: str | torch.device) -> torch.device:
-    if str(name) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise ConfigError(f"unknown device {name!r} (expected auto, cpu, cuda, cuda:1)") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device {name!r} asked for, but no CUDA device is available")
-    return device
-
-
 HUB_FORMAT = "actionlab-hub/1"
 
 
@@ -338,7 +327,7 @@ def load(checkpoint: str | Path, device: str | torch.device = "auto", multi_labe
     if protocol != "single" and (Path(checkpoint).exists() or str(checkpoint) not in _tag_names()):
         raise ConfigError(f"protocol {protocol!r} belongs to a pretrained tag (--model tsm_r50.k400); {checkpoint} "
                           "is not one: give its views with --views")
-    dev = resolve_device(device)
+    dev = select_device(device, source="device")
     path = Path(checkpoint)
     if path.is_dir():
         return load_exported(path, dev, multi_label, average)
@@ -391,7 +380,7 @@ def from_pretrained(name: str, weights: str | Path | None = None, device: str | 
     preprocess = Preprocess(num_frames=tag.num_frames, input_size=p["input_size"], scale_size=p["scale_size"],
                             sampler=p["sampler"], frame_interval=p["frame_interval"], twice_sample=p["twice_sample"],
                             mean=tag.mean, std=tag.std, style=p["test_style"])
-    return Predictor(model, load_labels(tag.labels or ""), preprocess, device=resolve_device(device),
+    return Predictor(model, load_labels(tag.labels or ""), preprocess, device=select_device(device, source="device"),
                      checkpoint=tag.name, average=p["average"], views=p["views"])
 
 
@@ -417,11 +406,8 @@ def _is_repo_id(text: str) -> bool:
 
 def _hub_snapshot(repo_id: str) -> Path:
     """The local folder of a Hub repo (downloaded, or from the cache when HF_HUB_OFFLINE=1)."""
-    try:
-        from huggingface_hub import snapshot_download
-    except ImportError:
-        raise ModelError(f"{repo_id}: not a file or folder here; loading it from the Hugging Face Hub needs "
-                         "huggingface_hub (pip install 'actionlab[hub]')") from None
+    snapshot_download = require("huggingface_hub", "hub", f"{repo_id}: not a file or folder here; loading it from "
+                                "the Hugging Face Hub").snapshot_download
     try:
         return Path(snapshot_download(repo_id))
     except Exception as e:  # offline and not cached, unknown repo, no network
@@ -463,7 +449,7 @@ def load_exported(folder: str | Path, device: str | torch.device = "auto", multi
     model = build_model(cfg, outputs, load_pretrained=False, class_names=class_names)
     fit_exported_state(model, state, files["model.safetensors"], cfg.model.name)
     preprocess = Preprocess(**{k: tuple(v) if isinstance(v, list) else v for k, v in pre.items()})
-    dev = resolve_device(device)
+    dev = select_device(device, source="device")
     return Predictor(model, class_names, preprocess, device=dev,
                      multi_label=bool(meta.get("multi_label", False)) if multi_label is None else multi_label,
                      average=average or cfg.test.average, max_views_per_forward=cfg.test.max_views_per_forward,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
+from types import ModuleType
+
 
 class ActionlabError(Exception):
     """An error caused by the user's input (config, data, arguments), not a bug."""
@@ -25,3 +28,22 @@ class NotBuiltError(ActionlabError):
     """A feature that is not built yet: said plainly, never faked."""
 
     exit_code = 1
+
+
+class MissingDependencyError(ActionlabError):
+    """A feature needs an optional package that is not installed (or does not import); the message names the
+    `pip install 'actionlab[extra]'` that brings it."""
+
+
+def require(module: str, extra: str, feature: str, package: str | None = None) -> ModuleType:
+    """`importlib.import_module(module)` for `feature`, or one MissingDependencyError, the same for every optional
+    package: "FEATURE needs PACKAGE, which is not installed: pip install 'actionlab[EXTRA]'" (or, when the package is
+    there but its import fails, the reason).  `package`: the pip name (default: the module's top level)."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as e:
+        package = package or module.split(".")[0].replace("_", "-")
+        missing = isinstance(e, ModuleNotFoundError) and e.name is not None and (
+            module == e.name or module.startswith(e.name + "."))
+        reason = "which is not installed" if missing else f"which does not import ({e})"
+        raise MissingDependencyError(f"{feature} needs {package}, {reason}: pip install 'actionlab[{extra}]'") from e

@@ -20,9 +20,9 @@ PyTorch model; the max abs difference is printed and must stay under tolerance.
 A model whose ops cannot be exported fails with a message naming the op (or the
 line of model code) that blocks it.  `ExportedModel(path)` runs either file.
 
-While tracing, ops whose training implementation traces badly are swapped for
-equivalent graph-friendly forms (`export_friendly_ops`: TSM's shift as pads and a
-concat instead of scatter writes); the parity check compares against the original.
+Ops whose eager implementation traces badly pick a graph-friendly form themselves while
+they are exported (TSM's shift: pads and a concat instead of scatter writes, see
+`models.temporal.shift`); the parity check compares against the eager model.
 """
 
 from __future__ import annotations
@@ -42,9 +42,9 @@ from typing import Any, Literal
 import numpy as np
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
-from .errors import ConfigError, ModelError
+from .errors import ActionlabError, ConfigError, ModelError, require
+from .norms import IMAGENET_MEAN, IMAGENET_STD
 
 Format = Literal["onnx", "torch-export"]
 InputType = Literal["uint8", "float"]
@@ -166,46 +166,6 @@ def _quiet() -> Iterator[None]:
             lg.setLevel(level)
 
 
-# --------------------------------------------------------------------------- export-friendly forms
-
-
-def shift_by_padding(x: torch.Tensor, num_segments: int, shift_div: int = 8) -> torch.Tensor:
-    """TSM's residual shift (`models.temporal.shift.temporal_shift`) as slices, zero pads and one concat.
-
-    The training implementation writes slices into an empty tensor, which a traced graph turns into
-    scatter ops (about 90 ONNX nodes per block, slow to export and to run); this form is the same
-    function in 6 nodes.  Used only while exporting; the parity check compares it with the original.
-    """
-    nt, c, h, w = x.shape
-    fold = c // shift_div
-    x5 = x.view(-1, num_segments, c, h, w)
-    back = F.pad(x5[:, 1:, :fold], (0, 0, 0, 0, 0, 0, 0, 1))  # frame t <- frame t+1, zeros at the end
-    forward = F.pad(x5[:, :-1, fold:2 * fold], (0, 0, 0, 0, 0, 0, 1, 0))  # frame t <- frame t-1
-    return torch.cat([back, forward, x5[:, :, 2 * fold:]], dim=2).view(nt, c, h, w)
-
-
-def _shift_conv_for_export(self: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
-    """`ShiftConv2d` (TSM's fused in-place option) as conv(shift(x)) without writes into its input."""
-    return F.conv2d(shift_by_padding(x, self.num_segments, self.shift_div), self.weight, self.bias, self.stride,
-                    self.padding, self.dilation, self.groups)
-
-
-@contextlib.contextmanager
-def export_friendly_ops() -> Iterator[None]:
-    """Swap in graph-friendly forms of ops whose training implementation traces badly (restored after)."""
-    from .models.temporal import shift
-
-    swaps = [(shift, "temporal_shift", shift_by_padding), (shift.ShiftConv2d, "forward", _shift_conv_for_export)]
-    originals = [(owner, name, getattr(owner, name)) for owner, name, _ in swaps]
-    for owner, name, replacement in swaps:
-        setattr(owner, name, replacement)
-    try:
-        yield
-    finally:
-        for owner, name, original in originals:
-            setattr(owner, name, original)
-
-
 # --------------------------------------------------------------------------- export + verification
 
 
@@ -216,10 +176,7 @@ def _dynamic_batch() -> tuple[dict[int, Any]]:
 def _export_onnx(wrapper: ExportableClassifier, example: torch.Tensor, out: Path, metadata: dict[str, Any],
                  opset: int | None, exporter: str) -> None:
     if exporter == "dynamo":
-        try:
-            import onnxscript  # noqa: F401 - the torch.export-based exporter is built on it
-        except ImportError:
-            raise ModelError("ONNX export needs onnx and onnxscript (pip install 'actionlab[export]')") from None
+        require("onnxscript", "export", "ONNX export")  # the torch.export-based exporter is built on it
         program = torch.onnx.export(wrapper, (example,), None, dynamo=True, dynamic_shapes=_dynamic_batch(),
                                     input_names=["clip"], output_names=["logits"], opset_version=opset,
                                     verbose=False)
@@ -252,10 +209,7 @@ class ExportedModel:
             raise ModelError(f"exported model not found: {self.path}")
         if self.path.suffix == ".onnx":
             self.format = "onnx"
-            try:
-                import onnxruntime as ort
-            except ImportError:
-                raise ModelError("running an ONNX file needs onnxruntime (pip install 'actionlab[export]')") from None
+            ort = require("onnxruntime", "export", "running an ONNX file")
 
             options = ort.SessionOptions()
             if threads:
@@ -300,7 +254,7 @@ def verify_export(path: Path, wrapper: ExportableClassifier, clip: torch.Tensor)
 
 
 def export_model(model: nn.Module, out: str | Path, *, format: Format = "onnx", class_names: Sequence[str] = (),
-                 mean: Sequence[float] = (0.485, 0.456, 0.406), std: Sequence[float] = (0.229, 0.224, 0.225),
+                 mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD,
                  num_frames: int, size: int, input_dtype: InputType = "uint8", layout: Layout = "ncthw",
                  verify: bool = True, opset: int | None = None, exporter: str = "dynamo",
                  extra_metadata: dict[str, Any] | None = None) -> ExportResult:
@@ -330,12 +284,12 @@ def export_model(model: nn.Module, out: str | Path, *, format: Format = "onnx", 
     try:
         # no_grad: a model that toggles grad mode inside forward (a frozen CLIP tower) otherwise leaves
         # set_grad_enabled nodes in the graph, which torch.export cannot load back
-        with _quiet(), torch.no_grad(), export_friendly_ops():
+        with _quiet(), torch.no_grad():
             if format == "onnx":
                 _export_onnx(wrapper, example, out, metadata, opset, exporter)
             else:
                 _export_program(wrapper, example, out, metadata)
-    except (ConfigError, ModelError):
+    except ActionlabError:
         raise
     except Exception as e:  # noqa: BLE001 - exporter failures come in many types; name the blocking op
         raise ModelError(f"cannot export model '{name}' to {what}: {blocking_op(e)}") from e
@@ -487,10 +441,7 @@ def export_hub(checkpoint: str | Path, out_dir: str | Path, tests: Sequence[dict
     """
     from .api import HUB_FORMAT, _read_checkpoint
 
-    try:
-        from safetensors.torch import save_file
-    except ImportError:
-        raise ModelError("--format hub writes safetensors: pip install 'actionlab[hub]'") from None
+    save_file = require("safetensors.torch", "hub", "--format hub (model.safetensors)").save_file
     model, cfg, class_names, ckpt = _read_checkpoint(checkpoint, torch.device("cpu"))
     from .api import Preprocess
 

@@ -29,6 +29,8 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 from torch.utils.flop_counter import FlopCounterMode
 
+from .models.recognizer import evaluating
+
 
 @dataclass
 class LatencyStats:
@@ -105,15 +107,10 @@ def count_macs(model: nn.Module, input_shape: tuple[int, ...], device: str = "me
 
 
 def _count(model: nn.Module, clip: torch.Tensor, forward: Callable[[nn.Module, torch.Tensor], Any]) -> int:
-    was_training = model.training
-    model.eval()
-    try:
-        counter = FlopCounterMode(display=False)
-        with torch.no_grad(), counter:
-            forward(model, clip)
-        return counter.get_total_flops() // 2
-    finally:
-        model.train(was_training)
+    counter = FlopCounterMode(display=False)
+    with evaluating(model), counter:
+        forward(model, clip)
+    return counter.get_total_flops() // 2
 
 
 def count_params(model: nn.Module) -> tuple[int, int]:

@@ -33,7 +33,7 @@ from typing import Any, Protocol
 
 import torch
 
-from .errors import ConfigError, DataError
+from .errors import ConfigError, DataError, require
 
 # --------------------------------------------------------------------------- streaming decode
 
@@ -414,11 +414,7 @@ def plotted_classes(timeline: Timeline, max_classes: int = 8) -> list[int]:
 
 def write_plot(timeline: Timeline, path: Path, max_classes: int = 8) -> Path:
     """Scores of the winning classes over time (window centres), one line per class."""
-    try:
-        import matplotlib
-    except ImportError:
-        raise ConfigError("the timeline plot needs matplotlib (pip install 'actionlab[viz]'); or pass --no-plot") \
-            from None
+    matplotlib = require("matplotlib", "viz", "the timeline plot (or pass --no-plot)")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

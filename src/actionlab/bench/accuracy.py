@@ -76,21 +76,20 @@ def plan(methods: list[str], seeds: int, order: str = "seed") -> list[tuple[Any,
 def extra_metrics(cfg: Any, checkpoint: str | Path) -> dict[str, Any]:
     """The metrics the model declares (`eval_metrics`: temporal fidelity, actionness in box, pointing game) of a
     checkpoint on the test split (first view)."""
-    import torch
-
     from .. import eval_metrics
     from ..data import build_dataset
     from ..data.transforms import normalize
     from ..engine.build import load_for_inference
     from ..engine.loader import eval_loader
     from ..engine.runtime import model_mean_std
+    from ..models.recognizer import evaluating
 
     dataset = build_dataset(cfg, "test", views="1x1")
     loader = eval_loader(dataset, cfg.test.batch_size, 0, cfg.train.seed)
-    model = load_for_inference(checkpoint, cfg, num_classes=dataset.num_classes).model.eval()
+    model = load_for_inference(checkpoint, cfg, num_classes=dataset.num_classes).model
     mean, std = model_mean_std(model)
     meters = eval_metrics.declared_meters(model)
-    with torch.no_grad():
+    with evaluating(model):
         for batch in loader:
             clip = normalize(batch["clip"][:, 0], mean, std)
             extras = model(clip).extras

@@ -55,20 +55,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def make_video(path: Path, seconds: float, fps: int, width: int, height: int, gop: int | None, seed: int) -> None:
     """Textured background panning, two moving blocks, sensor-like noise: content H.264 must work for."""
-    import av
     import numpy as np
+
+    from ..data.video_writer import VideoWriter
 
     rng = np.random.default_rng(seed)
     n = int(round(seconds * fps))
     tex = rng.integers(0, 256, (height // 8 + 1, width // 8 + 2, 3), dtype=np.uint8)
     tex = np.repeat(np.repeat(tex, 8, 0), 8, 1)[:height]
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        options = {"preset": "veryfast", "crf": "23"}
-        if gop:
-            options["g"] = str(gop)
-        stream.options = options
+    options = {"preset": "veryfast", "crf": "23"}
+    if gop:
+        options["g"] = str(gop)
+    with VideoWriter(path, width, height, fps, options=options) as out:
         for i in range(n):
             img = np.roll(tex, -2 * i, axis=1)[:, :width].copy()
             x = (3 * i) % (width - 60)
@@ -76,10 +74,7 @@ def make_video(path: Path, seconds: float, fps: int, width: int, height: int, go
             y = (2 * i) % (height - 50)
             img[y: y + 50, width - 120: width - 60] = (40, 200, 60)
             img = np.clip(img.astype(np.int16) + rng.integers(-6, 7, img.shape), 0, 255).astype(np.uint8)
-            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
+            out.write(img)
 
 
 def naive_read(path: str, indices: np.ndarray) -> torch.Tensor:

@@ -203,13 +203,18 @@ def build(kind: str, dim: int, num_classes: int, segments: int, width: int) -> t
 
 
 def sample_segments(num_frames: int, segments: int, train: bool, n: int) -> torch.Tensor:
-    """TSN sampling: a random frame per segment (train) or its middle frame (test) -> [n, T]."""
+    """TSN sampling, the data package's `SegmentSampler` (the one training and testing use): a random frame
+    per segment (train, drawn from torch's seeded generator) or the middle frames (test) -> [n, T]."""
+    import numpy as np
     import torch
 
-    edges = torch.linspace(0, num_frames, segments + 1)
-    start, length = edges[:-1].floor().long(), (edges[1:] - edges[:-1]).floor().long().clamp_min(1)
-    offset = (torch.rand(n, segments) * length).long() if train else (length // 2).expand(n, segments)
-    return start + offset
+    from ..data.sampling import SegmentSampler
+
+    sampler = SegmentSampler(segments)
+    if not train:
+        return torch.from_numpy(sampler(num_frames, np.random.default_rng(0), train=False)).expand(n, segments)
+    rng = np.random.default_rng(int(torch.randint(0, 2**62, ())))
+    return torch.from_numpy(np.concatenate([sampler(num_frames, rng, train=True) for _ in range(n)]))
 
 
 def _clips(feats: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:

@@ -37,6 +37,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, DataError
+from ..paths import cache_root
 from .readers import DEFAULT_FRAME_TEMPLATE, open_video
 
 log = logging.getLogger("actionlab.data")
@@ -97,8 +98,7 @@ class FrameCache:
 
 
 def default_cache_dir() -> Path:
-    base = os.environ.get("ACTIONLAB_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "actionlab")
-    return Path(base) / "clips"
+    return cache_root() / "clips"
 
 
 def split_key(paths: Sequence[str], backend: str, frame_template: str | None, autorotate: bool = True) -> str:

@@ -343,19 +343,12 @@ def cue_colour(k: int, n: int) -> np.ndarray:
 
 def write_mp4(path: str | os.PathLike, frames: np.ndarray, fps: int = 12, crf: int = 18) -> None:
     """uint8 [F, H, W, 3] -> H.264 MP4 (yuv420p) with PyAV; every frame is kept (no frame dropping)."""
-    import av
+    from .video_writer import VideoWriter
 
     h, w = frames.shape[1:3]
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
-        stream.options = {"crf": str(crf), "preset": "veryfast"}
-        stream.codec_context.thread_count = 1
+    with VideoWriter(path, w, h, fps, options={"crf": str(crf), "preset": "veryfast"}, threads=1) as out:
         for img in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
+            out.write(img)
 
 
 def _job(args: tuple) -> tuple[str, dict[str, Any]]:

@@ -52,12 +52,8 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import ConfigError
+from ..norms import MEAN_STD
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
-CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
-MEAN_STD = {"imagenet": (IMAGENET_MEAN, IMAGENET_STD), "clip": (CLIP_MEAN, CLIP_STD)}
 TSN_SCALES = (1.0, 0.875, 0.75, 0.66)
 
 

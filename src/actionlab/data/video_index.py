@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import DataError
+from ..paths import cache_root
 from . import mpeg4
 from .open_errors import ffmpeg_reason
 
@@ -298,8 +299,7 @@ if hasattr(os, "register_at_fork"):
 
 
 def _count_file() -> Path:
-    base = os.environ.get("ACTIONLAB_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "actionlab")
-    return Path(base) / "decoded_frame_counts.json"
+    return cache_root() / "decoded_frame_counts.json"
 
 
 def _count_key(path: str) -> str:

@@ -4,9 +4,11 @@
         for rgb in frames:              # uint8 [H, W, 3]
             out.write(rgb)              # or out.write(rgb, pts) with pts in `time_base` units
 
-One helper for every encode loop: the frames' timestamps are kept when given (variable frame
-rate, dropped frames), an audio stream can be copied packet for packet from an input file
-(`audio_from=`), or re-encoded to AAC when the output container cannot hold its codec.
+One helper for every encode loop (the generated benchmark, `bench data`, timelines, the tests'
+videos): the frames' timestamps are kept when given (variable frame rate, dropped frames), an
+audio stream can be copied packet for packet from an input file (`audio_from=`), or re-encoded
+to AAC when the output container cannot hold its codec; `container_format`/`container_options`
+(e.g. movflags=faststart), `stream_time_base` and `rotation` reach the muxer.
 yuv420p needs even sides (H.264 in browsers and players): an odd width or height is padded by
 one edge pixel, and `padded` says so.
 """
@@ -29,7 +31,9 @@ class VideoWriter:
 
     def __init__(self, path: str | os.PathLike, width: int, height: int, rate: Fraction | int | float,
                  time_base: Fraction | None = None, *, codec: str = "libx264", pix_fmt: str = "yuv420p",
-                 options: dict[str, str] | None = None, threads: int = 0, audio_from: Any = None):
+                 options: dict[str, str] | None = None, threads: int = 0, audio_from: Any = None,
+                 container_format: str | None = None, container_options: dict[str, str] | None = None,
+                 stream_time_base: Fraction | None = None, rotation: int = 0):
         import av
 
         self.path = str(path)
@@ -41,7 +45,7 @@ class VideoWriter:
         rate = Fraction(rate).limit_denominator(1_000_000) if rate else Fraction(25)
         try:
             os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
-            self.container = av.open(self.path, "w")
+            self.container = av.open(self.path, "w", format=container_format, options=container_options or {})
         except (av.error.FFmpegError, OSError, ValueError) as e:
             raise DataError(f"cannot write video {self.path}: {e}") from None
         self.stream = self.container.add_stream(codec, rate=rate)
@@ -50,6 +54,10 @@ class VideoWriter:
         self.stream.codec_context.thread_count = threads
         self.time_base = time_base or Fraction(1, 1) / rate
         self.stream.codec_context.time_base = self.time_base  # timestamps stay those of the input
+        if stream_time_base is not None:  # the container's clock too (else the muxer picks one)
+            self.stream.time_base = stream_time_base
+        if rotation:
+            self.stream.set_display_rotation(rotation)  # display-matrix side data, as phones write it
         self._step = max(1, round(1 / (rate * self.time_base)))  # one frame at `rate`, in time_base units
         self._last_pts: int | None = None
         self.frames = 0

@@ -25,6 +25,7 @@ from torch.utils.data import DataLoader
 from .. import eval_metrics
 from ..errors import DataError
 from ..metrics import compute_metrics, scores_from_logits
+from ..models.recognizer import evaluating
 from ..strategy import unwrap
 from . import distributed
 from .runtime import prepare_clip
@@ -64,7 +65,6 @@ def video_scores(model: nn.Module, clip: torch.Tensor, *, average: str = "prob",
     return torch.cat(outs).view(b, v, -1).mean(1)
 
 
-@torch.no_grad()
 def evaluate(model: nn.Module, loader: DataLoader, device: torch.device, mean: Sequence[float],
              std: Sequence[float], *, average: str = "prob", max_views_per_forward: int = 8,
              autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
@@ -75,11 +75,9 @@ def evaluate(model: nn.Module, loader: DataLoader, device: torch.device, mean: S
 
     The loader's items follow the dataset contract: "clip" uint8 [V, C, T, H, W], "label", "index".
     """
-    was_training = model.training
-    model.eval()
     scores, labels, indices = [], [], []
     meters = eval_metrics.declared_meters(unwrap(model))  # the model's own metrics (fidelity, pointing, ...)
-    try:
+    with evaluating(model):
         for done, batch in enumerate(loader, 1):
             if progress is not None:
                 progress(done, len(loader))
@@ -95,8 +93,6 @@ def evaluate(model: nn.Module, loader: DataLoader, device: torch.device, mean: S
                 _observe(meters, _concat(extras), batch, tuple(clip.shape[-2:]))
             labels.append(batch["label"].cpu())
             indices.append(torch.as_tensor(batch["index"]).cpu())
-    finally:
-        model.train(was_training)
     num_classes = int(getattr(unwrap(model), "num_classes", 0))
     local_scores = torch.cat(scores) if scores else torch.zeros(0, num_classes)
     local_labels = torch.cat(labels) if labels else torch.zeros(0, dtype=torch.long)

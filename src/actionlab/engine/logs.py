@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from ..errors import ConfigError
+from ..errors import require
 
 
 def format_duration(seconds: float) -> str:
@@ -42,12 +42,9 @@ def _is_tty(stream: TextIO) -> bool:
 
 def tensorboard_writer(log_dir: Path) -> Any:
     """A TensorBoard SummaryWriter on `log_dir`; a one-line error when the package is missing."""
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:
-        raise ConfigError("config key 'train.loggers' asks for tensorboard, which is not installed: "
-                          "pip install 'actionlab[tensorboard]'") from None
-    return SummaryWriter(str(log_dir))
+    tensorboard = require("torch.utils.tensorboard", "tensorboard", "config key 'train.loggers: [tensorboard]'",
+                          package="tensorboard")
+    return tensorboard.SummaryWriter(str(log_dir))
 
 
 class Progress:

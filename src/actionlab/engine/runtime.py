@@ -13,19 +13,30 @@ import torch
 from ..errors import ConfigError
 
 
-def select_device(name: str, local_rank: int = 0) -> torch.device:
-    """'auto' -> the local rank's GPU when there is one, else the CPU; 'cuda:1', 'cpu' as given."""
-    if name == "auto":
+def select_device(name: str | torch.device, local_rank: int = 0, source: str = "config key 'train.device'"
+                  ) -> torch.device:
+    """The one reading of a device name, for every command and the Python API.
+
+    'auto': the local rank's GPU when there is one, else the CPU; 'cuda': the local rank's GPU; 'cpu', 'cuda:1'
+    as given.  A name torch does not know, or a GPU asked for where there is none, is a one-line ConfigError
+    that begins with `source` (where the name came from: a config key, an option, an argument).
+    """
+    if str(name) == "auto":
         return torch.device("cuda", local_rank) if torch.cuda.is_available() else torch.device("cpu")
     try:
         device = torch.device(name)
-    except RuntimeError:
-        raise ConfigError(f"config key 'train.device' got an unknown device {name!r}") from None
+    except (RuntimeError, TypeError):
+        raise ConfigError(f"{source}: unknown device {name!r} (expected auto, cpu, cuda or cuda:N)") from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"config key 'train.device' asks for {name!r} but no CUDA device is available")
+        raise ConfigError(f"{source} asks for {name!r}, but no CUDA device is available")
     if device.type == "cuda" and device.index is None:
         device = torch.device("cuda", local_rank)
     return device
+
+
+def wants_cuda(name: str) -> bool:
+    """Whether the device name will select a GPU (torchrun then uses NCCL)."""
+    return name.startswith("cuda") or (name == "auto" and torch.cuda.is_available())
 
 
 def seed_everything(seed: int, deterministic: bool = False, device: torch.device | None = None) -> None:
@@ -79,7 +90,8 @@ def prepare_clip(clip: torch.Tensor, device: torch.device, mean: Sequence[float]
 
 def model_mean_std(model: torch.nn.Module) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """The normalisation a registered model was built for (ImageNet for unregistered ones)."""
-    from ..models.registry import IMAGENET_MEAN, IMAGENET_STD, ModelInfo
+    from ..models.registry import ModelInfo
+    from ..norms import IMAGENET_MEAN, IMAGENET_STD
 
     info = getattr(model, "model_info", None)
     if isinstance(info, ModelInfo):

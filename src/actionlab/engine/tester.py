@@ -20,7 +20,7 @@ from .evaluate import EvalResult, evaluate
 from .loader import eval_loader
 from .logs import Progress
 from .reports import write_test_outputs
-from .runtime import autocast_factory, model_mean_std, select_device, to_channels_last
+from .runtime import autocast_factory, model_mean_std, select_device, to_channels_last, wants_cuda
 
 
 @dataclass
@@ -75,8 +75,7 @@ def evaluate_checkpoint(cfg: Config, checkpoint: Path, split: str = "test", out_
     """
     from ..data import build_dataset
 
-    info = distributed.init_distributed(cfg.train.device.startswith("cuda")
-                                        or (cfg.train.device == "auto" and torch.cuda.is_available()))
+    info = distributed.init_distributed(wants_cuda(cfg.train.device))
     device = select_device(cfg.train.device, info.local_rank)
     autocast, _ = autocast_factory(cfg.train.amp, device)
     dataset = build_dataset(cfg, split, views=cfg.test.views)

@@ -50,7 +50,15 @@ from .loader import eval_loader, train_loader
 from .logs import RunLogger, Throughput, format_duration
 from .optim import Schedule, build_optimizer, describe_lr_groups, scaled_lr
 from .runlock import RunLock
-from .runtime import autocast_factory, model_mean_std, prepare_clip, seed_everything, select_device, to_channels_last
+from .runtime import (
+    autocast_factory,
+    model_mean_std,
+    prepare_clip,
+    seed_everything,
+    select_device,
+    to_channels_last,
+    wants_cuda,
+)
 from .skips import EpochSkips, annotation_lines, log_data_warnings
 from .strategies import NonFiniteLossError, StepContext, TrainStrategy, build_strategy, unwrap
 from .workers import WorkerDiedError, worker_died
@@ -256,8 +264,7 @@ class TrainingRun:
 
     def setup_processes(self) -> None:
         cfg = self.cfg
-        want_cuda = cfg.train.device.startswith("cuda") or (cfg.train.device == "auto" and torch.cuda.is_available())
-        self.dist = distributed.init_distributed(want_cuda)
+        self.dist = distributed.init_distributed(wants_cuda(cfg.train.device))
         self.device = select_device(cfg.train.device, self.dist.local_rank)
         seed_everything(cfg.train.seed, cfg.train.deterministic, self.device)
         self.autocast, self.needs_scaler = autocast_factory(cfg.train.amp, self.device)

@@ -29,8 +29,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..errors import ConfigError, ModelError
+from ..errors import ConfigError, ModelError, require
 from ..localisation import too_small_note
+from ..metrics import scores_from_logits
+from ..models.recognizer import evaluating
 
 log = logging.getLogger(__name__)
 
@@ -101,26 +103,19 @@ def render(model: torch.nn.Module, clip: torch.Tensor, frames: Any, out_dir: str
     if unknown:
         raise ConfigError(f"unknown actionness option(s) {sorted(unknown)}: expected block, value, boxes, cmap, "
                           "alpha, dpi")
-    try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-        from matplotlib.patches import Rectangle
-    except ImportError as e:
-        raise ConfigError("actionness overlays need matplotlib (pip install 'actionlab[viz]')") from e
+    require("matplotlib", "viz", "actionness overlays")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Rectangle
 
     if clip.dim() == 4:
         clip = clip.unsqueeze(0)
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            out = model(clip)
-    finally:
-        model.train(was_training)
+    with evaluating(model):
+        out = model(clip)
     images = _display_frames(clip, frames)
     t, height, width = images.shape[:3]
     maps = select_maps(out.extras, block, (height, width), value)
-    probs = out.logits[0].float().softmax(-1)
+    probs = scores_from_logits(out.logits[0])
     top = int(probs.argmax())
     label = class_names[top] if class_names and top < len(class_names) else f"class {top}"
     box_arr = None if boxes is None else np.asarray(torch.as_tensor(boxes, dtype=torch.float32).reshape(-1, t, 4)[0])

@@ -35,6 +35,8 @@ import torch.nn as nn
 
 from ..errors import ModelError
 from ..fidelity import per_clip_fidelity
+from ..metrics import scores_from_logits
+from ..models.recognizer import evaluating
 
 
 @dataclass
@@ -57,24 +59,18 @@ def _model_name(model: nn.Module) -> str:
     return str(getattr(model, "model_name", type(model).__name__))
 
 
-@torch.no_grad()
 def temporal_attention(model: nn.Module, clip: torch.Tensor, name: str | None = None) -> AttentionResult:
     """Run `model` in eval mode on one clip; its temporal attention [T] and top prediction."""
     clip = _one_clip(clip)
-    was_training = model.training
-    model.eval()
-    try:
+    with evaluating(model):
         out = model(clip)
-    finally:
-        model.train(was_training)
     attention = out.extras.get("attention")
     if attention is None:
         raise ModelError(f"model {_model_name(model)} gives no temporal attention (extras['attention'])")
     att = attention[0].detach().float().cpu().clamp_min(0)
     att = att / att.sum().clamp_min(1e-12)
     logits = out.logits[0].detach().float().cpu()
-    multi_label = bool(getattr(model, "multi_label", False))
-    probs = logits.sigmoid() if multi_label else logits.softmax(-1)
+    probs = scores_from_logits(logits, bool(getattr(model, "multi_label", False)))
     k = int(probs.argmax())
     return AttentionResult(att.numpy(), k, float(probs[k]), name or _model_name(model))
 

@@ -39,6 +39,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..errors import ModelError
+from ..models.recognizer import evaluating
 
 MIN_MAP = 4  # smallest map side (cells) that still shows *where*: 1x1 or 2x2 can only tint the frame
 
@@ -121,10 +122,8 @@ def compute_gradcam(model: nn.Module, clip: torch.Tensor, class_index: int | Non
     captured: dict[str, torch.Tensor] = {}
     handles = [module.register_forward_hook(lambda m, i, o, name=name: captured.__setitem__(name, o))
                for name, module in layers]
-    was_training = model.training
-    model.eval()
     try:
-        with torch.enable_grad():
+        with evaluating(model, grad=True):
             out = model(clip)
             if layers:
                 if not captured:
@@ -153,7 +152,6 @@ def compute_gradcam(model: nn.Module, clip: torch.Tensor, class_index: int | Non
     finally:
         for handle in handles:
             handle.remove()
-        model.train(was_training)
     if note:
         warnings.warn(f"Grad-CAM: {note}", stacklevel=2)
     a, g = _as_frames(act.detach().float(), 1), _as_frames(grad.float(), 1)  # [T', D, h, w]

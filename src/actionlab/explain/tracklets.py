@@ -35,28 +35,26 @@ import torch.nn.functional as F
 
 from ..errors import ModelError
 from ..localisation import PointingAccumulator, PointingScore, peak_points, too_small_note
+from ..metrics import scores_from_logits
+from ..models.recognizer import evaluating
 
 log = logging.getLogger(__name__)
 
 # ---------------------------------------------------------------------------- pointing game over a loader
 
 
-@torch.no_grad()
 def evaluate_pointing(model: torch.nn.Module, batches: Any, device: torch.device | str = "cpu",
                       mean: tuple[float, ...] | None = None, std: tuple[float, ...] | None = None,
                       criterion: str = "centre", tolerance: float = 0.0, max_batches: int | None = None
                       ) -> PointingScore:
     """Pointing game over a loader of data-contract batches ({"clip": uint8 [N, V, C, T, H, W] or float,
     "boxes": [N, V, T, 4]}); uint8 clips are normalised with `mean`/`std` (default: the model's)."""
-    info = getattr(model, "model_info", None)
-    mean = mean or (info.mean if info else (0.485, 0.456, 0.406))
-    std = std or (info.std if info else (0.229, 0.224, 0.225))
-    m = torch.tensor(mean, device=device).view(1, 3, 1, 1, 1) * 255
-    s = torch.tensor(std, device=device).view(1, 3, 1, 1, 1) * 255
+    from ..data.transforms import normalize
+    from ..engine.runtime import model_mean_std
+
+    model_mean, model_std = model_mean_std(model)
     acc = PointingAccumulator(criterion, tolerance)
-    was_training = model.training
-    model.eval()
-    try:
+    with evaluating(model):
         for i, batch in enumerate(batches):
             if max_batches is not None and i >= max_batches:
                 break
@@ -66,11 +64,9 @@ def evaluate_pointing(model: torch.nn.Module, batches: Any, device: torch.device
             if clip.dim() == 6:  # [N, V, C, T, H, W]: the first view
                 clip, boxes = clip[:, 0], boxes[:, 0]
             clip = clip.to(device)
-            clip = (clip.float() - m) / s if clip.dtype == torch.uint8 else clip.float()
+            clip = normalize(clip, mean or model_mean, std or model_std) if clip.dtype == torch.uint8 else clip.float()
             out = model(clip)
             acc.update(out.extras["regions"], boxes, tuple(clip.shape[-2:]))
-    finally:
-        model.train(was_training)
     return acc.result()
 
 
@@ -237,13 +233,8 @@ def render(model: torch.nn.Module, clip: torch.Tensor, frames: Any, out_dir: str
 
     if clip.dim() == 4:
         clip = clip.unsqueeze(0)
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            out = model(clip[:1])
-    finally:
-        model.train(was_training)
+    with evaluating(model):
+        out = model(clip[:1])
     if "regions" not in out.extras:
         raise ModelError(f"{type(model).__name__} reports no region responses (extras['regions']); not an ART model")
     images = _display_frames(clip, frames)
@@ -258,7 +249,7 @@ def render(model: torch.nn.Module, clip: torch.Tensor, frames: Any, out_dir: str
     peaks = peak_points(regions, (height, width))  # [T, K, 2]
     saliency = out.extras.get("saliency")
     topk = out.extras.get("topk_classes")
-    probs = out.logits[0].float().softmax(-1)
+    probs = scores_from_logits(out.logits[0])
     top = int(probs.argmax())
 
     def name_of(c: int) -> str:

@@ -33,10 +33,11 @@ import torch
 import torch.nn as nn
 
 from ..errors import ConfigError, ModelError
+from ..norms import CLIP_MEAN, CLIP_STD
 from ..strategy import TrainStrategy, register_strategy, unwrap
 from .heads.art import ARTHead, ARTHeadOutput, soft_cross_entropy
 from .recognizer import Output, Recognizer, param_groups
-from .registry import CLIP_MEAN, CLIP_STD, ModelInfo, _entry, create_model, register_model
+from .registry import ModelInfo, _entry, create_model, register_model
 from .text.bank import build_semantic_bank, random_bank, read_class_names
 from .text.encoders import build_text_encoder, embedding_dim
 from .text.prompts import resolve_templates

@@ -34,7 +34,7 @@ import torch
 import torch.nn as nn
 
 from ..errors import ModelError
-from .norms import IMAGENET_MEAN, IMAGENET_STD
+from ..norms import IMAGENET_MEAN, IMAGENET_STD
 
 TSM_RELEASE = "https://github.com/mit-han-lab/temporal-shift-module (README, pretrained models)"
 MMA_ZOO = "https://github.com/open-mmlab/mmaction2/tree/main/configs/recognition/{}/metafile.yml"

@@ -13,6 +13,8 @@ actionness maps, tracklets, auxiliary losses.  Conventions for its keys:
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,3 +86,16 @@ def param_groups(module: nn.Module, weight_decay: float, no_bn_decay: bool = Tru
         groups.append({"params": bias, "weight_decay": 0.0 if no_bias_decay else weight_decay,
                        "lr_mult": bias_lr_mult, "name": "bias"})
     return groups
+
+
+@contextlib.contextmanager
+def evaluating(model: nn.Module, grad: bool = False) -> Iterator[nn.Module]:
+    """The block runs `model` in eval mode (dropout off, BN on running statistics) and without autograd
+    unless `grad` (Grad-CAM needs it); the model's training flag is what it was before, afterwards."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.set_grad_enabled(grad):
+            yield model
+    finally:
+        model.train(was_training)

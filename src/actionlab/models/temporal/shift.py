@@ -22,6 +22,12 @@ folds are moved in place in the block input, convolved, and put back before the
 identity add (only those folds are copied aside).  Forward values and gradients
 equal the plain residual shift bit for bit; memory drops by about one block
 input (see benchmarks/models.md).
+
+`temporal_shift` is the one shift, in the form that suits who runs it: eager PyTorch writes
+slices into an empty tensor (one pass over memory); torch.compile gets one pointwise
+expression (`shift_functional`, fused into one loop); torch.export and the ONNX exporters get
+slices, pads and a concat (`shift_by_padding`, a handful of graph nodes).  The forms are equal
+bit for bit (tests/test_models_shift.py).
 """
 
 from __future__ import annotations
@@ -42,9 +48,11 @@ def temporal_shift(x: torch.Tensor, num_segments: int, shift_div: int = 8) -> to
     if nt % num_segments:
         raise ValueError(f"temporal shift: batch {nt} is not a multiple of num_segments={num_segments}")
     fold = c // shift_div
-    x5 = x.view(nt // num_segments, num_segments, c, h, w)
-    if torch.compiler.is_compiling():  # torch.compile / export: one pointwise expression, fused into one loop
+    if exporting():  # torch.export / ONNX: slices, pads and a concat, a handful of graph nodes
+        return shift_by_padding(x, num_segments, fold)
+    if torch.compiler.is_compiling():  # torch.compile: one pointwise expression, fused into one loop
         return shift_functional(x, num_segments, fold)
+    x5 = x.view(nt // num_segments, num_segments, c, h, w)
     # Eager: empty_like + slice copies cost one pass over memory (a clone's worth; zeros_like would
     # add a second) and keep channels_last strides; only the boundary frames of the folds are zeroed.
     out = torch.empty_like(x5)
@@ -54,6 +62,24 @@ def temporal_shift(x: torch.Tensor, num_segments: int, shift_div: int = 8) -> to
     out[:, 0, fold:2 * fold] = 0
     out[:, :, 2 * fold:] = x5[:, :, 2 * fold:]
     return out.view(nt, c, h, w)
+
+
+def exporting() -> bool:
+    """True while torch.export or an ONNX exporter (dynamo or TorchScript) traces the model."""
+    return torch.compiler.is_exporting() or torch.onnx.is_in_onnx_export() or torch.jit.is_tracing()
+
+
+def shift_by_padding(x: torch.Tensor, num_segments: int, fold: int) -> torch.Tensor:
+    """The same shift of [N*T, C, H, W] as slices, zero pads and one concat: the form for exported graphs.
+
+    The eager form's slice writes into an empty tensor trace into scatter ops (about 90 ONNX nodes per
+    block, slow to export and to run); this is the same function in 6 nodes, with no writes into a tensor.
+    """
+    nt, c, h, w = x.shape
+    x5 = x.view(-1, num_segments, c, h, w)
+    back = F.pad(x5[:, 1:, :fold], (0, 0, 0, 0, 0, 0, 0, 1))  # frame t <- frame t+1, zeros at the end
+    forward = F.pad(x5[:, :-1, fold:2 * fold], (0, 0, 0, 0, 0, 0, 1, 0))  # frame t <- frame t-1
+    return torch.cat([back, forward, x5[:, :, 2 * fold:]], dim=2).view(nt, c, h, w)
 
 
 def shift_functional(x: torch.Tensor, num_segments: int, fold: int) -> torch.Tensor:
@@ -147,6 +173,9 @@ class ShiftConv2d(nn.Conv2d):
         self.shift_div = shift_div
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if exporting():  # an exported graph: conv(shift(x)), no writes into x
+            return F.conv2d(temporal_shift(x, self.num_segments, self.shift_div), self.weight, self.bias,
+                            self.stride, self.padding, self.dilation, self.groups)
         if not torch.is_grad_enabled() and not x.requires_grad:
             return self._forward_in_place(x)
         return _ShiftConvFunction.apply(x, self.weight, self.bias, self.num_segments, self.shift_div, self.stride,

