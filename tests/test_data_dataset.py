@@ -117,3 +117,30 @@ def test_data_check_cli_reports_and_exits(capsys):
     assert "classes, readable videos only (1 unreadable or missing not counted): a 1, b 0 (+1 unreadable), c 0" in out
     assert "classes without readable videos: 2 (b, c)" in out
     assert "problem(s) found" in out
+
+
+def test_data_check_says_where_data_root_points_and_names_each_bad_line_once(capfd, monkeypatch, tmp_path):
+    """A config beside its lists with `data.root: .`, a train/test-only folder (no val.txt, no class names)."""
+    root = make_tree("check_dot", ["v/ok0.mp4 0", "v/ok1.mp4 1", "v/ok2.mp4 x y"])
+    shutil.copyfile(root / "list.txt", root / "train.txt")
+    (root / "test.txt").write_text("v/ok0.mp4 0\nv/ok1.mp4 1\n")
+    (root / "cfg.yaml").write_text(yaml.safe_dump({
+        "data": {"root": ".", "train_list": "train.txt", "val_list": "val.txt", "test_list": "test.txt",
+                 "num_segments": 4}, "train": {"eval_every": 0}}))
+    monkeypatch.chdir(tmp_path)  # elsewhere: '.' is this folder, which the check says, with the way out
+    assert main(["data", "check", str(root / "cfg.yaml")]) == 1
+    out = capfd.readouterr().out
+    assert f"data.root: {tmp_path.resolve()} ('.' in the config, relative to the working directory)" in out
+    assert f"the lists are in the config's folder {root.resolve()}" in out
+    assert f"(= {tmp_path.resolve() / 'train.txt'})" in out
+    monkeypatch.chdir(root)
+    assert main(["data", "check", "cfg.yaml"]) == 1  # the bad line is the only problem
+    captured = capfd.readouterr()
+    assert (captured.out + captured.err).count("train.txt:3: bad label 'y'") == 1  # once, not per split/log
+    assert "[val] not used" in captured.out  # nothing validates: a missing val.txt is no problem
+    assert "inferred 2 classes from the largest label 1 (train.txt:2)" in captured.out
+    assert "1 problem(s) found" in captured.out
+    (root / "train.txt").write_text("v/ok0.mp4\n")  # no label at all: nothing to count classes from
+    assert main(["data", "check", "cfg.yaml", "--splits", "train"]) == 1
+    out = capfd.readouterr().out
+    assert "no labelled line to infer the classes from; give data.class_names" in out and "inferred 0" not in out

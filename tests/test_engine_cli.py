@@ -28,10 +28,14 @@ def test_test_command_writes_metrics_predictions_and_confusion_matrix(trained, c
     assert set(metrics["metrics"]) == {"top1", "top5", "mean_class_accuracy", "mAP", "within_pair", "pairs"}
     rows = json.loads((out_dir / "predictions.json").read_text())
     assert [r["index"] for r in rows] == [0, 1, 2, 3] and rows[0]["video"].endswith(".mp4")
+    # single-label data: the true label is one class name, like the prediction
+    assert all(isinstance(r["label"], str) and r["label"] in ("move_right", "move_left") for r in rows)
+    assert (out_dir / "predictions.csv").read_text().splitlines()[1].split(",")[2] == rows[0]["label"]
     cm = (out_dir / "confusion_matrix.csv").read_text().splitlines()
     assert cm[0] == "true \\ predicted,move_right,move_left"
     assert sum(int(x) for line in cm[1:] for x in line.split(",")[1:]) == 4
-    assert "top1" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert out.count("top1") == 1 and out.count("within-pair") == 1  # the metrics once, not again as JSON
 
 
 def test_predict_folder_prints_a_table_and_writes_json(trained, capsys, tmp_path):

@@ -122,6 +122,9 @@ def test_external_data_needs_the_generic_lists(tmp_path):
         external_data_overrides(tmp_path)
     (tmp_path / "classes.txt").write_text("a\n")
     assert "data.options={}" in external_data_overrides(tmp_path)  # no annotations.json: none required
+    assert "data.val_list=" not in external_data_overrides(tmp_path)
+    (tmp_path / "val.txt").unlink()  # a train/test-only folder: nothing validates, so no val.txt is needed
+    assert "data.val_list=" in external_data_overrides(tmp_path)
     with pytest.raises(ConfigError, match="no such directory"):
         external_data_overrides(tmp_path / "nope")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from typing import Any
 
 from ..errors import ConfigError
 from ._common import add_config_arguments, config_from_args
@@ -69,12 +70,32 @@ def _synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def data_root_line(cfg: Any, config: str | None) -> str:
+    """Where data.root points: a relative root is relative to the working directory (as every path on the
+    command line), which is said - with the config file's folder as a hint when the lists are there instead."""
+    from pathlib import Path
+
+    root = cfg.data.root or "."
+    given = Path(root).expanduser()
+    if given.is_absolute():
+        return f"data.root: {given}"
+    line = f"data.root: {given.resolve()} ('{root}' in the config, relative to the working directory)"
+    beside = Path(config).parent / given if config else None
+    lists = [n for n in (cfg.data.train_list, cfg.data.test_list) if n and not Path(n).is_absolute()]
+    if (beside is not None and beside.resolve() != given.resolve() and lists
+            and not any((given / n).is_file() for n in lists) and any((beside / n).is_file() for n in lists)):
+        line += (f"; the lists are in the config's folder {beside.resolve()}: run from there or give an absolute "
+                 "data.root")
+    return line
+
+
 def _check(args: argparse.Namespace) -> int:
     from ..data.check import check_split, format_report
     from ..engine.logs import Progress
 
     cfg = config_from_args(args)
     workers = args.workers if args.workers is not None else max(1, cfg.data.num_workers)
+    print(data_root_line(cfg, args.config))
     problems = 0
     checked = 0
     for split in args.splits:
@@ -85,11 +106,11 @@ def _check(args: argparse.Namespace) -> int:
             bar.update(done)
 
         report = check_split(cfg.data, split, limit=args.limit, decode=not args.no_decode, workers=workers,
-                             progress=progress)
+                             progress=progress, validates=cfg.train.eval_every > 0)
         bar.close()
         print(format_report(report))
         problems += report.problems
-        checked += report.status != "not configured"
+        checked += report.status not in ("not configured", "not used")
     if checked == 0:
         raise ConfigError("no split to check: set data.train_list / val_list / test_list (or use an official format)")
     print(f"{'OK' if problems == 0 else f'{problems} problem(s) found'}")

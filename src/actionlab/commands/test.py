@@ -14,13 +14,16 @@ the views are averaged (softmax probabilities, or logits with `--set test.averag
 at most `test.max_views_per_forward` views per forward pass.  Prints top-1, top-5, mean
 class accuracy and mAP, and writes metrics, per-video predictions (JSON and CSV) and the
 confusion matrix next to the checkpoint (`<run>/test_<split>_<views>/`) or to `--out`.
+Where the data carry them it also reports: within-pair accuracy, when the dataset declares pairs of
+classes (a "pairs" key in annotations.json - [["move_left", "move_right"], ...] - or data.yaml, or a
+pairs.txt of two class names a line; docs/datasets.md); temporal fidelity (annotated action frames);
+the pointing game / actionness in box (per-frame boxes).
 Under torchrun the videos are split over the processes, each scored exactly once.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from ..config import Config
@@ -142,6 +145,5 @@ def run(args: argparse.Namespace) -> int:
         distributed.cleanup()
     if is_main:
         print(report.summary())
-        print(json.dumps(report.metrics))
-        print(f"results in {report.out_dir}")
+        print(f"results (metrics.json, predictions, confusion matrix) in {report.out_dir}")
     return 0

@@ -8,8 +8,10 @@ shorter than `data.num_segments`), and the class histogram (empty classes flagge
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -25,7 +27,7 @@ from .sampling import build_sampler
 @dataclass
 class SplitReport:
     split: str
-    status: str = "ok"  # ok | not configured | failed
+    status: str = "ok"  # ok | not configured | not used | failed
     message: str = ""
     num_videos: int = 0
     class_names: list[str] = field(default_factory=list)
@@ -62,17 +64,35 @@ def _probe(record: VideoRecord, cfg: DataConfig, template: str, start: int, deco
         return 0, f"cannot read: {e}"
 
 
+@contextlib.contextmanager
+def _quiet_line_errors() -> Iterator[None]:
+    """The report lists every skipped annotation line once: no log line for each on top (stderr)."""
+    logger = logging.getLogger("actionlab.data")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def check_split(cfg: DataConfig, split: str, *, limit: int | None = None, decode: bool = True, workers: int = 1,
-                progress: Callable[[int, int], None] | None = None) -> SplitReport:
+                progress: Callable[[int, int], None] | None = None, validates: bool = True) -> SplitReport:
+    """One split's report.  `validates` False: nothing reads the val split (train.eval_every 0), so a val list
+    file that does not exist is "not used", not a problem."""
     report = SplitReport(split, num_segments=cfg.num_segments)
     try:
-        ann = load_annotations(cfg, split, on_error="skip")
+        with _quiet_line_errors():
+            ann = load_annotations(cfg, split, on_error="skip")
     except ConfigError as e:
         if "is empty" in str(e):
             report.status, report.message = "not configured", str(e)
             return report
         raise
     except DataError as e:
+        if split == "val" and not validates and str(e).startswith("annotation file not found"):
+            report.status, report.message = "not used", f"{e}; nothing validates (train.eval_every is 0)"
+            return report
         report.status, report.message = "failed", str(e)
         return report
     report.class_names = ann.class_names

@@ -40,7 +40,8 @@ def prediction_rows(scores: torch.Tensor, labels: torch.Tensor, indices: torch.T
         rows.append({
             "index": index,
             "video": videos[index] if videos else "",
-            "label": truth,
+            # single-label data: one class name (None when the video has no label); multi-label: a list
+            "label": (truth[0] if truth else None) if labels[i].dim() == 0 else truth,
             "prediction": top[0][0],
             "correct": top[0][0] in truth,
             "topk": [{"class": name, "score": round(score, 6)} for name, score in top],
@@ -61,7 +62,8 @@ def write_test_outputs(out_dir: Path, metrics: dict[str, Any], scores: torch.Ten
         writer.writerow(["index", "video", "label", "prediction", "correct", "topk"])
         for r in rows:
             topk = " ".join(f"{t['class']}:{t['score']:.4f}" for t in r["topk"])
-            writer.writerow([r["index"], r["video"], "|".join(r["label"]), r["prediction"], int(r["correct"]), topk])
+            label = r["label"] if isinstance(r["label"], list) else [r["label"]] if r["label"] else []
+            writer.writerow([r["index"], r["video"], "|".join(label), r["prediction"], int(r["correct"]), topk])
     written += [out_dir / "predictions.json", out_dir / "predictions.csv"]
     if labels.dim() == 1:
         keep = labels >= 0  # test sets without labels carry -1

@@ -115,16 +115,19 @@ def runs_with_baselines(methods: list[str]) -> list[tuple[Recipe, Variant]]:
 def external_data_overrides(root: Path) -> list[str]:
     """`--set` strings that point the demo config at a dataset in the generic format in `root`.
 
-    Needs train.txt, val.txt, test.txt (lines `path label`) and classes.txt (one name a line); an
-    annotations.json beside them (boxes, action frames, pairs: the built-in benchmark's layout) is optional.
+    Needs train.txt and test.txt (lines `path label`) and classes.txt (one name a line); val.txt is optional
+    (the demo and `bench accuracy` train without validating, unless asked to); an annotations.json beside them
+    (boxes, action frames, pairs: the built-in benchmark's layout) is optional.
     """
     if not root.is_dir():
         raise ConfigError(f"--data {root}: no such directory")
-    missing = [n for n in ("train.txt", "val.txt", "test.txt", "classes.txt") if not (root / n).is_file()]
+    missing = [n for n in ("train.txt", "test.txt", "classes.txt") if not (root / n).is_file()]
     if missing:
-        raise ConfigError(f"--data {root}: missing {', '.join(missing)} (the generic format: train/val/test.txt with "
-                          f"'path label' lines and classes.txt)")
+        raise ConfigError(f"--data {root}: missing {', '.join(missing)} (the generic format: train.txt and test.txt "
+                          f"with 'path label' lines, classes.txt; val.txt optional)")
     out = [f"data.root={root.resolve()}"]
+    if not (root / "val.txt").is_file():
+        out.append("data.val_list=")
     if not (root / "annotations.json").is_file():
         out.append("data.options={}")
     return out

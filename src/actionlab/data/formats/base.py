@@ -111,7 +111,8 @@ def list_file(cfg: DataConfig, split: str, default: str | None = None) -> Path:
         out = resolve(cfg, given or default)  # type: ignore[arg-type]
     if not out.is_file():
         key = f"data.{split}_list" if given else f"the {split} split file"
-        raise DataError(f"annotation file not found: {out} ({key})")
+        shown = out if out.is_absolute() else f"{out} (= {out.resolve()})"  # relative to the working directory
+        raise DataError(f"annotation file not found: {shown} ({key})")
     return out
 
 

@@ -122,10 +122,12 @@ def _inferred_names(cfg: DataConfig, split: str, path, records: list[VideoRecord
                 if max(labels) > top:
                     raise DataError(f"{r.source}: label {max(labels)} is not a class of the training list {source} "
                                     f"(its largest label is {top}; give data.class_names)")
+    if top < 0:  # no labelled line to count classes from (an empty or unlabelled list)
+        raise DataError(f"{source}: no labelled line to infer the classes from; give data.class_names")
     k = top + 1
     used = {c for r in records for c in (r.label if isinstance(r.label, tuple) else (r.label,))}
     empty = k - len(used)
-    notes.append(f"no data.class_names: inferred {k} classes from the largest label {top} ({where} in {source})"
+    notes.append(f"no data.class_names: inferred {k} classes from the largest label {top} ({where})"
                  + (f"; {empty} of them have no video in {path.name}" if empty > 0 else ""))
     if empty > 0:
         log.warning("%s", notes[-1])
