@@ -109,8 +109,7 @@ def run_tag(args: argparse.Namespace) -> int:
           f", crop {cfg.data.input_size}, {cfg.data.test_style} resize/crop, {cfg.test.average} average) on "
           f"{report.info['videos']} videos: measured top-1 {100 * m['top1']:.2f}, top-5 {100 * m['top5']:.2f}")
     print(f"the release reports: {tag.accuracy}")
-    print(json.dumps(m))
-    print(f"results in {report.out_dir}")
+    print(f"results (metrics.json, predictions, confusion matrix) in {report.out_dir}")
     return 0
 
 
