@@ -96,8 +96,8 @@ def test_train_end_message_names_the_metric_checkpoints_and_next_command(trained
     assert main(["train", str(config), "--resume", "auto", "--set", "train.epochs=2"]) == 0
     out = capsys.readouterr().out
     run_dir = tmp_path / "runs" / "cli"
-    assert f"resuming {run_dir / 'checkpoints' / 'last.pt'} with {run_dir / 'config.yaml'}; overrides on top: " \
-           "train.epochs=2" in out
+    assert f"--resume auto: resuming {run_dir} (1 of 2 epochs done, step 2) with {run_dir / 'config.yaml'}; " \
+           "overrides on top: train.epochs=2" in out
     assert "resumed from" in out and "epoch 2/2 done" in out
     assert "best.pt: best validation top1 " in out and f"-> {run_dir / 'checkpoints' / 'best.pt'}" in out
     assert f"last.pt: the state after epoch 2 (resumable) -> {run_dir / 'checkpoints' / 'last.pt'}" in out

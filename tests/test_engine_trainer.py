@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from actionlab.engine.rundir import resolve_resume
 from actionlab.engine.strategies import NonFiniteLossError
-from actionlab.engine.trainer import find_resume_checkpoint, train
+from actionlab.engine.trainer import train
 from actionlab.errors import DataError
 from tests._engine_toys import ToyVideos, tiny_tsn, toy_config
 
@@ -44,7 +45,8 @@ def test_run_directory_holds_config_log_metrics_and_checkpoints(tmp_path):
     torch.manual_seed(0)
     again = train(toy_config(tmp_path, "train.epochs=1"), model=tiny_tsn(), train_set=ToyVideos(8))
     assert again.run_dir == tmp_path / "toy-2"
-    assert find_resume_checkpoint(cfg) == again.run_dir / "checkpoints/last.pt"  # --resume auto: the latest
+    chosen = resolve_resume(cfg, "auto")  # --resume auto of the 2-epoch config: the one run not done with them
+    assert not chosen.complete and chosen.checkpoint == again.run_dir / "checkpoints/last.pt"
 
 
 def test_resume_mid_epoch_is_exact(tmp_path):

@@ -109,8 +109,8 @@ def main(argv: list[str] | None = None) -> int:
         message = getattr(e, "cli_message", e)  # an error whose advice differs on the command line
         print(f"actionlab {args.command}: error: {message}", file=sys.stderr)
         return e.exit_code
-    except KeyboardInterrupt:
-        print(f"actionlab {args.command}: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as e:  # training says what it saved and the command that resumes it
+        print(f"actionlab {args.command}: interrupted" + (f": {e}" if str(e) else ""), file=sys.stderr)
         return 130
     except OSError as e:
         if e.errno not in (errno.ENOSPC, errno.EDQUOT):

@@ -337,7 +337,9 @@ def _table(metrics: dict[str, Any]) -> str:
 def find_test_results(checkpoint: str | Path) -> list[dict[str, Any]]:
     """`actionlab test` outputs of this checkpoint: <run dir>/test_<split>_<views>/metrics.json naming it."""
     ckpt = Path(checkpoint).resolve()
-    run_dir = ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt.parent
+    from .engine.rundir import run_dir_of
+
+    run_dir = run_dir_of(ckpt)
     found = []
     for path in sorted(run_dir.glob("test_*/metrics.json")):
         try:

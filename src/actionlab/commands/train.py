@@ -10,7 +10,9 @@ learning-rate schedule is a function of the step and train.epochs: a larger trai
 goes on from the saved step on the longer schedule, e.g. mid-way down a cosine, not from a restart.)
 Under torchrun (`torchrun --nproc-per-node 2 -m actionlab.cli train CONFIG`) every process
 runs this command; rank 0 writes the run directory.  Ctrl-C saves a checkpoint after the
-current step; `--resume auto` continues from it.
+current step and prints the command that resumes exactly that run.  `--resume auto` looks only at
+this config's runs (its `name` and `train.work_dir` after `--set`): one unfinished run is resumed,
+several are listed and refused, a complete one is named with the command that trains it longer.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ from pathlib import Path
 import yaml
 
 from ..config import Config
-from ..errors import ConfigError
 from ._common import add_config_arguments, config_from_args
 
 
@@ -35,36 +36,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--check-config", action="store_true", help="print the resolved config and exit")
 
 
-def resume_config(cfg: Config, resume: str, overrides: list[str]) -> tuple[Config, Path | None, str]:
-    """(config to train with, checkpoint, what was done) for `--resume`.
+def resume_config(cfg: Config, resume: str, overrides: list[str]) -> tuple[Config, Path | None, str, bool]:
+    """(config to train with, checkpoint, what was done, the run is complete) for `--resume`.
 
-    The run's saved config.yaml (else the checkpoint's copy) is the base; `overrides` are applied on
-    top.  With `auto` and no checkpoint yet, the given config starts a new run.
+    Which run: `engine.rundir.resolve_resume` (auto: only this config's runs, never a guess between
+    several unfinished ones).  Its saved config.yaml (else the checkpoint's copy) is the base; `overrides`
+    are applied on top.  With `auto` and no checkpoint yet, the given config starts a new run.
     """
-    from ..config import apply_overrides, from_dict, load_config
-    from ..engine.checkpoint import load_checkpoint
-    from ..engine.trainer import find_resume_checkpoint
+    from ..engine.rundir import resolve_resume, resumed_config
 
-    if resume == "auto":
-        ckpt = find_resume_checkpoint(cfg)
-        if ckpt is None:
-            return cfg, None, f"--resume auto: no checkpoint of '{cfg.name}' in {cfg.train.work_dir} yet; new run"
-    else:
-        ckpt = Path(resume)
-        if not ckpt.is_file():
-            raise ConfigError(f"--resume: checkpoint not found: {ckpt}")
-    run_dir = ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt.parent
-    saved = run_dir / "config.yaml"
-    if saved.is_file():
-        resumed, source = load_config(saved, overrides), str(saved)
-    else:
-        data = load_checkpoint(ckpt).get("config")
-        if not data:
-            raise ConfigError(f"--resume: {ckpt} carries no config and {saved} does not exist")
-        resumed, source = from_dict(apply_overrides(data, overrides)), f"the config saved in {ckpt}"
-    note = f"resuming {ckpt} with {source}"
+    chosen = resolve_resume(cfg, resume, lambda ckpt: resumed_config(ckpt, overrides)[0].train.epochs)
+    if chosen.checkpoint is None or chosen.complete:
+        return cfg, chosen.checkpoint, chosen.note, chosen.complete
+    resumed, source = resumed_config(chosen.checkpoint, overrides)
+    note = f"{chosen.note} with {source}"
     note += f"; overrides on top: {' '.join(overrides)}" if overrides else ""
-    return resumed, ckpt, note
+    return resumed, chosen.checkpoint, note, False
 
 
 def run(args: argparse.Namespace) -> int:
@@ -74,10 +61,12 @@ def run(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
     resume = args.resume
     if resume:
-        cfg, ckpt, note = resume_config(cfg, resume, args.overrides)
+        cfg, ckpt, note, complete = resume_config(cfg, resume, args.overrides)
         resume = str(ckpt) if ckpt is not None else None
         if distributed.current().is_main:
             print(note)
+        if complete:  # nothing to train; the note said how to train longer
+            return 0
     if args.threads:
         cfg.runtime.threads = args.threads  # saved with the run
     else:

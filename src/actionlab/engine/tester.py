@@ -20,6 +20,7 @@ from .evaluate import EvalResult, evaluate
 from .loader import eval_loader
 from .logs import Progress
 from .reports import write_test_outputs
+from .rundir import run_dir_of
 from .runtime import autocast_factory, model_mean_std, select_device, to_channels_last, wants_cuda
 
 
@@ -59,7 +60,7 @@ def pair_metrics(cfg: Config, result: EvalResult, class_names: list[str]) -> dic
 
 
 def default_out_dir(checkpoint: Path, split: str, views: str) -> Path:
-    run_dir = checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else checkpoint.parent
+    run_dir = run_dir_of(checkpoint)
     return run_dir / f"test_{split}_{views}"
 
 

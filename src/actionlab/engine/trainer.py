@@ -49,6 +49,7 @@ from .evaluate import evaluate
 from .loader import eval_loader, train_loader
 from .logs import RunLogger, Throughput, format_duration
 from .optim import Schedule, build_optimizer, describe_lr_groups, scaled_lr
+from .rundir import open_run, resume_command
 from .runlock import RunLock
 from .runtime import (
     autocast_factory,
@@ -105,52 +106,6 @@ class TrainResult:
 StepHook = Callable[[TrainState, dict[str, float]], None]
 
 
-# --------------------------------------------------------------------------- run directory
-
-
-def _candidate_run_dirs(cfg: Config) -> list[Path]:
-    root = Path(cfg.train.work_dir)
-    name = cfg.name or "run"
-    return [root / name] + sorted(root.glob(f"{name}-[0-9]*"))
-
-
-def find_resume_checkpoint(cfg: Config, run_dir: Path | None = None) -> Path | None:
-    """`--resume auto`: the most recent checkpoints/last.pt of this config's run directories."""
-    dirs = [run_dir] if run_dir is not None else _candidate_run_dirs(cfg)
-    found = [d / "checkpoints" / "last.pt" for d in dirs if (d / "checkpoints" / "last.pt").is_file()]
-    return max(found, key=lambda p: p.stat().st_mtime) if found else None
-
-
-def new_run_dir(cfg: Config) -> Path:
-    """work_dir/name, or name-2, name-3 ... when it is taken (a finished run is never overwritten)."""
-    root = Path(cfg.train.work_dir)
-    name = cfg.name or "run"
-    path, n = root / name, 1
-    while path.exists() and any(path.iterdir()):
-        n += 1
-        path = root / f"{name}-{n}"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def resolve_run(cfg: Config, resume: str | None, run_dir: Path | None) -> tuple[Path, Path | None]:
-    """(run directory, checkpoint to resume from or None)."""
-    if resume == "auto":
-        ckpt = find_resume_checkpoint(cfg, run_dir)
-    elif resume:
-        ckpt = Path(resume)
-        if not ckpt.is_file():
-            raise ConfigError(f"--resume: checkpoint not found: {ckpt}")
-    else:
-        ckpt = None
-    if ckpt is not None:
-        return (ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt.parent), ckpt
-    if run_dir is not None:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        return run_dir, None
-    return new_run_dir(cfg), None
-
-
 # --------------------------------------------------------------------------- pieces of the loop
 
 
@@ -161,6 +116,10 @@ def split_views(clip: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor,
         clip = clip.flatten(0, 1)
         target = target.repeat_interleave(v, dim=0)
     return clip, target
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C / SIGTERM stopped the run after saving last.pt; the message names the command that resumes it."""
 
 
 class InterruptFlag:
@@ -344,7 +303,7 @@ class TrainingRun:
         self.run_lock: RunLock | None = None
         if self.dist.is_main:
             try:
-                resolved = resolve_run(self.cfg, resume, run_dir)
+                resolved = open_run(self.cfg, resume, run_dir)
                 self.run_lock = RunLock.acquire(resolved[0])  # a second run into this directory fails, naming this
             except ActionlabError as e:
                 resolved = e
@@ -442,6 +401,9 @@ class TrainingRun:
         run_start = time.perf_counter()
         steps_at_start = self.state.step
         data_warnings = log_data_warnings(self.run_path / "train.log") if dist.is_main else None  # why a video failed
+        if self.state.epoch >= cfg.train.epochs:  # resumed a finished run: say so rather than "0 steps"
+            self.log.info(f"{self.run_path} is complete: {self.state.epoch} of {cfg.train.epochs} epochs trained; "
+                          "nothing to train (a larger train.epochs trains it longer)")
         with InterruptFlag() as self.interrupt:
             try:
                 for epoch in range(self.state.epoch, cfg.train.epochs):
@@ -529,9 +491,10 @@ class TrainingRun:
         requested = self.interrupt.requested
         if distributed.any_true(requested) if self.dist.enabled else requested:
             self.save(self.last_path)
-            self.log.info(f"interrupted: saved {self.last_path} at epoch {epoch + 1}, batch {done}; "
-                          "continue with --resume auto")
-            raise KeyboardInterrupt
+            message = (f"saved {self.last_path} at epoch {epoch + 1}, batch {done}; resume this run with: "
+                       f"{resume_command(self.run_path, self.last_path)}")
+            self.log.info(f"interrupted: {message}")
+            raise TrainingInterrupted(message)
         mid_epoch = done < self.batches_per_epoch
         if self.every_steps and mid_epoch and state.step % self.every_steps == 0:
             self.save(self.last_path)
@@ -595,8 +558,8 @@ class TrainingRun:
 
     def _kept(self) -> str:
         if self.last_saved:
-            return (f"the last checkpoint {self.last_saved} is intact; resume with: actionlab train "
-                    f"{self.run_path / 'config.yaml'} --resume {self.last_saved}")
+            return (f"the last checkpoint {self.last_saved} is intact; resume with: "
+                    f"{resume_command(self.run_path, self.last_saved)}")
         return f"no checkpoint was saved yet; start again with: actionlab train {self.run_path / 'config.yaml'}"
 
     def _worker_died(self, died: str) -> WorkerDiedError:
