@@ -7,6 +7,8 @@ and training items draw a random horizontal offset so that augmentation randomne
 
 from __future__ import annotations
 
+import errno
+
 import torch
 
 from actionlab.models.backbones.resnet import ResNet
@@ -102,3 +104,27 @@ def trained_cli_run(root, name: str, overrides: list[str], broken_video: bool = 
     finally:
         torch.set_num_threads(n)
     return root, config, root / "runs" / name / "checkpoints" / "last.pt"
+
+
+class FullDisk:
+    """The temp file's writer on a disk with `room` bytes left: further writes raise ENOSPC, as a full
+    filesystem does.  torch.save then fails the way torch 2.13 does on a real full tmpfs: RuntimeError
+    ("... unexpected pos N vs M") with the OSError only as its context."""
+
+    def __init__(self, f, room: int):
+        self.f, self.room = f, room
+
+    def write(self, data) -> int:
+        if len(data) > self.room:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        self.room -= len(data)
+        return self.f.write(data)
+
+    def __getattr__(self, name):
+        return getattr(self.f, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.f.close()

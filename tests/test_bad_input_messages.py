@@ -4,6 +4,7 @@ videos, the class histogram of `data check`, a list that is not UTF-8, boxes in 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -88,3 +89,20 @@ def test_test_views_are_checked_when_the_config_loads(tmp_path, capfd):
     assert code == 2 and "config key 'test.views' expects 'CLIPSxCROPS' such as 1x1, 2x3, 10x3, got '3by3'" \
         in error_line(err)
     assert not (tmp_path / "runs").exists()  # refused before anything was written
+
+
+def test_disk_full_behind_torchs_runtime_error_is_one_line(tmp_path, capfd, monkeypatch):
+    """torch 2.13 reports ENOSPC while saving as RuntimeError("... unexpected pos ...") with the OSError as its
+    context (seen on a 1 MB tmpfs as train.work_dir); here the checkpoint's writer finds the disk full."""
+    from actionlab.engine import checkpoint
+    from tests._engine_toys import FullDisk
+
+    config = _tree(tmp_path, ["v/ok0.mp4 0", "v/ok1.mp4 1"])
+    real_fdopen = os.fdopen
+    monkeypatch.setattr(checkpoint.os, "fdopen", lambda fd, mode: FullDisk(real_fdopen(fd, mode), room=4096))
+    code, _, err = run(capfd, "train", config, "--set", "train.epochs=1", "model.name=tsn_r18_tiny",
+                       "model.kwargs={base_width: 8}", "data.input_size=32", "data.scale_size=32",
+                       "data.batch_size=2", "data.num_workers=0", "train.device=cpu", f"train.work_dir={tmp_path}/runs")
+    line = error_line(err)
+    assert code == 1 and f"cannot write checkpoint {tmp_path / 'runs' / 'cfg' / 'checkpoints' / 'last.pt'}: no " \
+        "space left on the device" in line and "unexpected pos" not in err

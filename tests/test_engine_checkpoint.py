@@ -1,4 +1,5 @@
 import errno
+import os
 import random
 import shutil
 
@@ -17,7 +18,7 @@ from actionlab.engine.checkpoint import (
     save_checkpoint,
 )
 from actionlab.errors import ModelError
-from tests._engine_toys import tiny_tsn
+from tests._engine_toys import FullDisk, tiny_tsn
 
 
 def test_atomic_write_keeps_the_old_file_when_saving_fails(tmp_path, monkeypatch):
@@ -52,6 +53,29 @@ def test_torch_zip_writer_failure_on_a_full_disk_is_named(tmp_path, monkeypatch)
     with pytest.raises(CheckpointWriteError, match=r"no space left on the device \(it needs about 4.0 MB, 1.0 MB "
                                                    r"free in .*\); no earlier checkpoint was there"):
         save_checkpoint({"model": {"w": torch.zeros(1024, 1024)}}, tmp_path / "best.pt")
+
+
+def test_enospc_behind_torchs_runtime_error_is_found_by_errno(tmp_path, monkeypatch):
+    """Not by the word 'write' (torch 2.13 says 'unexpected pos'), not by a guess at the free space: the
+    ENOSPC in the exception chain."""
+    path = tmp_path / "last.pt"
+    save_checkpoint({"format": FORMAT, "step": 1}, path)
+    real_fdopen = os.fdopen
+    monkeypatch.setattr(ckpt_mod.os, "fdopen", lambda fd, mode: FullDisk(real_fdopen(fd, mode), room=200_000))
+    with pytest.raises(CheckpointWriteError) as err:
+        save_checkpoint({"format": FORMAT, "step": 2, "model": {"w": torch.zeros(1024, 1024)}}, path)
+    monkeypatch.undo()
+    message = str(err.value)
+    assert message.startswith(f"cannot write checkpoint {path}: no space left on the device (it needs about 4.0 MB")
+    assert err.value.__cause__ is None and err.value.__suppress_context__  # one line, no chain behind it
+    assert load_checkpoint(path)["step"] == 1 and [p.name for p in tmp_path.iterdir()] == ["last.pt"]
+
+    def bug(obj, f):  # a RuntimeError with no OSError behind it, on a disk with room: a bug, kept as it is
+        raise RuntimeError("some bug in a strategy's state_dict")
+
+    monkeypatch.setattr(ckpt_mod.torch, "save", bug)
+    with pytest.raises(RuntimeError, match="some bug"):
+        save_checkpoint({"format": FORMAT, "step": 3}, path)
 
 
 def test_class_names_that_do_not_fit_the_outputs_are_refused(tmp_path):

@@ -11,8 +11,8 @@ import signal
 import pytest
 import torch
 
-from tests._engine_toys import CLI_TINY, trained_cli_run
 from actionlab.cli import main
+from tests._engine_toys import CLI_TINY, trained_cli_run
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 TINY = [*CLI_TINY, "train.log_every=1000"]

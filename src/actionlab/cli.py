@@ -112,23 +112,25 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt as e:  # training says what it saved and the command that resumes it
         print(f"actionlab {args.command}: interrupted" + (f": {e}" if str(e) else ""), file=sys.stderr)
         return 130
-    except OSError as e:
-        if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+    except (OSError, RuntimeError) as e:
+        from .errors import os_error_in
+
+        io_error = os_error_in(e)  # torch reports a failed write as RuntimeError with the OSError as its context
+        if io_error is not None and io_error.errno in (errno.ENOSPC, errno.EDQUOT):
+            # a full disk while writing a log, metrics or an export (checkpoints say more themselves)
+            where = f" {io_error.filename}" if io_error.filename else ""
+            print(f"actionlab {args.command}: error: cannot write{where}: no space left on the device "
+                  "(checkpoints are written atomically: the last one saved is intact)", file=sys.stderr)
+            return 1
+        if not isinstance(e, RuntimeError):
             raise
-        # a full disk while writing a log, metrics or an export (checkpoints say more themselves)
-        where = f" {e.filename}" if e.filename else ""
-        print(f"actionlab {args.command}: error: cannot write{where}: no space left on the device "
-              "(checkpoints are written atomically: the last one saved is intact)", file=sys.stderr)
-        return 1
-    except RuntimeError as e:  # a DataLoader worker killed by the OS outside training (test, predict): one line
-        from .engine.workers import worker_died
+        from .engine.workers import worker_died  # a DataLoader worker killed by the OS outside training: one line
 
         died = worker_died(e)
         if died is None:
             raise
         print(f"actionlab {args.command}: error: {died}", file=sys.stderr)
         return 1
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -47,3 +47,18 @@ def require(module: str, extra: str, feature: str, package: str | None = None) -
             module == e.name or module.startswith(e.name + "."))
         reason = "which is not installed" if missing else f"which does not import ({e})"
         raise MissingDependencyError(f"{feature} needs {package}, {reason}: pip install 'actionlab[{extra}]'") from e
+
+
+def os_error_in(error: BaseException | None) -> OSError | None:
+    """The OSError behind `error`: itself, or the first in its cause / context chain.
+
+    torch's zip writer reports a failed write of the file object (ENOSPC, EDQUOT) as
+    RuntimeError("... unexpected pos N vs M") with the OSError only as its context, so a full disk is
+    recognised by the errno in the chain, never by the words of the message."""
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, OSError):
+            return error
+        error = error.__cause__ or error.__context__
+    return None

@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import ActionlabError, ModelError
+from ..errors import ActionlabError, ModelError, os_error_in
 
 FORMAT = "actionlab-checkpoint/1"
 
@@ -73,12 +73,20 @@ def _write_error(e: BaseException, payload: dict[str, Any], path: Path) -> Check
     except OSError:
         free = None
     code = getattr(e, "errno", None)
-    # torch's zip writer reports a failed write as RuntimeError("... file write failed"): judge by the free space
+    # no OSError behind torch's RuntimeError (a write failed inside its C++ writer): judge by the free space
     full = code in (errno.ENOSPC, errno.EDQUOT) or (not isinstance(e, OSError) and free is not None and free < needed)
     reason = "no space left on the device" if full else (getattr(e, "strerror", None) or str(e).splitlines()[0])
     kept = f"the previous {path.name} is intact" if path.is_file() else "no earlier checkpoint was there"
     space = f"it needs about {_mb(needed)}" + (f", {_mb(free)} free" if free is not None else "")
     return CheckpointWriteError(f"cannot write checkpoint {path}: {reason} ({space} in {path.parent}); {kept}")
+
+
+def _short_of_space(payload: dict[str, Any], path: Path) -> bool:
+    """The folder has less free space than the checkpoint needs (a write failure without an OSError)."""
+    try:
+        return shutil.disk_usage(path.parent).free < payload_bytes(payload)
+    except OSError:
+        return False
 
 
 def save_checkpoint(payload: dict[str, Any], path: str | Path) -> Path:
@@ -96,9 +104,10 @@ def save_checkpoint(payload: dict[str, Any], path: str | Path) -> Path:
     except (OSError, RuntimeError) as e:
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)
-        if isinstance(e, RuntimeError) and "write" not in str(e).lower():
+        io_error = os_error_in(e)  # torch 2.x: ENOSPC arrives as RuntimeError("... unexpected pos ...") with context
+        if io_error is None and not _short_of_space(payload, path):
             raise  # not an I/O failure: a bug, keep its traceback
-        raise _write_error(e, payload, path) from None
+        raise _write_error(io_error or e, payload, path) from None
     except BaseException:
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)
