@@ -107,3 +107,37 @@ def test_strategy_errors():
     vanilla = VanillaTemporalModel(build_frame_encoder("resnet18", base_width=8), 4, 4, num_layers=1, heads=4)
     with pytest.raises(ConfigError):
         TFEStrategy().build_optimizers(vanilla, sgd)
+
+
+@pytest.mark.parametrize("shared_forward", [True, False])
+def test_train_step_order_approximators_first_and_they_never_step_the_disentangler(shared_forward):
+    """Eq. 12's order within one batch: the approximator phase steps first, then the disentangler phase, which
+    sees the updated approximators.  Each optimizer step is recorded with what it moved: the approximators'
+    step never moves a disentangler parameter (nor the encoder), and the disentangler's never moves A_S / A_N."""
+    model = make_model()
+    strategy = TFEStrategy(shared_forward=shared_forward)
+    opts = strategy.build_optimizers(model, sgd)
+    approx = {n for n, _ in model.named_parameters() if n.startswith(("approx_s.", "approx_n."))}
+    held = {name: {n for n, p in model.named_parameters() for g in opt.param_groups for q in g["params"] if p is q}
+            for name, opt in opts.items()}
+    assert held["approximators"] == approx and not held["disentangler"] & approx  # what each optimizer may move
+    steps: list[tuple[str, set[str], set[str]]] = []
+    for name, opt in opts.items():
+        def recorded(*args, _name=name, _step=opt.step, **kwargs):
+            with_grad = {n for n, p in model.named_parameters() if p.grad is not None}
+            before = snapshot(model)
+            out = _step(*args, **kwargs)
+            steps.append((_name, with_grad, changed(before, model)))
+            return out
+
+        opt.step = recorded
+    clip, target = batch()
+    for _ in range(2):  # two batches: the order holds on every step, not only the first
+        strategy.train_step(StepContext(model, opts), clip, target)
+    assert [name for name, _, _ in steps] == ["approximators", "disentangler"] * 2
+    for name, with_grad, moved in steps:
+        if name == "approximators":  # all of A_S, A_N; no gradient reached D or the encoder (none carried over)
+            assert moved == approx and with_grad == approx
+        else:
+            assert moved and not moved & approx and "encoder.net.conv1.weight" in moved
+            assert not with_grad & approx  # phase 2 left the approximators frozen

@@ -191,3 +191,37 @@ def test_offline_error_names_the_python_argument_in_python_and_the_option_on_the
     assert code == 2 and f"put the file at {where} or pass --weights FILE" in line and "weights=FILE" not in line
     code, line = run(capfd, "predict", video.parent, "--model", "tsm_r50.k400", "--jsonl", tmp_path / "p.jsonl")
     assert code == 2 and line.endswith(f"put the file at {where}")  # --jsonl has no --weights
+
+
+# --------------------------------------------------------------------------- the tag's predictor
+
+# What each release normalises with: MMAction2's data_preprocessor mean [123.675, 116.28, 103.53] and std
+# [58.395, 57.12, 57.375] on 0-255 pixels; the TSM release's TSN input_mean [0.485, 0.456, 0.406] and
+# input_std [0.229, 0.224, 0.225] on 0-1 pixels.
+RELEASE_NORMALISATION = {
+    "mmaction2": ((123.675 / 255, 116.28 / 255, 103.53 / 255), (58.395 / 255, 57.12 / 255, 57.375 / 255)),
+    "tsm": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+}
+
+
+@pytest.mark.parametrize("name", [n for n in P.list_pretrained() if P.get_pretrained(n).is_video])
+def test_a_tags_predictor_feeds_the_model_what_its_release_normalised_with(name, monkeypatch):
+    """A pin: the clip the model of `actionlab.load(TAG)` sees is (x / 255 - mean) / std with the release's
+    mean and std, per channel."""
+    from actionlab.api import from_pretrained
+    from actionlab.models import registry
+
+    tag = P.get_pretrained(name)
+    real = registry.create_model
+    monkeypatch.setattr(registry, "create_model",
+                        lambda _name, weights=None: real(tag.model, num_classes=tag.num_classes, **TINY))
+    predictor = from_pretrained(name, device="cpu", quiet=True)
+    seen = []
+    forward = predictor.model.forward
+    predictor.model.forward = lambda x: seen.append(x) or forward(x)
+    clip = torch.zeros(1, 3, 4, 32, 32, dtype=torch.uint8)
+    clip[:, 0], clip[:, 1], clip[:, 2] = 0, 128, 255
+    predictor.logits(clip)
+    mean, std = RELEASE_NORMALISATION[tag.layout]
+    for c, value in enumerate((0, 128, 255)):
+        assert torch.allclose(seen[0][:, c], torch.tensor((value / 255 - mean[c]) / std[c]), atol=1e-5), (name, c)

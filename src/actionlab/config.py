@@ -58,7 +58,7 @@ class DataConfig:
     # bad video / annotation line policy; auto: skip (counted, logged) in training and its validation,
     # raise in `actionlab test` (an accuracy over a subset is a different number)
     on_error: Literal["auto", "raise", "skip"] = "auto"
-    max_bad_fraction: float = 0.01  # training stops when more of an epoch's videos (or lines) are bad
+    max_bad_fraction: float = 0.01  # training stops when more of an epoch's videos (or lines) are bad; at it, goes on
     # decoded-frame cache of the training split (data/cache.py): auto = an existing disk cache, else memory when
     # the split's decoded frames fit cache_budget_gb, else none
     cache: Literal["auto", "memory", "disk", "none"] = "auto"

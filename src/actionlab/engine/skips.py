@@ -3,7 +3,9 @@
 Policy (README, "Reliability"): training skips an unreadable video (`data.on_error` auto or
 skip), logs its annotation line and path in train.log and counts it per epoch in
 metrics.jsonl (`skipped_videos`); when more than `data.max_bad_fraction` of an epoch's videos
-fail, the run stops with one line naming the first of them.  Skipped annotation lines
+fail, the run stops with one line naming the first of them.  At exactly the bound it goes on (29 bad
+of 100 with 0.29 trains); the fraction is compared as a quotient, `bad / total > max_bad_fraction`,
+because the product `0.29 * 100` is 28.999999999999996 in floating point and would stop it.  Skipped annotation lines
 (`data.on_error=skip`) are counted the same way (`skipped_annotation_lines`) and the same
 fraction of bad lines stops the run before it starts.
 
@@ -20,6 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DataError
+
+
+def over_bound(bad: int, total: int, max_bad_fraction: float) -> bool:
+    """More than `max_bad_fraction` of `total` is bad; exactly the bound is not (see the module docstring)."""
+    return total > 0 and bad / total > max_bad_fraction
 
 
 def _describe(dataset: Any, index: int) -> str:
@@ -54,7 +61,7 @@ def annotation_lines(datasets: dict[str, Any], max_bad_fraction: float) -> tuple
         lines.append(f"{split} data: skipped {len(errors)} bad annotation lines (data.on_error=skip):")
         lines += [f"  {m}" for m in errors]
         total = len(errors) + len(ds)
-        if split == "train" and len(errors) > max_bad_fraction * total:
+        if split == "train" and over_bound(len(errors), total, max_bad_fraction):
             raise DataError(f"{len(errors)} of {total} lines of the training list are bad (more than "
                             f"data.max_bad_fraction={max_bad_fraction:g}); first: {errors[0]}")
     return lines, counts
@@ -92,7 +99,7 @@ class EpochSkips:
 
     def check(self, total_skipped: int, epoch_videos: int, max_bad_fraction: float, epoch: int) -> None:
         """Stop the run when more than `max_bad_fraction` of the epoch's videos could not be read."""
-        if total_skipped > max_bad_fraction * epoch_videos:
+        if over_bound(total_skipped, epoch_videos, max_bad_fraction):
             first = self.paths()[:3]
             raise DataError(f"epoch {epoch}: {total_skipped} of {epoch_videos} training videos could not be read "
                             f"(more than data.max_bad_fraction={max_bad_fraction:g}); first: {', '.join(first)}"
