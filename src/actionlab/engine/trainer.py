@@ -49,7 +49,7 @@ from .evaluate import evaluate
 from .loader import eval_loader, train_loader
 from .logs import RunLogger, Throughput, format_duration
 from .optim import Schedule, build_optimizer, describe_lr_groups, scaled_lr
-from .rundir import open_run, resume_command
+from .rundir import last_checkpoint, open_run, resume_command
 from .runlock import RunLock
 from .runtime import (
     autocast_factory,
@@ -312,8 +312,8 @@ class TrainingRun:
             raise resolved
         self.run_path, self.resume_path = resolved
         self.last_saved = self.resume_path
-        self.last_path = self.run_path / "checkpoints" / "last.pt"
-        self.best_path = self.run_path / "checkpoints" / "best.pt"
+        self.last_path = last_checkpoint(self.run_path)
+        self.best_path = self.last_path.with_name("best.pt")
         self.log = RunLogger(self.run_path, enabled=self.dist.is_main, loggers=self.cfg.train.loggers)
         if self.dist.is_main:
             save_config(self.cfg, self.run_path / "config.yaml")
