@@ -29,8 +29,8 @@ from ._common import add_config_arguments, config_from_args
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_config_arguments(p)
     p.add_argument("--resume", default=None, metavar="PATH|auto",
-                   help="checkpoint to resume from; 'auto': this config's last checkpoint, if any "
-                        "(the run's saved config is used, --set on top)")
+                   help="checkpoint to resume from; 'auto': this config's unfinished run (several: listed and "
+                        "refused; all complete: said, nothing trained); the run's saved config is used, --set on top")
     p.add_argument("--checkpoint-every-steps", type=int, default=None, metavar="N",
                    help="also save checkpoints/last.pt every N optimizer steps (default: at epoch ends)")
     p.add_argument("--check-config", action="store_true", help="print the resolved config and exit")
