@@ -88,6 +88,8 @@ def _file(kind: str, tmp_path):
         sd = to_tsm_release(_tiny("tsm_r50", 400).state_dict())
     elif kind == "actionlab":
         sd = {"model": _tiny("tsm_r50", 400).state_dict()}
+    elif kind == "plain":  # a torchvision-named ResNet (an ImageNet file)
+        sd = {k.removeprefix("backbone."): v for k, v in _tiny("tsn_r50", 1000).state_dict().items()}
     else:
         arch = kind.split("_")[1]
         sd = to_mmaction2(_tiny(f"{arch}_r50", 400).state_dict(), arch)
@@ -109,6 +111,7 @@ def _file(kind: str, tmp_path):
     ("mma_slowonly", "tsn_r50.k400", "SlowOnly (3D ResNet) in MMAction2's layout", "slowonly_r50.k400"),
     ("mma_tanet", "tsm_r50.k400_mmaction2", "TANet (TAM in every block) in MMAction2's layout", "tanet_r50.k400"),
     ("actionlab", "tsm_r50.k400", "actionlab's own layout", None),
+    ("plain", "tsm_r50.k400", "a plain 2D network's layout (conv1.*, layer1.*", None),
 ])
 def test_a_file_of_another_layout_or_architecture_is_refused(kind, tag, found, fits, tmp_path, no_hashes):
     """TSN and TSM hold the same tensors: without this check a TSN file loads completely into a TSM

@@ -88,7 +88,10 @@ ARCH_NAMES = {"tsn": "TSN (2D ResNet, no temporal module)", "tsm": "TSM (tempora
               "tanet": "TANet (TAM in every block)", "slowonly": "SlowOnly (3D ResNet)"}
 LAYOUT_NAMES = {"tsm": "the TSM release's layout (module.base_model.*, new_fc)",
                 "mmaction2": "MMAction2's layout (backbone.*, cls_head.fc_cls)",
-                "actionlab": "actionlab's own layout (backbone.*, fc): a training checkpoint or export, not a release"}
+                "actionlab": "actionlab's own layout (backbone.*, fc): a training checkpoint or export, not a release "
+                             "(load it with --checkpoint FILE, actionlab.load(FILE) in Python)",
+                "plain": "a plain 2D network's layout (conv1.*, layer1.*: torchvision / timm names, e.g. an ImageNet "
+                         "file)"}
 # the key that shows each (layout, architecture), as the release writes it
 EVIDENCE = {("tsm", "tsm"): "module.base_model.layer1.0.conv1.net.weight",
             ("tsm", "tsn"): "module.base_model.layer1.0.conv1.weight",
@@ -114,6 +117,8 @@ def file_identity(sd: dict[str, torch.Tensor]) -> tuple[str, str | None]:
         if any(k.startswith("backbone.") and v.dim() == 5 and v.shape[2] > 1 for k, v in strip_module(sd).items()):
             return layout, "slowonly"
         return layout, "tsn"
+    if not any(k.startswith("backbone.") for k in keys):
+        return "plain", None
     return layout, None
 
 
