@@ -224,6 +224,13 @@ def test_predict_folder_page_lists_every_video_and_the_failures(tmp_path: Path) 
     assert "cannot open" in data["failures"][0]["error"] or "broken.mp4" in data["failures"][0]["error"]
     assert data["rows"][0]["href"] == "videos/v0.mp4"
 
+    # the same page from a resumable --jsonl run
+    rc = main(["predict", str(folder), "--checkpoint", str(ckpt), "--jsonl", str(tmp_path / "all.jsonl"),
+               "--html", str(tmp_path / "batch.html"), "--num-workers", "0", "--device", "cpu"])
+    batch = json.loads(re.search(r'id="page-data">(.*?)</script>', (tmp_path / "batch.html").read_text(), re.S)[1])
+    assert rc == 1 and sorted(r["video"] for r in batch["rows"]) == [r["video"] for r in data["rows"]]
+    assert [f["video"] for f in batch["failures"]] == [str(folder / "broken.mp4")]
+
 
 def test_bad_video_is_one_line_and_leaves_no_partial_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     ckpt = make_checkpoint(tmp_path / "tiny.pt", "tsn_r18_tiny", num_frames=4, input_size=32, scale_size=36)

@@ -129,17 +129,12 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _page_from_jsonl(args: argparse.Namespace) -> None:
-    """The folder page of every line of `--jsonl` (this run's and earlier runs' lines)."""
+    """The folder page of every video in `--jsonl` (this run's lines and earlier runs'; a video's last line)."""
     from ..annotate.page import write_folder_page
+    from ..batch_predict import _read_lines
 
-    results, failures = [], []
-    for line in Path(args.jsonl).read_text(encoding="utf-8").splitlines():
-        if not line.strip():
-            continue
-        row = json.loads(line)
-        if "error" in row:
-            failures.append((str(row["video"]), str(row["error"])))
-        else:
-            results.append(row)
+    last = {str(r["video"]): r for _, r in _read_lines(Path(args.jsonl))}
+    results = [r for r in last.values() if "error" not in r]
+    failures = [(v, str(r["error"])) for v, r in last.items() if "error" in r]
     write_folder_page(args.html, results, failures, str(args.checkpoint), args.views or "1x1")
     print(f"page: {args.html}", file=sys.stderr)
