@@ -179,7 +179,7 @@ def test_html_escapes_class_names_and_embeds_the_video(tmp_path: Path) -> None:
     page = predictor.timeline(video, window=8, stride=4).to_html(tmp_path / "one" / "page.html", embed=True)
     text = page.read_text()
     assert text.count("</script>") == 2 and "<b>x" not in text
-    assert 'src="data:video/mp4;base64,' in text and (tmp_path / "one" / "page.mp4").is_file()
+    assert 'src="data:video/mp4;base64,' in text and (tmp_path / "one" / "page.labels.mp4").is_file()
 
 
 def test_cli_timeline_writes_video_page_and_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -200,7 +200,16 @@ def test_cli_timeline_writes_video_page_and_files(tmp_path: Path, capsys: pytest
     # `predict --window` is the same timeline; a page alone gets its video beside it
     rc = main(["predict", str(video), "--checkpoint", str(ckpt), "--window", "16", "--stride", "8", "--no-plot",
                "--out-dir", str(tmp_path / "tl2"), "--html", str(tmp_path / "p2.html"), "--device", "cpu"])
-    assert rc == 0 and (tmp_path / "p2.mp4").is_file() and 'src="p2.mp4"' in (tmp_path / "p2.html").read_text()
+    assert rc == 0 and 'src="p2.labels.mp4"' in (tmp_path / "p2.html").read_text()
+    assert len(decode(tmp_path / "p2.labels.mp4")[0]) == 40
+    # a page named after its video beside it does not overwrite the input; --out-video onto it is refused
+    rc = main(["timeline", str(video), "--model", str(ckpt), "--window", "16", "--no-plot", "--out-dir",
+               str(tmp_path / "tl3"), "--html", str(tmp_path / "clip.html"), "--device", "cpu"])
+    assert rc == 0 and len(decode(video)[0]) == 40 and (tmp_path / "clip.labels.mp4").is_file()
+    size = video.stat().st_size
+    assert main(["timeline", str(video), "--model", str(ckpt), "--window", "16", "--no-plot", "--out-dir",
+                 str(tmp_path / "tl3"), "--out-video", str(video), "--device", "cpu"]) == 2
+    assert video.stat().st_size == size and "overwrite its input" in capsys.readouterr().err
     assert json.loads((tmp_path / "tl2" / "clip.timeline.json").read_text())["windows"] == data["windows"]
 
 

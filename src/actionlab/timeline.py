@@ -214,13 +214,13 @@ class Timeline:
         """The timeline page at `path` (see `annotate.page`).
 
         video: the file the page plays (referenced by relative path, or embedded with embed=True); by default
-        the annotated video this timeline wrote, else one written now beside the page (`<page>.mp4`).
+        the annotated video this timeline wrote, else one written now beside the page (`<page>.labels.mp4`).
         """
         from .annotate.page import write_timeline_page
 
         if video is None:
             if self.annotated is None or not Path(self.annotated.path).is_file():
-                self.to_video(Path(path).with_suffix(".mp4"))
+                self.to_video(Path(path).with_suffix(".labels.mp4"))
             video = self.annotated.path
         return write_timeline_page(path, self.page_data(max_classes), video, embed)
 

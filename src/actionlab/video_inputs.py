@@ -63,7 +63,7 @@ def add_timeline_arguments(p: argparse.ArgumentParser) -> None:
                     "with several videos, a folder")
     add_option(p, "--html", default=None, metavar="OUT.html",
                help="also write a page to watch the timeline offline (player, scores over time, top-5 on hover); "
-                    "it plays --out-video, or OUT.mp4 written beside it; with several videos, a folder")
+                    "it plays --out-video, or OUT.labels.mp4 written beside it; with several videos, a folder")
     add_option(p, "--embed-video", action="store_true",
                help="put the video inside the --html page (one file to send) instead of beside it")
     add_option(p, "--batch-size", type=int, default=8,

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from .overlay import Annotator
 from .sync import frame_windows
 
@@ -45,6 +45,8 @@ class AnnotatedVideo:
     def __init__(self, video: str | Path, out: str | Path, class_names: Sequence[str], topk: int = 5,
                  autorotate: bool = True, options: dict[str, str] | None = None):
         self.video, self.out = str(video), Path(out)
+        if self.out.resolve() == Path(self.video).resolve():
+            raise ConfigError(f"{self.out}: the annotated video would overwrite its input; name another file")
         self.class_names = list(class_names)
         self.topk = max(1, min(int(topk), len(self.class_names)))
         self.autorotate = autorotate

@@ -11,7 +11,7 @@ the audio copied) with the top-k of the window shown at each frame drawn on it a
 strip of the top-1 score so far along the bottom; it is decoded, drawn and encoded while
 the model works.  `--html` writes one page that works offline: the video, a chart of the
 class scores over time whose cursor follows playback (click to seek, hover for the top-5).
-The page plays --out-video, or OUT.mp4 written beside it (`--embed-video`: inside it).
+The page plays --out-video, or OUT.labels.mp4 written beside it (`--embed-video`: inside it).
 A frame shows the window whose centre is nearest to it.  `actionlab predict VIDEO
 --window ...` runs the same.
 """
@@ -75,12 +75,12 @@ def run_timeline(args: argparse.Namespace) -> int:
     predictor = load(args.checkpoint, device=getattr(args, "device", "auto"), weights=getattr(args, "weights", None))
     topk = getattr(args, "topk", 5)
     for video in videos:
-        out_video = _output("--out-video", getattr(args, "out_video", None), video, many, ".annotated.mp4")
+        out_video = _output("--out-video", getattr(args, "out_video", None), video, many, ".labels.mp4")
         page = _output("--html", getattr(args, "html", None), video, many, ".html")
         embed = bool(getattr(args, "embed_video", False))
         with tempfile.TemporaryDirectory(prefix="actionlab-page-") as tmp:
             if page is not None and out_video is None:  # the page needs a video a browser plays
-                out_video = Path(tmp) / f"{page.stem}.mp4" if embed else page.with_suffix(".mp4")
+                out_video = Path(tmp) / f"{page.stem}.mp4" if embed else page.with_suffix(".labels.mp4")
             if out_video is not None:
                 out_video.parent.mkdir(parents=True, exist_ok=True)
             bar = Progress(f"{Path(video).name}: windows", None)
