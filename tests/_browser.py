@@ -52,7 +52,7 @@ class WebDriverError(RuntimeError):
 class Chromium:
     """One headless Chromium session.  Use as a context manager; `quit()` ends both processes."""
 
-    def __init__(self, chromium: str, driver: str, width: int = 1200, height: int = 900, timeout: float = 20.0):
+    def __init__(self, chromium: str, driver: str, width: int = 1200, height: int = 900, timeout: float = 60.0):
         self.timeout = timeout
         self.proc = subprocess.Popen([driver, "--port=0"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                      text=True)
