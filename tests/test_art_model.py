@@ -6,11 +6,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from actionlab.engine.strategies import StepContext, build_strategy
-from actionlab.errors import ConfigError
+from actionlab.engine.build import build_strategy
+from actionlab.errors import ConfigError, ModelError
 from actionlab.models import art as art_module
 from actionlab.models.registry import create_model, list_models
 from actionlab.models.text import bank as bank_module
+from actionlab.strategy import StepContext
 
 CLASSES = ["split leap", "switch leap", "split jump", "salto backward tucked", "flic-flac"]
 
@@ -58,7 +59,7 @@ def test_ablation_kwargs_reach_the_head():
     art = out.extras["art"]
     assert terms["mtc"].item() == pytest.approx(2.0 * (art.mtc["spatial"] + art.mtc["tracklet"]).item(), rel=1e-5)
     assert len(model.head.enhance) == 0
-    with pytest.raises(ConfigError, match="unknown model.kwargs"):
+    with pytest.raises(ModelError, match="model.kwargs.no_such_option: not an option of art_r18_tiny"):
         create_model("art_r18_tiny", num_classes=5, no_such_option=1)
 
 

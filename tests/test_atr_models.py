@@ -165,7 +165,8 @@ def test_registered_tiny_atr_nets_are_their_base_plus_blocks(base):
     reference = create_model(base, num_classes=5, num_segments=T)
     extra = set(model.state_dict()) - set(reference.state_dict())
     assert set(reference.state_dict()) <= set(model.state_dict()) and all(".before_add." in k for k in extra)
-    assert model.atr_block_names[0] == "layer2.0" and model.atr_block_names[-1].startswith("layer4.")
+    names = [name for name, _ in atr_blocks(model)]
+    assert names[0] == "layer2.0" and names[-1].startswith("layer4.")
     assert type(model.backbone.layer3[0].conv1) is type(reference.backbone.layer3[0].conv1)  # SlowOnly's conv kept
     out = model(torch.randn(2, 3, T, SIZE, SIZE))
     assert out.extras["actionness"].shape[:3] == (2, T, 1)

@@ -3,10 +3,10 @@
 import pytest
 import torch
 
-from actionlab.engine import strategies
-from actionlab.engine.strategies import StepContext, TrainStrategy, backward_and_step, frozen, register_strategy, unwrap
+from actionlab.engine.build import build_strategy
 from actionlab.engine.trainer import train
 from actionlab.errors import ConfigError
+from actionlab.strategy import StepContext, TrainStrategy, backward_and_step, frozen, register_strategy, unwrap
 from tests._engine_toys import PooledLinear, ToyVideos, tiny_tsn, toy_config
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -58,7 +58,7 @@ class ToyTwoPhase(TrainStrategy):
 
 def test_two_phase_strategy_steps_each_optimizer_once_per_batch(tmp_path, monkeypatch):
     made = {}
-    real_build = strategies.build_strategy
+    real_build = build_strategy
 
     def spy(name, **kwargs):
         made["s"] = real_build(name, **kwargs)
@@ -110,6 +110,6 @@ def test_gradient_clipping_bounds_the_update():
 
 def test_unknown_strategy_and_bad_options_are_config_errors():
     with pytest.raises(ConfigError, match="unknown train.strategy 'nope'"):
-        strategies.build_strategy("nope")
+        build_strategy("nope")
     with pytest.raises(ConfigError, match="takes no options"):
-        strategies.build_strategy("standard", lr=1)
+        build_strategy("standard", lr=1)

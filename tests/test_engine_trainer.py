@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from actionlab.engine.rundir import resolve_resume
-from actionlab.engine.strategies import NonFiniteLossError
 from actionlab.engine.trainer import train
 from actionlab.errors import DataError
+from actionlab.strategy import NonFiniteLossError
 from tests._engine_toys import ToyVideos, tiny_tsn, toy_config
 
 HERE = Path(__file__).parent

@@ -3,10 +3,12 @@
 Layers, lowest first (GUIDE: formats -> sampler -> reader -> transforms -> model -> engine -> commands):
 a module may import its own layer and the layers below it, never one above.  An import inside a function
 counts like one at the top of the module, and importing `a.b.c` also runs the package `a.b`'s __init__
-(unless the importer is inside `a.b` already), so that counts as importing `a.b` too.
+(unless the importer is inside `a.b` already), so that counts as importing `a.b` too.  Imports under
+`if TYPE_CHECKING:` never run (annotations only) and do not count.
 """
 
 import ast
+import re
 from pathlib import Path
 
 import torch.nn as nn
@@ -58,7 +60,7 @@ def imports(path: Path, modules: dict[str, Path], src: Path = SRC) -> set[str]:
     me = _module_name(path, src)
     package = me.split(".") if path.name == "__init__.py" else me.split(".")[:-1]
     targets: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in _runtime_nodes(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom):
             base = package[: len(package) - node.level + 1] if node.level else []
             name = ".".join(base + ([node.module] if node.module else []))
@@ -73,6 +75,20 @@ def imports(path: Path, modules: dict[str, Path], src: Path = SRC) -> set[str]:
             prefix = ".".join(parts[:i])
             if prefix in modules and not (me + ".").startswith(prefix + "."):
                 out.add(prefix)
+    return out
+
+
+def _runtime_nodes(tree: ast.AST) -> list[ast.AST]:
+    """Every node that can run: all of them but the bodies of `if TYPE_CHECKING:` (annotations only)."""
+    out: list[ast.AST] = []
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        out.append(node)
+        if isinstance(node, ast.If) and ast.unparse(node.test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING"):
+            stack.extend(node.orelse)
+            continue
+        stack.extend(ast.iter_child_nodes(node))
     return out
 
 
@@ -233,3 +249,25 @@ def test_explanation_kinds_are_listed_and_each_has_its_module():
     assert set(KINDS) == modules
     for kind in KINDS:
         assert "def render(" in (SRC / "explain" / f"{kind}.py").read_text(), kind
+
+
+def test_models_and_strategies_are_registered_by_the_listed_modules_under_literal_names():
+    """Every module that registers a model or a strategy is in MODEL_MODULES; no name is built at run time."""
+    from actionlab.models.registry import MODEL_MODULES
+
+    registering = {str(p.relative_to(SRC / "models").with_suffix("")).replace("/", ".")
+                   for p in (SRC / "models").rglob("*.py")
+                   if p.name != "registry.py" and ("register_model(" in p.read_text() or "register_strategy(" in
+                                                  p.read_text())}
+    assert registering == set(MODEL_MODULES)
+    for name in MODEL_MODULES:
+        text = (SRC / "models" / f"{name.replace('.', '/')}.py").read_text()
+        assert not re.search(r"_register\(f\"|register_model\([^)]*name=f\"", text), name  # greppable names
+    assert not (SRC / "engine" / "strategies.py").exists()  # no re-export shim beside actionlab/strategy.py
+
+
+def test_annotation_only_imports_do_not_count_but_lazy_ones_do(tmp_path):
+    src = _tree(tmp_path, {"a.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from . import b\n",
+                           "b.py": "def f():\n    from . import a\n"})
+    graph = import_graph(src)
+    assert graph["actionlab.a"] == set() and graph["actionlab.b"] == {"actionlab.a"}

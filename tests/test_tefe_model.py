@@ -74,7 +74,7 @@ def test_placement_errors_and_block_indices():
         resolve_placement([[0], [0], [0], [0]], [[], [4], [], []], R50_STAGES)
     with pytest.raises(ModelError, match="placement"):
         create_model("tefe_r50_tiny", num_classes=3, placement="row9")
-    with pytest.raises(ModelError, match="unknown key 'frames'"):
+    with pytest.raises(ModelError, match="model.kwargs.frames: not an option of tefe_r50_tiny"):
         create_model("tefe_r50_tiny", num_classes=3, frames=8)
     # Explicit indices can put TE and FE in the same block.
     net = _pretrained_like("resnet50")

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from actionlab.engine.strategies import StepContext, build_strategy
+from actionlab.engine.build import build_strategy
 from actionlab.errors import ConfigError
 from actionlab.models.tfe import TFEModel, TFEStrategy, VanillaTemporalModel, build_frame_encoder
+from actionlab.strategy import StepContext
 
 
 def make_model(**kw) -> TFEModel:

@@ -448,7 +448,8 @@ def load_exported(folder: str | Path, device: str | torch.device = "auto", multi
     state = read_safetensors(files["model.safetensors"])
     model = build_model(cfg, outputs, load_pretrained=False, class_names=class_names)
     fit_exported_state(model, state, files["model.safetensors"], cfg.model.name)
-    preprocess = Preprocess(**{k: tuple(v) if isinstance(v, list) else v for k, v in pre.items()})
+    fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in pre.items()}
+    preprocess = Preprocess(**fields)
     dev = select_device(device, source="device")
     return Predictor(model, class_names, preprocess, device=dev,
                      multi_label=bool(meta.get("multi_label", False)) if multi_label is None else multi_label,

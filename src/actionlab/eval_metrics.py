@@ -40,7 +40,7 @@ class Meter(Protocol):
     def compute(self) -> dict[str, float]: ...
 
 
-METERS: dict[str, type] = {
+METERS: dict[str, Any] = {  # name -> meter class (with `merged`)
     "temporal_fidelity": FidelityMeter,
     "pointing_game": PointingMeter,
     "actionness_in_box": ActionnessInBoxMeter,

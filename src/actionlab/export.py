@@ -72,6 +72,8 @@ class ExportableClassifier(nn.Module):
         self.layout = layout
         std_t = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1, 1)
         mean_t = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1, 1)
+        self.scale: torch.Tensor
+        self.shift: torch.Tensor
         self.register_buffer("scale", 1.0 / (255.0 * std_t), persistent=False)
         self.register_buffer("shift", mean_t / std_t, persistent=False)
 
@@ -103,10 +105,10 @@ def example_clip(num_frames: int, size: int, input_dtype: InputType, layout: Lay
                  seed: int = 0) -> torch.Tensor:
     """A random clip of the exported input's dtype and layout (uint8 pixels, or normalised-like floats)."""
     g = torch.Generator().manual_seed(seed)
-    shape = input_shape(num_frames, size, layout, batch)
+    shape = tuple(int(d) for d in input_shape(num_frames, size, layout, batch))  # a number for `batch` here
     if input_dtype == "uint8":
-        return torch.randint(0, 256, shape, generator=g, dtype=torch.uint8)  # type: ignore[arg-type]
-    return torch.randn(shape, generator=g)  # type: ignore[arg-type]
+        return torch.randint(0, 256, shape, generator=g, dtype=torch.uint8)
+    return torch.randn(shape, generator=g)
 
 
 # --------------------------------------------------------------------------- errors that name the op
@@ -114,10 +116,11 @@ def example_clip(num_frames: int, size: int, input_dtype: InputType, layout: Lay
 
 def _causes(exc: BaseException) -> Iterator[BaseException]:
     seen: set[int] = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        yield exc
-        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
 
 
 _OP_PATTERNS = (
@@ -180,6 +183,7 @@ def _export_onnx(wrapper: ExportableClassifier, example: torch.Tensor, out: Path
         program = torch.onnx.export(wrapper, (example,), None, dynamo=True, dynamic_shapes=_dynamic_batch(),
                                     input_names=["clip"], output_names=["logits"], opset_version=opset,
                                     verbose=False)
+        assert program is not None  # dynamo=True returns the program
         program.model.metadata_props[METADATA_KEY] = json.dumps(metadata)
         program.save(str(out))
         return

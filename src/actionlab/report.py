@@ -19,6 +19,7 @@ import csv
 import json
 import math
 import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -180,7 +181,7 @@ class Stat:
         return format(self.mean, spec) if self.n == 1 else f"{format(self.mean, spec)} ± {format(self.std, spec)}"
 
 
-def summarize(values: list[float]) -> Stat:
+def summarize(values: Sequence[float | None]) -> Stat:
     """Mean and sample standard deviation of the finite values (n counts them)."""
     vals = [v for v in values if v is not None and math.isfinite(v)]
     if not vals:

@@ -57,15 +57,21 @@ class StepContext:
     batch: dict[str, Any] = field(default_factory=dict)  # the whole batch (action_mask, boxes, ...) on the device
 
 
+def recognizer(model: nn.Module) -> Any:
+    """`unwrap(model)` as what it is for the loop: a recognizer (models/recognizer.py), with `loss` and the rest of
+    its contract (typed Any here: this module sits below the models)."""
+    return unwrap(model)
+
+
 def unwrap(model: nn.Module) -> nn.Module:
     """The module inside DDP / torch.compile wrappers."""
     while True:
-        if hasattr(model, "module"):
-            model = model.module
-        elif hasattr(model, "_orig_mod"):
-            model = model._orig_mod
-        else:
+        inner = getattr(model, "module", None)
+        if not isinstance(inner, nn.Module):
+            inner = getattr(model, "_orig_mod", None)
+        if not isinstance(inner, nn.Module):
             return model
+        model = inner
 
 
 @contextlib.contextmanager
@@ -152,7 +158,7 @@ class TrainStrategy:
                    ) -> dict[str, float | torch.Tensor]:
         with ctx.autocast():
             output = ctx.model(clip)
-            terms = unwrap(ctx.model).loss(output, target)
+            terms = recognizer(ctx.model).loss(output, target)
         backward_and_step(ctx, terms["loss"], ["main"])
         return {k: v.detach() for k, v in terms.items()}  # 0-dim tensors: the loop reads them at log steps only
 

@@ -168,7 +168,7 @@ class Timeline:
 
         if not self.windows:
             raise DataError(f"{self.video}: no window was scored, nothing to show")
-        index = {}
+        index: dict[str, int] = {}
         for i, name in enumerate(self.class_names):
             index.setdefault(name, i)
         n = max(self.decoded_frames, 1)
@@ -291,7 +291,9 @@ def video_timeline(predictor: Any, video: str | Path, window: int = 64, stride: 
             progress(int(done.sum()), len(spans))
 
     def finish(p: _Pending, fallback: torch.Tensor | None = None) -> None:
-        clip = torch.stack([buffer[s] if s in buffer else fallback for s in p.samples], dim=1)
+        frames = [buffer[s] if s in buffer else fallback for s in p.samples]
+        clip = torch.stack([f for f in frames if f is not None], dim=1)
+        assert clip.shape[1] == len(frames)  # every sample is buffered, or a fallback is given
         batch.append((p.index, clip))
         for s in p.samples:
             refcount[s] -= 1

@@ -181,6 +181,7 @@ class AnnotatedVideo:
                             out.mux_audio(packet, shift)
                         continue
                     for frame in packet.decode():
+                        assert isinstance(frame, av.VideoFrame)  # the video stream's packets
                         w = self._window_for(index, shown)
                         if w is None:
                             return
@@ -199,6 +200,7 @@ class AnnotatedVideo:
                         if not img.flags.writeable:
                             img = img.copy()
                         classes, scores = top_of(w)
+                        assert annotator is not None and pts0 is not None  # set with the output, above
                         annotator.draw(img, index, w, classes, scores, top1)
                         out.write(img, None if frame.pts is None else frame.pts - pts0)
                         index += 1

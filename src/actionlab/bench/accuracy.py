@@ -95,7 +95,7 @@ def extra_metrics(cfg: Any, checkpoint: str | Path) -> dict[str, Any]:
             extras = model(clip).extras
             for meter in meters.values():
                 if meter.batch_key in batch:
-                    meter.observe(extras, batch[meter.batch_key][:, 0], tuple(clip.shape[-2:]))
+                    meter.observe(extras, batch[meter.batch_key][:, 0], (clip.shape[-2], clip.shape[-1]))
     return eval_metrics.results(meters)
 
 

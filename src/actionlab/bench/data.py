@@ -31,7 +31,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # numpy and torch are imported when the benchmark runs: `actionlab --help` stays fast
     import numpy as np
@@ -51,6 +51,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=8, help="clips per batch in the DataLoader measurement")
     p.add_argument("--loader-clips", type=int, default=48, help="clips per DataLoader measurement")
     p.add_argument("--dir", default=None, help="keep the generated videos here instead of a temp dir")
+
+
+def _pts(packet: Any) -> int:
+    """A packet's presentation time (the H.264 files made here all have one)."""
+    assert packet.pts is not None
+    return int(packet.pts)
 
 
 def make_video(path: Path, seconds: float, fps: int, width: int, height: int, gop: int | None, seed: int) -> None:
@@ -112,7 +118,7 @@ def bound_read(path: str, indices: np.ndarray) -> torch.Tensor:
         cc = stream.codec_context
         cc.thread_count = 1
         packets = [p for p in container.demux(stream) if p.size]
-        order = sorted(range(len(packets)), key=lambda i: packets[i].pts)  # frame -> decode position
+        order = sorted(range(len(packets)), key=lambda i: _pts(packets[i]))  # frame -> decode position
         keys = [i for i, p in enumerate(packets) if p.is_keyframe]
         want = {packets[order[int(f)]].pts for f in indices}
         out: dict[int, np.ndarray] = {}
@@ -136,7 +142,7 @@ def bound_read(path: str, indices: np.ndarray) -> torch.Tensor:
             pos = target + 1
         cc.skip_frame = "DEFAULT"
         keep(cc.decode(None))
-        pts = [packets[order[int(f)]].pts for f in indices]
+        pts = [_pts(packets[order[int(f)]]) for f in indices]
     return torch.from_numpy(np.stack([out[p] for p in pts]))
 
 

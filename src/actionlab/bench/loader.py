@@ -94,7 +94,7 @@ def decoded_batches(cfg: Config, batches: int) -> list[dict[str, torch.Tensor]]:
 
     dataset = build_dataset(cfg, "train")
     loader, _, _ = train_loader(dataset, cfg.data.batch_size, 0, cfg.train.seed)
-    out = []
+    out: list[Any] = []
     while len(out) < batches:
         for batch in loader:
             if batch is not None:
@@ -123,7 +123,8 @@ class PlainLoop:
         o = cfg.optim
         params = [p for p in self.model.parameters() if p.requires_grad]
         if o.name == "adamw":
-            self.opt: torch.optim.Optimizer = torch.optim.AdamW(params, lr=o.lr, betas=tuple(o.betas),
+            betas = (float(o.betas[0]), float(o.betas[1]))
+            self.opt: torch.optim.Optimizer = torch.optim.AdamW(params, lr=o.lr, betas=betas,
                                                                 weight_decay=o.weight_decay)
         else:
             self.opt = torch.optim.SGD(params, lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay)

@@ -125,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"bench threads: {os.cpu_count()} cores, load average {_load()} (1/5/15 min) before; "
           f"{args.load} busy loop(s) added; {total} measurements of ~{args.seconds:g} s "
           f"(each in a fresh process)", flush=True)
-    results: dict[tuple[str, str], list[dict[str, float]]] = {}
+    results: dict[tuple[str, str], list[dict[str, Any]]] = {}
     loops = _busy_loops(args.load)
     started, done = time.perf_counter(), 0
     try:
@@ -148,10 +148,10 @@ def run(args: argparse.Namespace) -> int:
         base = results.get((work, "1 thread"))
         rows = []
         for name in args.settings:
-            res = results[(work, name)]
-            speed = statistics.median(r["clips_per_s"] for r in res)
-            cpu = statistics.median(r["cpu_ms_per_clip"] for r in res)
-            row = {"setting": name, "threads": str(res[0]["threads"]), "clips/s": f"{speed:.1f}",
+            measured = results[(work, name)]
+            speed = statistics.median(r["clips_per_s"] for r in measured)
+            cpu = statistics.median(r["cpu_ms_per_clip"] for r in measured)
+            row = {"setting": name, "threads": str(measured[0]["threads"]), "clips/s": f"{speed:.1f}",
                    "CPU ms/clip": f"{cpu:.1f}"}
             if base:
                 row["speed vs 1 thread"] = f"{speed / statistics.median(r['clips_per_s'] for r in base):.2f}x"

@@ -74,7 +74,7 @@ def bench_video(predictor: Any, video: str, args: argparse.Namespace, tmp: Path)
 
     runs: dict[str, list[tuple[float, float]]] = {"plain": [], "annotated": []}
     out = tmp / f"{Path(video).stem}.mp4"
-    tl = None
+    tl: Any = None
     video_info(video)  # untimed: the scan is cached for both kinds alike, and the model has run once
     pre = predictor.preprocess
     predictor.logits(torch.zeros(1, 3, pre.num_frames, pre.input_size, pre.input_size, dtype=torch.uint8))

@@ -105,9 +105,9 @@ def predictions_table(rows: list[dict[str, Any]], data_root: Path, per_class: in
     lines = [line.split() for line in (data_root / "test.txt").read_text().splitlines() if line.strip()]
     class_names = (data_root / "classes.txt").read_text().split()
     picked: list[tuple[str, int]] = []
-    for path, label in lines:
-        if sum(1 for _, y in picked if y == int(label)) < per_class:
-            picked.append((path, int(label)))
+    for path, label_text in lines:
+        if sum(1 for _, y in picked if y == int(label_text)) < per_class:
+            picked.append((path, int(label_text)))
     predictors = {r["recipe"]: load(r["checkpoint"], device="cpu") for r in rows}
     table = []
     for path, label in picked:
@@ -182,13 +182,13 @@ def run(args: argparse.Namespace) -> int:
 
     # 4. tables
     sections = []
-    for variant in roots:
-        variant_rows = [r for r, (_, v) in zip(rows, jobs) if v == variant]
-        sections.append(f"## '{variant}' benchmark: test split, views 1x1\n\n{comparison_table(variant_rows)}")
+    for shown in roots:
+        variant_rows = [r for r, (_, v) in zip(rows, jobs) if v == shown]
+        sections.append(f"## '{shown}' benchmark: test split, views 1x1\n\n{comparison_table(variant_rows)}")
         if variant_rows[0]["pairs"]:
-            sections.append(f"## Within-pair accuracy by pair ('{variant}'; chance 0.5)\n\n{pairs_table(variant_rows)}")
-        sections.append(f"## Predictions on held-out videos ('{variant}')\n\n"
-                        f"{predictions_table(variant_rows, roots[variant])}")
+            sections.append(f"## Within-pair accuracy by pair ('{shown}'; chance 0.5)\n\n{pairs_table(variant_rows)}")
+        sections.append(f"## Predictions on held-out videos ('{shown}')\n\n"
+                        f"{predictions_table(variant_rows, roots[shown])}")
     elapsed = time.perf_counter() - started
     footer = (f"within-pair: how often the true class outscores its time-reversed twin (chance 0.5). "
               f"Budget: {args.minutes:g} min of training per model, {threads} thread(s) each, {workers} at a time; "

@@ -150,10 +150,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--frames {frames} disagrees with num_segments={kwargs['num_segments']}")
     if frames != model_info(name).num_frames:  # only then: not every builder need take num_segments
         build_kwargs["num_segments"] = frames
-    try:
-        model = create_model(name, num_classes=num_classes, **build_kwargs)
-    except TypeError as e:  # a builder without one of these kwargs
-        raise ModelError(f"{name}: {e}") from e
+    model = create_model(name, num_classes=num_classes, **build_kwargs)
     latency = args.latency and not args.no_latency
     steps = "GMACs, parameters" + ("" if args.no_memory else ", activation memory") + (
         f", CPU latency ({args.warmup} warm-up + {args.repeats} timed forwards, {torch.get_num_threads()} threads)"

@@ -84,7 +84,7 @@ def tag_config(args: argparse.Namespace):
     if not args.config:
         if not args.data:
             raise ConfigError(f"--model {tag.name} needs the dataset: --data ROOT (its official layout) or a CONFIG")
-        overrides = [f"data.format={_TAG_FORMATS[tag.labels]}", f"data.root={args.data}"] + overrides
+        overrides = [f"data.format={_TAG_FORMATS[tag.labels or '']}", f"data.root={args.data}"] + overrides
         root = Path(args.data)
         if tag.labels == "kinetics400":  # the official CSVs, in annotations/ as the download unpacks them
             csv = "annotations/validate.csv" if (root / "annotations/validate.csv").is_file() else "validate.csv"

@@ -69,21 +69,29 @@ class FrameCache:
     def has(self, index: int) -> bool:
         return self.entries[index] is not None
 
+    def _entry(self, index: int) -> tuple[int, int, int, int, float]:
+        entry = self.entries[index]
+        assert entry is not None, f"video {index} is not cached (ask `has` first)"
+        return entry
+
     def num_frames(self, index: int) -> int:
-        return self.entries[index][1]  # type: ignore[index]
+        return self._entry(index)[1]
 
     def fps(self, index: int) -> float:
-        return self.entries[index][4]  # type: ignore[index]
+        return self._entry(index)[4]
 
     def read(self, index: int, indices: np.ndarray) -> torch.Tensor:
         """Frames `indices` (any order, duplicates allowed) of video `index`: uint8 [T, H, W, 3], contiguous."""
-        off, n, h, w, _ = self.entries[index]  # type: ignore[misc]
+        off, n, h, w, _ = self._entry(index)
         idx = np.asarray(indices, dtype=np.int64).reshape(-1)
         if idx.size and (idx.min() < 0 or idx.max() >= n):
             raise DataError(f"cached video {index}: frame index out of range (it has {n} frames)")
         if self.tensors is not None:
-            return self.tensors[index][torch.from_numpy(idx)]  # type: ignore[index]
+            frames = self.tensors[index]
+            assert frames is not None  # cached (the entry above exists)
+            return frames[torch.from_numpy(idx)]
         if self._map is None:  # opened lazily: in each DataLoader worker, after the fork
+            assert self.file is not None  # a disk cache (memory caches hold tensors)
             self._map = np.memmap(self.file, dtype=np.uint8, mode="r")
         video = self._map[off: off + n * h * w * 3].reshape(n, h, w, 3)
         return torch.from_numpy(np.ascontiguousarray(video[idx]))
@@ -239,8 +247,9 @@ def build_cache(records: Sequence[Any], mode: str, *, budget_bytes: int, backend
         os.replace(tmp_index, index)
     finally:
         tmp.unlink(missing_ok=True)
-    cache = _open_disk(folder, key, len(records))
-    assert cache is not None
+    opened = _open_disk(folder, key, len(records))
+    assert opened is not None
+    cache = opened
     return cache, (f"{what}: decoded frames written to the disk cache {cache.file} ({_gb(cache.nbytes)}, "
                    f"{len(records)} videos, filled in {time.perf_counter() - start:.1f} s)")
 
@@ -288,7 +297,7 @@ def _open_disk(folder: Path, key: str, count: int) -> FrameCache | None:
         return None
     if meta.get("videos") != count or len(entries) != count:
         return None
-    cache = FrameCache(entries, file=str(data), kind="disk")  # type: ignore[arg-type]
+    cache = FrameCache(entries, file=str(data), kind="disk")
     if data.stat().st_size < cache.nbytes:  # a truncated file: rebuild rather than read garbage
         return None
     return cache

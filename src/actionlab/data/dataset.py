@@ -94,7 +94,8 @@ class VideoDataset(Dataset):
         if self.train:
             return 1
         extra = 1 if getattr(self.sampler, "twice_sample", False) else 0
-        return (self.num_clips + extra) * self.test_transform.num_crops  # type: ignore[union-attr]
+        assert self.test_transform is not None  # an evaluation dataset has one (__init__)
+        return (self.num_clips + extra) * self.test_transform.num_crops
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -175,10 +176,12 @@ class VideoDataset(Dataset):
             src_boxes = torch.from_numpy(table[indices])  # [clips, T, 4]
         flipped = False
         if self.train:
+            assert self.train_transform is not None  # checked in __init__
             clip, boxes, crops = self.train_transform(frames, rng, src_boxes[0] if src_boxes is not None else None)
             flipped = crops[0].flip
             per_clip = 1
         else:
+            assert self.test_transform is not None  # checked in __init__
             clip, boxes, crops = self.test_transform(frames, indices.shape[0], src_boxes)
             per_clip = len(crops)
         item: dict[str, Any] = {"clip": clip, "label": self._label(record, flipped), "index": index}
@@ -197,7 +200,7 @@ class VideoDataset(Dataset):
                 if c != UNLABELED:
                     target[self.flip_label_map.get(c, c) if flipped else c] = 1.0
             return target
-        label = int(record.label)  # type: ignore[arg-type]
+        label = int(record.label)  # type: ignore[arg-type]  # single-label data: an int (multi-label returned above)
         if flipped and label in self.flip_label_map:
             label = self.flip_label_map[label]
         return torch.tensor(label, dtype=torch.int64)
@@ -212,8 +215,8 @@ class VideoDataset(Dataset):
         if record.time_segments and fps > 0:
             t = indices / fps
             mask = np.zeros(indices.shape, dtype=bool)
-            for _, start, end in record.time_segments:
-                mask |= (t >= start) & (t < end)
+            for _, t_start, t_end in record.time_segments:
+                mask |= (t >= t_start) & (t < t_end)
             return mask
         return None
 
@@ -293,10 +296,10 @@ def build_dataset(cfg: Config | DataConfig, split: str, views: str | None = None
     if crops == 10 and not ann.flip_allowed:
         raise ConfigError(f"views {views}: 10 crops include horizontal flips, and {data.format}'s classes tell left "
                           "from right (a flipped clip shows another class); use 1, 3 or 5 crops")
-    transform = TestTransform(data.input_size, data.scale_size, crops, data.test_style)
+    test_transform = TestTransform(data.input_size, data.scale_size, crops, data.test_style)
     # evaluation reads each video once per pass: decoding whole videos into memory would cost more than it saves,
     # so only an explicit disk cache (reused across runs) applies to it
-    return VideoDataset(ann, sampler, train=False, test_transform=transform, num_clips=clips,
+    return VideoDataset(ann, sampler, train=False, test_transform=test_transform, num_clips=clips,
                         backend=data.backend, on_error=on_error, seed=seed, flip_label_map=flip_map, name=split,
                         cache="disk" if data.cache == "disk" else "none", cache_budget_gb=data.cache_budget_gb,
                         cache_dir=data.cache_dir, autorotate=data.autorotate)

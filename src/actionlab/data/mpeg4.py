@@ -176,7 +176,7 @@ def vop_header(data: bytes, at: int, facts: StreamFacts) -> Vop | None:
 
 def packet_vops(data: bytes, facts: StreamFacts) -> tuple[Vop, ...]:
     """Every VOP in one packet, in bitstream order; headers in the packet update `facts` first."""
-    vops = []
+    vops: list[Vop] = []
     i = data.find(VOP_START)
     while i >= 0:
         vop = vop_header(data, i, facts)
@@ -306,7 +306,7 @@ def number_frames(packets: list[Packet], facts: StreamFacts) -> PacketOrder:
     starts = [pos for pos, p in enumerate(packets) if p.vops and p.vops[0].type == "I" and p.vops[0].coded
               and (facts.vol_in_extradata or p.has_vol)]
     return PacketOrder(packets, facts, outputs, {v: i for i, v in enumerate(outputs)},
-                       {c.decoded: pos for pos, c in decoded}, {c.decoded: c.refs for _, c in decoded},  # type: ignore[misc]
+                       {c.decoded: pos for pos, c in decoded}, {c.decoded: c.refs for _, c in decoded},  # type: ignore[misc]  # decoded: not None (filtered)
                        starts)
 
 

@@ -146,10 +146,11 @@ def _gather(path: str, unique: np.ndarray, frames: list[np.ndarray | None], idx:
     missing = [int(unique[i]) for i, f in enumerate(frames) if f is None]
     if missing:
         raise DataError(f"{path}: frame {missing[0]} could not be decoded (truncated or corrupt video?)")
-    shapes = {f.shape for f in frames}  # type: ignore[union-attr]
+    decoded = [f for f in frames if f is not None]  # all of them (checked above)
+    shapes = {f.shape for f in decoded}
     if len(shapes) > 1:
         raise DataError(f"{path}: frames have different sizes {sorted(shapes)}")
-    stacked = torch.from_numpy(np.stack(frames)) if frames else torch.empty((0, 0, 0, 3), dtype=torch.uint8)
+    stacked = torch.from_numpy(np.stack(decoded)) if decoded else torch.empty((0, 0, 0, 3), dtype=torch.uint8)
     pos = np.searchsorted(unique, idx)
     if np.array_equal(pos, np.arange(len(unique))):
         return stacked
@@ -328,7 +329,7 @@ class PyAVReader(_ClosesOnExit):
         pos = int(index.display_pos[frame])
         target_pts = int(index.display_pts[frame])
         k = bisect.bisect_right(index.keys, pos) - 1
-        while k > 0 and index.pts[index.keys[k]] > target_pts:  # type: ignore[operator]
+        while k > 0 and index.pts[index.keys[k]] > target_pts:  # type: ignore[operator]  # keyframes have pts
             k -= 1
         return index.keys[k] if k >= 0 else 0
 
@@ -535,6 +536,8 @@ def torchcodec_available() -> bool:
 
 class TorchCodecReader(_ClosesOnExit):
     """torchcodec's exact-seek decoder behind the same interface."""
+
+    _decoder: Any  # torchcodec's VideoDecoder; None once closed
 
     def __init__(self, path: str | os.PathLike, threads: int = 1):
         from torchcodec.decoders import VideoDecoder
@@ -773,7 +776,8 @@ def video_info(path: str | os.PathLike, backend: str = "auto", *, frame_template
         reader = FrameFolderReader(path, frame_template, frame_start)
         size = (0, 0)
         if reader.num_frames:
-            size = tuple(reader.read([0]).shape[1:3])  # type: ignore[assignment]
+            first = reader.read([0])
+            size = (int(first.shape[1]), int(first.shape[2]))
         return VideoInfo(reader.num_frames, 0.0, int(size[1]), int(size[0]), "images", "folder")
     resolve_backend(backend)
     with PyAVReader(path, autorotate=autorotate, cache=INDEX_CACHE if use_cache else None) as r:

@@ -26,6 +26,7 @@ Videos shorter than T frames (how MMAction2 handles them):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -99,7 +100,10 @@ class UniformSampler:
         return idx.clip(0, n - 1)
 
 
-Sampler = SegmentSampler | DenseSampler | UniformSampler  # or a release_sampling sampler
+class Sampler(Protocol):
+    """(num_frames, rng, train, num_clips) -> frame indices [num_clips, T]: the samplers here and release_sampling's."""
+
+    def __call__(self, num_frames: int, rng: np.random.Generator, train: bool, num_clips: int = 1) -> np.ndarray: ...
 
 
 def build_sampler(kind: str, num_segments: int, frame_interval: int = 1, twice_sample: bool = False) -> Sampler:

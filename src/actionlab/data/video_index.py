@@ -114,7 +114,7 @@ def exact_reason(container_format: str, pts: list[int | None], discard: list[boo
         return "packets sharing a timestamp"
     if any(discard):
         return "discarded packets (edit list)"
-    if "avi" in container_format.split(",") and any(b <= a for a, b in zip(pts, pts[1:])):  # type: ignore[operator]
+    if "avi" in container_format.split(",") and any(b <= a for a, b in zip(pts, pts[1:])):  # type: ignore[operator]  # no None: checked above
         return "AVI with reordered (B-frame) timestamps"
     return None
 

@@ -29,6 +29,10 @@ H264_OPTIONS = {"crf": "23", "preset": "veryfast"}
 class VideoWriter:
     """An output file with one video stream (and optionally one audio stream taken from an input)."""
 
+    container: Any  # PyAV's OutputContainer (None once closed), its video stream and the audio one
+    stream: Any
+    _audio_out: Any
+
     def __init__(self, path: str | os.PathLike, width: int, height: int, rate: Fraction | int | float,
                  time_base: Fraction | None = None, *, codec: str = "libx264", pix_fmt: str = "yuv420p",
                  options: dict[str, str] | None = None, threads: int = 0, audio_from: Any = None,

@@ -14,7 +14,8 @@ import torch.nn as nn
 
 from ..config import Config, from_dict
 from ..errors import ConfigError, ModelError
-from ..models.registry import _entry, create_model
+from ..models.registry import _entry, _import_all, create_model
+from ..strategy import TrainStrategy, strategy_class, strategy_names
 from .checkpoint import load_checkpoint, load_model_state
 
 
@@ -48,15 +49,21 @@ def build_model(cfg: Config, num_classes: int, load_pretrained: bool = True,
         kwargs["num_segments"] = cfg.data.num_segments
     if class_names is not None and "class_names" not in kwargs and _names_explicitly(builder, "class_names"):
         kwargs["class_names"] = list(class_names)
-    try:
-        pretrained = cfg.model.pretrained if load_pretrained else None
-        model = create_model(cfg.model.name, num_classes=num_classes, pretrained=pretrained, **kwargs)
-    except TypeError as e:  # an unknown keyword in model.kwargs
-        raise ConfigError(f"model '{cfg.model.name}' rejects config key 'model.kwargs': {e}") from None
+    pretrained = cfg.model.pretrained if load_pretrained else None
+    model = create_model(cfg.model.name, num_classes=num_classes, pretrained=pretrained, **kwargs)
     report = getattr(model, "pretrained_report", None)
     if pretrained is not None and report is not None:  # say what loaded, what is new, what was unused
         print(f"model.pretrained={pretrained}: {report.summary()}", file=sys.stderr)
     return model
+
+
+def build_strategy(name: str, **kwargs: Any) -> TrainStrategy:
+    """The training strategy `train.strategy` names ("standard", or a method's, registered beside its model)."""
+    _import_all()  # the method modules (models/tfe.py, models/art.py) register their strategies
+    cls = strategy_class(name)
+    if cls is None:
+        raise ConfigError(f"unknown train.strategy '{name}', expected one of {strategy_names()}")
+    return cls(**kwargs)
 
 
 def model_name_of(model: nn.Module, cfg: Config) -> str:

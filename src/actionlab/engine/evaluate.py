@@ -14,7 +14,7 @@ dataset order, so the metrics are those of a single-process run.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +28,7 @@ from ..metrics import compute_metrics, scores_from_logits
 from ..models.recognizer import evaluating
 from ..strategy import unwrap
 from . import distributed
+from .loader import num_items
 from .runtime import prepare_clip
 
 
@@ -43,7 +44,7 @@ class EvalResult:
 def video_scores(model: nn.Module, clip: torch.Tensor, *, average: str = "prob", multi_label: bool = False,
                  max_views_per_forward: int = 8,
                  autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
-                 extras_out: list[dict[str, Any]] | None = None, keep: set[str] = frozenset()) -> torch.Tensor:
+                 extras_out: list[dict[str, Any]] | None = None, keep: Collection[str] = ()) -> torch.Tensor:
     """Normalised clips [B, V, C, T, H, W] (or [B, C, T, H, W]) -> averaged scores [B, K] (float32).
 
     extras_out: when given, the model's extras named in `keep` (tensors, or dicts of tensors such as ATR's
@@ -90,7 +91,7 @@ def evaluate(model: nn.Module, loader: DataLoader, device: torch.device, mean: S
                                        max_views_per_forward=max_views_per_forward, autocast=autocast,
                                        extras_out=extras, keep=keep).cpu())
             if keep:
-                _observe(meters, _concat(extras), batch, tuple(clip.shape[-2:]))
+                _observe(meters, _concat(extras), batch, (clip.shape[-2], clip.shape[-1]))
             labels.append(batch["label"].cpu())
             indices.append(torch.as_tensor(batch["index"]).cpu())
     num_classes = int(getattr(unwrap(model), "num_classes", 0))
@@ -98,7 +99,7 @@ def evaluate(model: nn.Module, loader: DataLoader, device: torch.device, mean: S
     local_labels = torch.cat(labels) if labels else torch.zeros(0, dtype=torch.long)
     local_indices = torch.cat(indices) if indices else torch.zeros(0, dtype=torch.long)
     gathered = distributed.gather_by_index(local_indices, {"scores": local_scores, "labels": local_labels})
-    total = len(loader.dataset)  # type: ignore[arg-type]
+    total = num_items(loader.dataset)
     result = EvalResult(gathered["scores"], gathered["labels"], gathered["indices"],
                         skipped=total - len(gathered["indices"]))
     if len(result.indices) == 0:

@@ -11,7 +11,7 @@ afterwards, so the model's own randomness (dropout) is not disturbed.  A dataset
 `accepts_item_seed` (`VideoDataset`) gets the seed passed to `__getitem__(index, seed)` instead
 and draws everything from it: no global generator is touched (saving ~1 ms an item).
 
-Throughput (issue 19): the training split's decoded frames are cached before the loader is
+Throughput: the training split's decoded frames are cached before the loader is
 built (`VideoDataset.prepare_cache`, `data.cache`), so workers forked afterwards share them;
 workers are persistent (started once per run, not per epoch) and prefetch; batches are pinned
 on CUDA.  Persistent workers hold their own copy of the dataset, so the epoch travels with each
@@ -40,6 +40,11 @@ def sample_seed(seed: int, epoch: int, index: int) -> int:
     return (x ^ (x >> 32)) & (2**63 - 1)
 
 
+
+def num_items(data: Any) -> int:
+    """len() of a torch Dataset or Sampler (their types declare no __len__; the ones used here are all sized)."""
+    return len(data)
+
 class SeededDataset(Dataset):
     """Wraps a dataset so that item i of epoch e is drawn with the generators seeded from (seed, e, i)."""
 
@@ -52,15 +57,16 @@ class SeededDataset(Dataset):
         self.epoch = epoch
 
     def __len__(self) -> int:
-        return len(self.dataset)  # type: ignore[arg-type]
+        return num_items(self.dataset)
 
     def __getitem__(self, index: int | tuple[int, int]) -> Any:
         epoch = self.epoch
         if isinstance(index, tuple):  # (epoch, index) from EpochSampler: persistent workers' copy has an old epoch
             epoch, index = index
         s = sample_seed(self.seed, epoch, index)
-        if getattr(self.dataset, "accepts_item_seed", False):  # VideoDataset: no global generator to seed (~1 ms)
-            return self.dataset.__getitem__(index, s)
+        dataset: Any = self.dataset
+        if getattr(dataset, "accepts_item_seed", False):  # VideoDataset: no global generator to seed (~1 ms)
+            return dataset.__getitem__(index, s)
         in_worker = get_worker_info() is not None
         saved = None if in_worker else (random.getstate(), np.random.get_state(), torch.get_rng_state())
         random.seed(s)
@@ -92,7 +98,7 @@ class EpochSampler(Sampler):
         return ((epoch, int(i)) for i in self.sampler)
 
     def __len__(self) -> int:
-        return len(self.sampler)  # type: ignore[arg-type]
+        return num_items(self.sampler)
 
 
 def _collate():

@@ -54,7 +54,8 @@ def build_optimizer(module: nn.Module, cfg: OptimConfig, lr: float | None = None
         return torch.optim.SGD(groups, lr=lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
                                weight_decay=weight_decay)
     if cfg.name == "adamw":
-        return torch.optim.AdamW(groups, lr=lr, betas=tuple(cfg.betas), weight_decay=weight_decay)
+        betas = (float(cfg.betas[0]), float(cfg.betas[1]))
+        return torch.optim.AdamW(groups, lr=lr, betas=betas, weight_decay=weight_decay)
     raise ValueError(f"unknown optimizer '{cfg.name}'")
 
 

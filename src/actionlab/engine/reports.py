@@ -102,7 +102,7 @@ def confusion_figure(cm: torch.Tensor, class_names: list[str], title: str | None
         for i in range(k):
             for j in range(k):
                 if cm[i, j]:
-                    ax.text(j, i, int(cm[i, j]), ha="center", va="center", fontsize=7,
+                    ax.text(j, i, str(int(cm[i, j])), ha="center", va="center", fontsize=7,
                             color="white" if norm[i, j] > 0.5 else "black")
     fig.tight_layout()
     return fig

@@ -24,7 +24,7 @@ from ..errors import ActionlabError
 try:
     import fcntl
 except ImportError:  # pragma: no cover - Windows
-    fcntl = None  # type: ignore[assignment]
+    fcntl = None  # type: ignore[assignment]  # no fcntl on Windows: the module or None, checked where used
 
 _HELD: dict[str, RunLock] = {}  # this process's locks, by directory
 

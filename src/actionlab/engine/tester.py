@@ -172,6 +172,7 @@ def ensemble_results(results: list[EvalResult], total: int) -> EvalResult:
         labels = r.labels[rows] if labels is None else labels
     # the members' scores are already probabilities / logits: "logit" makes average_scores a plain mean
     averaged = average_scores(scores, "logit")
+    assert labels is not None  # at least one member (results is not empty)
     result = EvalResult(averaged, labels, order, skipped=total - len(order))
     result.metrics = compute_metrics(result.scores, result.labels)
     return result

@@ -11,7 +11,7 @@
          -> validation, metrics row, last / best checkpoints
       NaN/inf loss: stop, keep the last good checkpoint.  Ctrl-C / SIGTERM: finish the step, save, exit.
 
-How a method trains differently lives in its `TrainStrategy` (strategies.py), never in here.
+How a method trains differently lives in its `TrainStrategy` (actionlab/strategy.py), never in here.
 """
 
 from __future__ import annotations
@@ -34,9 +34,11 @@ from torch.utils.data import Dataset
 
 from ..config import Config, check_ranges, save_config
 from ..errors import ActionlabError, ConfigError, DataError, ModelError
+from ..models.recognizer import Recognizer
+from ..strategy import NonFiniteLossError, StepContext, TrainStrategy, unwrap
 from ..threads import describe as describe_threads
 from . import distributed
-from .build import build_model, model_name_of
+from .build import build_model, build_strategy, model_name_of
 from .checkpoint import (
     FORMAT,
     capture_rng_state,
@@ -46,7 +48,7 @@ from .checkpoint import (
     save_checkpoint,
 )
 from .evaluate import evaluate
-from .loader import eval_loader, train_loader
+from .loader import eval_loader, num_items, train_loader
 from .logs import RunLogger, Throughput, format_duration
 from .optim import Schedule, build_optimizer, describe_lr_groups, scaled_lr
 from .rundir import last_checkpoint, open_run, resume_command
@@ -61,7 +63,6 @@ from .runtime import (
     wants_cuda,
 )
 from .skips import EpochSkips, annotation_lines, log_data_warnings
-from .strategies import NonFiniteLossError, StepContext, TrainStrategy, build_strategy, unwrap
 from .workers import WorkerDiedError, worker_died
 
 
@@ -74,7 +75,7 @@ class TrainState:
     step: int = 0  # optimizer steps in total
     best: float | None = None  # best validation metric
     best_epoch: int = 0
-    epoch_sums: dict[str, float] = field(default_factory=dict)  # this epoch's summed logs so far
+    epoch_sums: dict[str, float | torch.Tensor] = field(default_factory=dict)  # this epoch's summed logs so far
 
 
 @dataclass
@@ -238,7 +239,7 @@ class TrainingRun:
             train_set = build_dataset(cfg, "train")
             if val_set is None and cfg.data.val_list and cfg.train.eval_every > 0:
                 val_set = build_dataset(cfg, "val", views="1x1")
-        if len(train_set) == 0:  # type: ignore[arg-type]
+        if num_items(train_set) == 0:
             raise DataError(f"the training set is empty ({cfg.data.train_list or 'no data.train_list'})")
         self.train_set = train_set
         self.data_log, self.data_counts = annotation_lines({"train": train_set, "val": val_set},
@@ -252,7 +253,7 @@ class TrainingRun:
             raise DataError("the training set gives no batch")
         self.steps_per_epoch = math.ceil(self.batches_per_epoch / self.accumulate)
         self.val_loader = None
-        if val_set is not None and len(val_set) > 0:  # type: ignore[arg-type]
+        if val_set is not None and num_items(val_set) > 0:
             self.val_loader = eval_loader(val_set, cfg.test.batch_size, cfg.data.num_workers, cfg.train.seed,
                                           dist.rank, dist.world_size)
 
@@ -275,9 +276,9 @@ class TrainingRun:
         if model is None:
             model = build_model(cfg, self.num_classes, class_names=self.dataset_class_names or None)
         if cfg.train.partial_bn:  # TSN's partial BN: the model knows which of its norms to freeze
-            if not hasattr(model, "set_partial_bn"):
+            if not isinstance(model, Recognizer):
                 raise ConfigError(f"config key 'train.partial_bn': model '{cfg.model.name}' has no partial BN")
-            model.set_partial_bn(True)
+            model.set_partial_bn(True)  # a recognizer without one refuses
         model.to(self.device)
         if cfg.train.channels_last:
             to_channels_last(model)
@@ -314,7 +315,7 @@ class TrainingRun:
         self.last_saved = self.resume_path
         self.last_path = last_checkpoint(self.run_path)
         self.best_path = self.last_path.with_name("best.pt")
-        self.log = RunLogger(self.run_path, enabled=self.dist.is_main, loggers=self.cfg.train.loggers)
+        self.log = RunLogger(self.run_path, enabled=self.dist.is_main, loggers=list(self.cfg.train.loggers))
         if self.dist.is_main:
             save_config(self.cfg, self.run_path / "config.yaml")
         self.log.info(f"run directory: {self.run_path}")
@@ -370,7 +371,7 @@ class TrainingRun:
             self.train_model = ddp = nn.parallel.DistributedDataParallel(self.model, **ddp_kwargs)
             self.no_sync = ddp.no_sync  # accumulation: all-reduce only on the window's last micro-batch
         if self.cfg.train.compile:
-            self.train_model = torch.compile(self.train_model)  # type: ignore[assignment]
+            self.train_model = torch.compile(self.train_model)  # type: ignore[assignment]  # an OptimizedModule
 
     def save(self, path: Path) -> Path:
         payload = checkpoint_payload(self.cfg, self.model, self.class_names, self.multi_label, self.strategy,
@@ -388,7 +389,7 @@ class TrainingRun:
     def fit(self) -> TrainResult:
         """Every epoch from the current state on; the failure arms name what was kept and how to go on."""
         cfg, dist = self.cfg, self.dist
-        self.log.info(f"training {model_name_of(unwrap(self.model), cfg)} on {len(self.train_set)} videos "  # type: ignore[arg-type]
+        self.log.info(f"training {model_name_of(unwrap(self.model), cfg)} on {num_items(self.train_set)} videos "
                       f"({self.num_classes} classes), {cfg.train.epochs} epochs x {self.batches_per_epoch} batches "
                       f"of {self.batch_size}{f' x {dist.world_size} processes' if dist.enabled else ''}, "
                       f"device {self.device}" + (f" ({describe_threads(torch.get_num_threads())} torch threads)"
@@ -435,7 +436,9 @@ class TrainingRun:
         state.epoch = epoch
         self.sampler.set_epoch(epoch, start=state.batch_in_epoch * self.batch_size)
         self.seeded_train.set_epoch(epoch)
-        self.loader.generator.manual_seed(cfg.train.seed * 1000 + epoch)  # type: ignore[union-attr]
+        generator = self.loader.generator
+        assert generator is not None  # train_loader always gives its loader one (seeded per epoch)
+        generator.manual_seed(cfg.train.seed * 1000 + epoch)
         self.train_model.train()
         meter = Throughput()
         skips = EpochSkips(self.train_set, list(self.sampler), self.batch_size)  # which videos each batch skipped
@@ -539,7 +542,8 @@ class TrainingRun:
         """Validation metrics (as `val_*` columns); best.pt when the best metric improved."""
         cfg, state = self.cfg, self.state
         distributed.broadcast_buffers(self.model)
-        result = evaluate(self.model, self.val_loader, self.device, self.mean, self.std,  # type: ignore[arg-type]
+        assert self.val_loader is not None  # validate() runs only with a validation set
+        result = evaluate(self.model, self.val_loader, self.device, self.mean, self.std,
                           average=cfg.test.average, max_views_per_forward=cfg.test.max_views_per_forward,
                           autocast=self.autocast, multi_label=self.multi_label)
         self.metrics = result.metrics

@@ -57,7 +57,7 @@ class Loader(DataLoader):
     worker_pids: list[int] = []
     worker_processes: list[Any] = []
 
-    def __iter__(self) -> Iterator[Any]:  # type: ignore[override]
+    def __iter__(self) -> Iterator[Any]:  # type: ignore[override]  # torch types it as _BaseDataLoaderIter
         iterator = super().__iter__()
         self.worker_processes = list(getattr(iterator, "_workers", []))
         self.worker_pids = [int(w.pid) for w in self.worker_processes if w.pid is not None]

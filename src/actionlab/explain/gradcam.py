@@ -176,8 +176,8 @@ def display_frames(clip: torch.Tensor, frames: Any = None) -> np.ndarray:
             arr = ((arr - lo) / max(hi - lo, 1e-8) * 255).astype(np.uint8)
         return arr
     x = (clip[0] if clip.dim() == 5 else clip).detach().float().cpu()  # [C, T, H, W]
-    lo, hi = x.amin((1, 2, 3), keepdim=True), x.amax((1, 2, 3), keepdim=True)
-    return ((x - lo) / (hi - lo).clamp(min=1e-8) * 255).byte().permute(1, 2, 3, 0).numpy()
+    low, high = x.amin((1, 2, 3), keepdim=True), x.amax((1, 2, 3), keepdim=True)
+    return ((x - low) / (high - low).clamp(min=1e-8) * 255).byte().permute(1, 2, 3, 0).numpy()
 
 
 def _frame_indices(frame: int | str, num_frames: int) -> list[int]:

@@ -37,7 +37,7 @@ from ..norms import CLIP_MEAN, CLIP_STD
 from ..strategy import TrainStrategy, register_strategy, unwrap
 from .heads.art import ARTHead, ARTHeadOutput, soft_cross_entropy
 from .recognizer import Output, Recognizer, param_groups
-from .registry import ModelInfo, _entry, create_model, register_model
+from .registry import ModelInfo, _entry, check_kwargs, create_model, options_of, register_model
 from .text.bank import build_semantic_bank, random_bank, read_class_names
 from .text.encoders import build_text_encoder, embedding_dim
 from .text.prompts import resolve_templates
@@ -59,6 +59,8 @@ class FrameTokens:
 class CNNFrames(nn.Module):
     """Tokens from a TSN-like recognizer: its last feature map, its pooled features, its own head."""
 
+    base: Any  # a TSN-like recognizer (frame_features, head, fc: checked in __init__)
+
     def __init__(self, base: nn.Module):
         super().__init__()
         for attr in ("frame_features", "head", "fc"):
@@ -66,7 +68,7 @@ class CNNFrames(nn.Module):
                 raise ModelError(f"ART needs a TSN-like backbone model (frame_features, head, fc); "
                                  f"{type(base).__name__} has no '{attr}'")
         self.base = base
-        self.num_features = int(base.fc.in_features)
+        self.num_features = int(self.base.fc.in_features)
 
     @property
     def prototype_weight(self) -> torch.Tensor:
@@ -85,11 +87,13 @@ class CNNFrames(nn.Module):
 class ViTFrames(nn.Module):
     """Tokens from a per-frame ViT with `forward_tokens(frames) -> (cls, patches, grid)` (CLIPViT)."""
 
+    vit: Any  # forward_tokens, hidden_size
+
     def __init__(self, vit: nn.Module, num_classes: int, num_segments: int, dropout: float = 0.5):
         super().__init__()
         self.vit = vit
         self.num_segments = num_segments
-        self.num_features = int(vit.hidden_size)
+        self.num_features = int(self.vit.hidden_size)
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.fc = nn.Linear(self.num_features, num_classes)
         nn.init.normal_(self.fc.weight, 0.0, 0.001)
@@ -114,7 +118,7 @@ class ViTFrames(nn.Module):
         return FrameTokens(patches.reshape(n, t, patches.shape[1], -1), grid, x_cls, self.fc(self.dropout(x_cls)))
 
 
-def _forget_ready(module: nn.Module, incompatible_keys: Any) -> None:
+def _forget_ready(module: ART, incompatible_keys: Any) -> None:
     module._ready_seen = False  # a loaded state dict may change bank_ready
 
 
@@ -144,6 +148,7 @@ class ART(Recognizer):
         self.templates = resolve_templates(templates)
         self.text_encoder = text_encoder
         self.bank_cache_dir = bank_cache_dir
+        self.bank_ready: torch.Tensor
         self.register_buffer("bank_ready", torch.tensor(False))
         self._warned_random = False
         self._ready_seen = False  # python copy of bank_ready: no device sync per forward once set
@@ -237,7 +242,8 @@ _HEAD_KEYS = set(inspect.signature(ARTHead.__init__).parameters) - {"self", "vis
                                                                    "dropout", "video_to_text"}
 
 
-def build_art(frames: nn.Module, num_classes: int, num_segments: int, class_names: str | Sequence[str] | None = None,
+def build_art(frames: CNNFrames | ViTFrames, num_classes: int, num_segments: int,
+              class_names: str | Sequence[str] | None = None,
               templates: str | Sequence[str] = "all", text_encoder: str = "minilm", text_dim: int | None = None,
               bank_cache_dir: str | None = None, mtc_weight: float = 5.0, sema_weight: float = 5.0,
               backbone_lr_mult: float = 1.0, head_dropout: float = 0.5, **head_kwargs: Any) -> ART:
@@ -247,9 +253,7 @@ def build_art(frames: nn.Module, num_classes: int, num_segments: int, class_name
     list), `text_encoder` (spec, see `models.text.encoders`), `text_dim` (C_t; read from the
     encoder's config when omitted), `bank_cache_dir`. Head and ablation options: see `ARTHead`.
     """
-    unknown = set(head_kwargs) - _HEAD_KEYS
-    if unknown:
-        raise ConfigError(f"ART: unknown model.kwargs {sorted(unknown)}")
+    check_kwargs("ART", head_kwargs, _HEAD_KEYS)
     names = read_class_names(class_names) if class_names is not None else None
     if names is not None and len(names) != num_classes:
         raise ConfigError(f"ART: {len(names)} class names for {num_classes} classes")
@@ -270,8 +274,13 @@ def build_art(frames: nn.Module, num_classes: int, num_segments: int, class_name
                prompts, text_encoder, bank_cache_dir)
 
 
+def _art_keys() -> set[str]:
+    """ART's own options: the head's and `build_art`'s (the frame encoder and sizes come from the builder)."""
+    return _HEAD_KEYS | options_of(build_art, minus=("frames", "num_classes", "num_segments", "head_kwargs"))
+
+
 def _split_backbone_kwargs(kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    art_keys = _HEAD_KEYS | set(inspect.signature(build_art).parameters)
+    art_keys = _art_keys()
     return ({k: v for k, v in kwargs.items() if k in art_keys},
             {k: v for k, v in kwargs.items() if k not in art_keys})
 
@@ -322,7 +331,7 @@ def art_tea_r50(num_classes: int, pretrained: str | None = None, num_segments: i
 
 
 @register_model(ModelInfo(num_frames=16, weights="imagenet", paper=PAPER,
-                          description="ART on TSM-R50 (the MODELS engineer's tsm_r50)"))
+                          description="ART on TSM-R50 (the registered tsm_r50)"))
 def art_tsm_r50(num_classes: int, pretrained: str | None = None, num_segments: int = 16,
                 class_names: str | Sequence[str] | None = None,
                 text_encoder: str = "clip:openai/clip-vit-base-patch16", backbone_kwargs: dict | None = None,
@@ -345,6 +354,7 @@ def art_clip_vit_b16(num_classes: int, pretrained: str | None = None, num_segmen
                      class_names: str | Sequence[str] | None = None, freeze_backbone: bool = False,
                      unfreeze_last: int = 0, text_encoder: str = "clip:openai/clip-vit-base-patch16",
                      **kwargs: Any) -> ART:
+    check_kwargs("art_clip_vit_b16", kwargs, _art_keys())  # before the tower is built
     frames = _clip_frames(num_classes, num_segments, pretrained, "vit_b16", dropout, freeze_backbone, unfreeze_last)
     return build_art(frames, num_classes, num_segments, class_names, text_encoder=text_encoder, **kwargs)
 
@@ -373,6 +383,7 @@ def remove_stage_strides(backbone: nn.Module, stages: Sequence[str]) -> None:
                                       "feature map at 32 px; ART's backbone on the finegrained benchmark"))
 def tsm_r18_tiny_os8(num_classes: int, pretrained: str | None = None, **kwargs: Any) -> nn.Module:
     model = create_model("tsm_r18_tiny", num_classes=num_classes, pretrained=pretrained, **kwargs)
+    assert isinstance(model, TSN)
     remove_stage_strides(model.backbone, ("layer3", "layer4"))
     return model
 
@@ -386,6 +397,7 @@ def art_r18_tiny(num_classes: int, pretrained: str | None = None, num_segments: 
                  dropout: float = 0.0, class_names: str | Sequence[str] | None = None, **kwargs: Any) -> ART:
     from .backbones.resnet import ResNet
 
+    check_kwargs("art_r18_tiny", kwargs, _art_keys())
     frames = _tsn_frames(ResNet("resnet18", base_width=base_width), num_classes, num_segments, dropout)
     return build_art(frames, num_classes, num_segments, class_names, **{**_TINY_HEAD, **kwargs})
 
@@ -407,6 +419,7 @@ def art_tea_tiny(num_classes: int, pretrained: str | None = None, num_segments: 
 def art_clip_vit_tiny(num_classes: int, pretrained: str | None = None, num_segments: int = 4, dropout: float = 0.0,
                       class_names: str | Sequence[str] | None = None, freeze_backbone: bool = False,
                       **kwargs: Any) -> ART:
+    check_kwargs("art_clip_vit_tiny", kwargs, _art_keys())
     frames = _clip_frames(num_classes, num_segments, pretrained, "tiny", dropout, freeze_backbone, 0)
     return build_art(frames, num_classes, num_segments, class_names, **{**_TINY_HEAD, **kwargs})
 
@@ -429,7 +442,7 @@ class ARTStrategy(TrainStrategy):
 
     def after_optimizer_step(self, model: nn.Module) -> None:
         inner = unwrap(model)
-        if not hasattr(inner, "update_bank"):
+        if not isinstance(inner, ART):
             raise ConfigError(f"train.strategy 'art' needs an ART model, got {type(inner).__name__}")
         inner.update_bank(self.momentum)
 

@@ -36,8 +36,10 @@ import torch.nn as nn
 from ..errors import ModelError
 from .backbones.resnet import ResNet
 from .backbones.resnet import blocks as resnet_blocks
+from .recognizer import Recognizer
 from .registry import ModelInfo, create_model, register_model
 from .temporal.atr import ATRBlock
+from .tsn import TSN
 from .weights import is_recognizer_checkpoint, load_state_dict_into, read_state_dict
 
 DEFAULT_STAGES = (3, 4, 5)
@@ -47,7 +49,7 @@ PAPER = "liang2025atr"
 NAMED_WEIGHTS = ("imagenet", "imagenet_v2", "lite0")  # resolved by the base builder (they need its arch)
 
 
-def insert_atr(backbone: nn.Module, num_segments: int, stages: Iterable[int] | None = DEFAULT_STAGES,
+def insert_atr(backbone: ResNet, num_segments: int, stages: Iterable[int] | None = DEFAULT_STAGES,
                blocks_named: Iterable[str] | None = None, **options: Any) -> list[str]:
     """Fill the `before_add` slot of the chosen blocks with ATR blocks; returns their names.
 
@@ -96,11 +98,11 @@ def _collect_actionness(module: nn.Module, args: Any, output: Any) -> Any:
     return output
 
 
-def enable_actionness_extras(model: nn.Module) -> nn.Module:
+def enable_actionness_extras(model: Recognizer) -> Recognizer:
     """Make a recognizer with ATR blocks report their maps in extras and explain with them."""
     model.register_forward_hook(_collect_actionness)
-    model.explain_kind = "actionness"  # type: ignore[attr-defined]
-    model.eval_metrics = ("actionness_in_box",)  # type: ignore[attr-defined]
+    model.explain_kind = "actionness"
+    model.eval_metrics = ("actionness_in_box",)
     return model
 
 
@@ -127,14 +129,14 @@ def build_atr(base: str, num_classes: int, pretrained: str | Mapping[str, Any] |
         whole, pretrained = (state, None) if is_recognizer_checkpoint(state) else (None, state)
     model = create_model(base, num_classes=num_classes, pretrained=pretrained, **base_kwargs)
     backbone = getattr(model, "backbone", None)
+    assert isinstance(model, TSN)  # tsn / tsm / slowonly bases: a TSN recognizer
     if not isinstance(backbone, ResNet):
         raise ModelError(f"ATR needs a ResNet backbone with block slots; '{base}' has {type(backbone).__name__}")
     if stages is None and blocks is None:
         stages = DEFAULT_STAGES
-    model.atr_block_names = insert_atr(backbone, model.num_segments, stages, blocks, **options)  # type: ignore[attr-defined]
-    model.base_model_name = base  # type: ignore[attr-defined]
+    insert_atr(backbone, model.num_segments, stages, blocks, **options)
     if whole is not None:
-        model.pretrained_report = load_state_dict_into(model, whole, label)  # type: ignore[assignment]
+        model.pretrained_report = load_state_dict_into(model, whole, label)
     if any(b.locator is not None for _, b in atr_blocks(model)):
         enable_actionness_extras(model)
     return model
@@ -143,8 +145,10 @@ def build_atr(base: str, num_classes: int, pretrained: str | Mapping[str, Any] |
 # --------------------------------------------------------------------------- registered models
 
 
-def _register(name: str, base: str, defaults: dict[str, Any] | None = None, description: str = "",
+def _register(name: str, base: str, defaults: dict[str, Any] | None = None, text: str = "", *, prefix: str,
               num_frames: int = 8, input_size: int = 224, weights: str | None = "imagenet") -> None:
+    description = f"{prefix} + {text}"
+
     def builder(num_classes: int, pretrained: str | None = None, **kwargs: Any) -> nn.Module:
         return build_atr(base, num_classes, pretrained, defaults=defaults, **kwargs)
 
@@ -165,21 +169,32 @@ _VARIANTS: dict[str, tuple[dict[str, Any], str]] = {
     "atr_lite": ({"reasoner_reduction": 16}, "reasoner channel transform C -> C/16 -> C instead of C x C"),
 }
 
-for _variant, (_defaults, _text) in _VARIANTS.items():
-    _register(f"tsn_{_variant}_r50", "tsn_r50", _defaults, "TSN-R50 + " + _text)
-for _variant in ("atr", "atr_sim"):
-    _defaults, _text = _VARIANTS[_variant]
-    _register(f"tsm_{_variant}_r50", "tsm_r50", _defaults, "TSM-R50 + " + _text)
-    _register(f"slowonly_{_variant}_r50", "slowonly_r50", _defaults, "SlowOnly-R50 + " + _text)
+# One line a model: the registered name is written where the model is defined.
+_register("tsn_atr_r50", "tsn_r50", *_VARIANTS["atr"], prefix="TSN-R50")
+_register("tsn_atr_sim_r50", "tsn_r50", *_VARIANTS["atr_sim"], prefix="TSN-R50")
+_register("tsn_atr_graph_r50", "tsn_r50", *_VARIANTS["atr_graph"], prefix="TSN-R50")
+_register("tsn_atr_scale_r50", "tsn_r50", *_VARIANTS["atr_scale"], prefix="TSN-R50")
+_register("tsn_atr_motion_r50", "tsn_r50", *_VARIANTS["atr_motion"], prefix="TSN-R50")
+_register("tsn_atr_appearance_r50", "tsn_r50", *_VARIANTS["atr_appearance"], prefix="TSN-R50")
+_register("tsn_atr_lite_r50", "tsn_r50", *_VARIANTS["atr_lite"], prefix="TSN-R50")
+_register("tsm_atr_r50", "tsm_r50", *_VARIANTS["atr"], prefix="TSM-R50")
+_register("tsm_atr_sim_r50", "tsm_r50", *_VARIANTS["atr_sim"], prefix="TSM-R50")
+_register("slowonly_atr_r50", "slowonly_r50", *_VARIANTS["atr"], prefix="SlowOnly-R50")
+_register("slowonly_atr_sim_r50", "slowonly_r50", *_VARIANTS["atr_sim"], prefix="SlowOnly-R50")
 
 # Tiny random-init versions of the tiny baselines (models/baselines.py: base width 16, 64 px) for tests,
 # the demo and `bench accuracy`: an ATR net and its baseline differ only by the ATR blocks.
-_TINY_BASES = ("tsn_r18_tiny", "tsm_r18_tiny", "tsn_r50_tiny", "tsm_r50_tiny", "slowonly_r50_tiny")
-for _base in _TINY_BASES:
-    _kind, _arch = _base.split("_")[:2]
-    for _variant in ("atr", "atr_sim", "atr_graph"):
-        if _variant == "atr_graph" and _kind != "tsn":
-            continue
-        _defaults, _text = _VARIANTS[_variant]
-        _register(f"{_kind}_{_variant}_{_arch}_tiny", _base, _defaults, f"tiny {_base} + {_text}",
-                  input_size=64, weights=None)
+_TINY: dict[str, Any] = {"input_size": 64, "weights": None}
+_register("tsn_atr_r18_tiny", "tsn_r18_tiny", *_VARIANTS["atr"], prefix="tiny tsn_r18_tiny", **_TINY)
+_register("tsn_atr_sim_r18_tiny", "tsn_r18_tiny", *_VARIANTS["atr_sim"], prefix="tiny tsn_r18_tiny", **_TINY)
+_register("tsn_atr_graph_r18_tiny", "tsn_r18_tiny", *_VARIANTS["atr_graph"], prefix="tiny tsn_r18_tiny", **_TINY)
+_register("tsm_atr_r18_tiny", "tsm_r18_tiny", *_VARIANTS["atr"], prefix="tiny tsm_r18_tiny", **_TINY)
+_register("tsm_atr_sim_r18_tiny", "tsm_r18_tiny", *_VARIANTS["atr_sim"], prefix="tiny tsm_r18_tiny", **_TINY)
+_register("tsn_atr_r50_tiny", "tsn_r50_tiny", *_VARIANTS["atr"], prefix="tiny tsn_r50_tiny", **_TINY)
+_register("tsn_atr_sim_r50_tiny", "tsn_r50_tiny", *_VARIANTS["atr_sim"], prefix="tiny tsn_r50_tiny", **_TINY)
+_register("tsn_atr_graph_r50_tiny", "tsn_r50_tiny", *_VARIANTS["atr_graph"], prefix="tiny tsn_r50_tiny", **_TINY)
+_register("tsm_atr_r50_tiny", "tsm_r50_tiny", *_VARIANTS["atr"], prefix="tiny tsm_r50_tiny", **_TINY)
+_register("tsm_atr_sim_r50_tiny", "tsm_r50_tiny", *_VARIANTS["atr_sim"], prefix="tiny tsm_r50_tiny", **_TINY)
+_register("slowonly_atr_r50_tiny", "slowonly_r50_tiny", *_VARIANTS["atr"], prefix="tiny slowonly_r50_tiny", **_TINY)
+_register("slowonly_atr_sim_r50_tiny", "slowonly_r50_tiny", *_VARIANTS["atr_sim"], prefix="tiny slowonly_r50_tiny",
+          **_TINY)

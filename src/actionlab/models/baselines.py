@@ -23,7 +23,6 @@ of another class count is re-initialised with a message.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any, Literal
@@ -31,9 +30,10 @@ from typing import Any, Literal
 import torch.nn as nn
 
 from ..errors import ModelError
+from .backbones.efficientnet import EfficientNetLite
 from .backbones.resnet import ResNet
 from .backbones.slowonly import make_slowonly
-from .registry import ModelInfo, register_model
+from .registry import ModelInfo, check_kwargs, register_model
 from .temporal.shift import insert_shift
 from .tsn import TSN, build_tsn
 from .weights import (
@@ -78,12 +78,7 @@ _ALLOWED: dict[tuple[str, Temporal], set[str]] = {
 
 def _options(model_name: str, family: str, temporal: Temporal, defaults: Mapping[str, Any],
              kwargs: Mapping[str, Any]) -> BaselineOptions:
-    allowed = _ALLOWED[(family, temporal)]
-    for key in kwargs:
-        if key not in allowed:
-            close = difflib.get_close_matches(key, sorted(allowed), n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
-            raise ModelError(f"model.kwargs.{key}: not an option of {model_name}{hint}; options: {sorted(allowed)}")
+    check_kwargs(model_name, kwargs, _ALLOWED[(family, temporal)])
     opts = BaselineOptions(**{**defaults, **kwargs})
     types = {f.name: f.type for f in fields(BaselineOptions)}
     for key in ("num_segments", "base_width", "shift_div", "time_kernel"):
@@ -111,14 +106,15 @@ def build_baseline(arch: str, num_classes: int, pretrained: str | Mapping[str, A
     whole = sd is not None and is_recognizer_checkpoint(sd)
     backbone_weights = None if whole else sd
     if arch == "efficientnet_lite0":
-        backbone: nn.Module = build_efficientnet_lite0(backbone_weights, drop_path_rate=o.drop_path_rate)
+        backbone: ResNet | EfficientNetLite = build_efficientnet_lite0(backbone_weights,
+                                                                       drop_path_rate=o.drop_path_rate)
     else:
         if backbone_weights is not None and o.base_width != 64:
             raise ModelError(f"pretrained 2D weights fit base_width 64, not {o.base_width}")
         backbone = build_resnet(arch, o.base_width, backbone_weights)
     label = pretrained if isinstance(pretrained, str) else getattr(pretrained, "source", "<dict>")
-    if backbone_weights is not None:
-        backbone.pretrained_report.source = label  # type: ignore[union-attr]
+    if backbone.pretrained_report is not None:
+        backbone.pretrained_report.source = label
     if temporal == "shift":
         insert_shift(backbone, o.num_segments, o.shift_div, o.shift_inplace, o.shift_every)
     elif temporal == "slowonly":
@@ -126,11 +122,10 @@ def build_baseline(arch: str, num_classes: int, pretrained: str | Mapping[str, A
             raise ModelError("SlowOnly needs a ResNet backbone")
         make_slowonly(backbone, o.num_segments, time_kernel=o.time_kernel, inflate_init=o.inflate_init)
     model = build_tsn(backbone, num_classes, o.num_segments, o.dropout, o.consensus, o.init_std, o.partial_bn)
-    if whole:
-        model.pretrained_report = load_state_dict_into(model, sd, label)  # type: ignore[arg-type]
+    if sd is not None and whole:
+        model.pretrained_report = load_state_dict_into(model, sd, label)
     elif backbone_weights is not None:
-        model.pretrained_report = backbone.pretrained_report  # type: ignore[assignment]
-    model.temporal = temporal  # type: ignore[assignment]
+        model.pretrained_report = backbone.pretrained_report
     return model
 
 
@@ -180,20 +175,30 @@ def _register(name: str, arch: str, temporal: Temporal, info: ModelInfo,
     return register_model(info, name=name)(builder)
 
 
-_RESNETS = {"r18": "resnet18", "r34": "resnet34", "r50": "resnet50", "r101": "resnet101"}
-_NAMES = {"r18": "ResNet-18", "r34": "ResNet-34", "r50": "ResNet-50", "r101": "ResNet-101"}
-for _short, _arch in _RESNETS.items():
-    _register(f"tsn_{_short}", _arch, "none",
-              _info(f"TSN on ImageNet {_NAMES[_short]}: average consensus over 8 segments", paper="wang2016tsn",
-                    figures=PAPER_FIGURES.get(f"tsn_{_short}")))
-    _register(f"tsm_{_short}", _arch, "shift",
-              _info(f"TSM on ImageNet {_NAMES[_short]}: residual shift (1/8 each way) in every block",
-                    paper="lin2019tsm", figures=PAPER_FIGURES.get(f"tsm_{_short}")))
+# One line a model: the registered name is written where the model is defined.
+_register("tsn_r18", "resnet18", "none", _info("TSN on ImageNet ResNet-18: average consensus over 8 segments",
+                                               paper="wang2016tsn", figures=PAPER_FIGURES.get("tsn_r18")))
+_register("tsn_r34", "resnet34", "none", _info("TSN on ImageNet ResNet-34: average consensus over 8 segments",
+                                               paper="wang2016tsn", figures=PAPER_FIGURES.get("tsn_r34")))
+_register("tsn_r50", "resnet50", "none", _info("TSN on ImageNet ResNet-50: average consensus over 8 segments",
+                                               paper="wang2016tsn", figures=PAPER_FIGURES.get("tsn_r50")))
+_register("tsn_r101", "resnet101", "none", _info("TSN on ImageNet ResNet-101: average consensus over 8 segments",
+                                                 paper="wang2016tsn", figures=PAPER_FIGURES.get("tsn_r101")))
+_SHIFT_TEXT = "residual shift (1/8 each way) in every block"
+_register("tsm_r18", "resnet18", "shift", _info(f"TSM on ImageNet ResNet-18: {_SHIFT_TEXT}", paper="lin2019tsm",
+                                                figures=PAPER_FIGURES.get("tsm_r18")))
+_register("tsm_r34", "resnet34", "shift", _info(f"TSM on ImageNet ResNet-34: {_SHIFT_TEXT}", paper="lin2019tsm",
+                                                figures=PAPER_FIGURES.get("tsm_r34")))
+_register("tsm_r50", "resnet50", "shift", _info(f"TSM on ImageNet ResNet-50: {_SHIFT_TEXT}", paper="lin2019tsm",
+                                                figures=PAPER_FIGURES.get("tsm_r50")))
+_register("tsm_r101", "resnet101", "shift", _info(f"TSM on ImageNet ResNet-101: {_SHIFT_TEXT}", paper="lin2019tsm",
+                                                  figures=PAPER_FIGURES.get("tsm_r101")))
 _register("slowonly_r50", "resnet50", "slowonly",
           _info("SlowOnly-R50 8x8: 3x1x1 first convs in stages 4-5, inflated from ImageNet ResNet-50",
                 paper="feichtenhofer2019slowfast"))
 
-_LITE = {"mean": (0.5, 0.5, 0.5), "std": (0.5, 0.5, 0.5)}  # the shipped TF-converted weights expect [-1, 1]
+# the shipped TF-converted weights expect [-1, 1]
+_LITE: dict[str, Any] = {"mean": (0.5, 0.5, 0.5), "std": (0.5, 0.5, 0.5)}
 _register("tsn_lite0", "efficientnet_lite0", "none",
           _info("TSN on EfficientNet-Lite0 with its shipped ImageNet weights", paper="wang2016tsn", **_LITE))
 _register("tsm_lite0", "efficientnet_lite0", "shift",
@@ -202,13 +207,14 @@ _register("tsm_lite0", "efficientnet_lite0", "shift",
 
 # Tiny random-init variants: base width 16, 64 px (a few MMACs a frame), for tests, the demo, bench accuracy.
 _TINY = {"base_width": 16}
-for _base, _arch in (("r18", "resnet18"), ("r50", "resnet50")):
-    _register(f"tsn_{_base}_tiny", _arch, "none",
-              _info(f"tiny TSN ({_NAMES[_base]} layout, base width 16, random init)", input_size=64, weights=None,
-                    paper="wang2016tsn"), _TINY)
-    _register(f"tsm_{_base}_tiny", _arch, "shift",
-              _info(f"tiny TSM ({_NAMES[_base]} layout, base width 16, random init)", input_size=64, weights=None,
-                    paper="lin2019tsm"), _TINY)
+_register("tsn_r18_tiny", "resnet18", "none", _info("tiny TSN (ResNet-18 layout, base width 16, random init)",
+                                                    input_size=64, weights=None, paper="wang2016tsn"), _TINY)
+_register("tsm_r18_tiny", "resnet18", "shift", _info("tiny TSM (ResNet-18 layout, base width 16, random init)",
+                                                     input_size=64, weights=None, paper="lin2019tsm"), _TINY)
+_register("tsn_r50_tiny", "resnet50", "none", _info("tiny TSN (ResNet-50 layout, base width 16, random init)",
+                                                    input_size=64, weights=None, paper="wang2016tsn"), _TINY)
+_register("tsm_r50_tiny", "resnet50", "shift", _info("tiny TSM (ResNet-50 layout, base width 16, random init)",
+                                                     input_size=64, weights=None, paper="lin2019tsm"), _TINY)
 _register("slowonly_r50_tiny", "resnet50", "slowonly",
           _info("tiny SlowOnly (ResNet-50 layout, base width 16, random init)", input_size=64, weights=None,
                 paper="feichtenhofer2019slowfast"), _TINY)

@@ -157,7 +157,8 @@ def _mma(model: str, tag: str, family: str, url: str, accuracy: str, source: str
 
 
 _TSM_URL = "https://hanlab18.mit.edu/projects/tsm/models/"
-_TSM_TEST = dict(sampler="tsm_segment", test_style="tsm", release_average="logit")  # test_models.py: mean logits
+# test_models.py: mean logits
+_TSM_TEST: dict[str, Any] = dict(sampler="tsm_segment", test_style="tsm", release_average="logit")
 _MMA_DENSE_TEST = dict(test_style="mmaction2", release_views="10x3", release_crop=256)  # ThreeCrop(256)
 for _tag in (
     PretrainedTag("tsm_r50", "k400", (_TSM_URL + "TSM_kinetics_RGB_resnet50_shift8_blockres_avg_segment8_e50.pth",),
@@ -345,7 +346,7 @@ def check_identity(tag: PretrainedTag, raw: dict[str, torch.Tensor], path: Path)
     if (layout, arch) == want:
         return
     found = f"{ARCH_NAMES[arch]} in {LAYOUT_NAMES[layout]}" if arch else LAYOUT_NAMES[layout]
-    if (layout, arch) in EVIDENCE:
+    if arch is not None and (layout, arch) in EVIDENCE:
         found += f", e.g. {EVIDENCE[layout, arch]}"
     fits = [t.name for t in _TAGS.values() if t.is_video and (t.layout, tag_architecture(t)) == (layout, arch)]
     hint = f"; it fits {', '.join(sorted(fits))}" if fits else ""
@@ -411,5 +412,4 @@ def create_pretrained(builder: Callable[..., nn.Module], tag: PretrainedTag, num
     report = getattr(model, "pretrained_report", None)
     if report is not None:
         report.source = tag.name
-    model.pretrained_tag = tag  # type: ignore[attr-defined]
-    return model
+    return model  # create_model records the tag on it

@@ -16,11 +16,18 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from ..errors import ConfigError
+
+if TYPE_CHECKING:  # annotations only: the registry and the weights modules build on this one
+    from .pretrained import PretrainedTag
+    from .registry import ModelInfo
+    from .weights import LoadReport
 
 
 @dataclass
@@ -39,15 +46,33 @@ def classification_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Ten
 class Recognizer(nn.Module):
     """Base class: subclasses implement `forward(clip) -> Output`.
 
-    `num_segments` is the number of frames T the model was built for (temporal
-    modules need it); `num_classes` the size of the classifier.
+    Everything the rest of actionlab reads from a recognizer is declared here, with the value a model
+    that does not set it has:
+
+        num_segments, num_classes      the frames T it was built for, the size of its classifier (constructor)
+        model_name, model_info         the registered name and its ModelInfo (set by `create_model`)
+        pretrained_tag                 the pretrained tag whose weights it holds (set by `create_model`)
+        pretrained_report              what loaded, what is new, what was unused (set where weights load)
+        explain_kind                   the `actionlab explain` kind drawn by default (explain/common.py)
+        eval_metrics                   the metrics `actionlab test` computes from its extras where the data
+                                       carry their annotation (actionlab/eval_metrics.py)
+        set_partial_bn(enabled)        TSN's partial BN (`train.partial_bn`); refused where there is none
     """
 
     num_segments: int
     num_classes: int
-    # the metrics `actionlab test` computes from this model's extras, where the data carry their annotation
-    # (names in actionlab/eval_metrics.py: "temporal_fidelity", "pointing_game", "actionness_in_box")
+    model_name: str = ""
+    model_info: ModelInfo | None = None
+    pretrained_tag: PretrainedTag | None = None
+    pretrained_report: LoadReport | None = None
+    explain_kind: str = "gradcam"
     eval_metrics: tuple[str, ...] = ()
+
+    def set_partial_bn(self, enabled: bool) -> None:
+        """Freeze all but the first BN of the backbone (TSN); this recognizer has no such BN."""
+        if enabled:
+            raise ConfigError(f"config key 'train.partial_bn': model '{self.model_name or type(self).__name__}' "
+                              "has no partial BN")
 
     def forward(self, clip: torch.Tensor) -> Output:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -56,7 +81,7 @@ class Recognizer(nn.Module):
         terms = {"cls": classification_loss(output.logits, target)}
         for name, value in output.extras.get("aux_losses", {}).items():
             terms[name] = value
-        terms["loss"] = sum(terms.values())
+        terms["loss"] = torch.stack(list(terms.values())).sum()
         return terms
 
     def param_groups(self, weight_decay: float, no_bn_decay: bool = True, no_bias_decay: bool = False,
@@ -67,7 +92,9 @@ class Recognizer(nn.Module):
 def param_groups(module: nn.Module, weight_decay: float, no_bn_decay: bool = True, no_bias_decay: bool = False,
                  bias_lr_mult: float = 1.0) -> list[dict[str, Any]]:
     """Parameter groups as TSN/TSM use them: BN (and optionally bias) without decay, bias lr x mult."""
-    decay, no_decay, bias = [], [], []
+    decay: list[nn.Parameter] = []
+    no_decay: list[nn.Parameter] = []
+    bias: list[nn.Parameter] = []
     norm_types = (nn.modules.batchnorm._BatchNorm, nn.GroupNorm, nn.LayerNorm)
     norm_params = {id(p) for m in module.modules() if isinstance(m, norm_types) for p in m.parameters()}
     for name, p in module.named_parameters():

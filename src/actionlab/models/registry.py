@@ -7,8 +7,8 @@
     model = create_model("tsm_r50", pretrained="k400")      # a pretrained tag (pretrained.py): 400 classes
     model = create_model("tsm_r50.k400", num_classes=101)   # the same weights, a new 101-class head
 
-Each module under `actionlab.models` registers its models when imported;
-`create_model` and `list_models` import them all on first use.
+The modules in `MODEL_MODULES` register their models when imported (the name written where
+the model is defined, as timm does); `create_model` and `list_models` import them on first use.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import importlib
-import pkgutil
-from collections.abc import Callable
+import inspect
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +25,7 @@ import torch.nn as nn
 
 from ..errors import ModelError
 from ..norms import IMAGENET_MEAN, IMAGENET_STD
+from .recognizer import Recognizer
 
 
 @dataclass(frozen=True)
@@ -65,16 +66,39 @@ def register_model(info: ModelInfo | None = None, name: str | None = None) -> Ca
     return wrap
 
 
+# The modules that register models (`register_model`, each name written where its model is defined) and
+# the methods' training strategies (`actionlab.strategy.register_strategy`): imported, in this order, the
+# first time a model or a strategy is looked up.  A new model file goes in this list.
+MODEL_MODULES = ("baselines", "tefe", "atr", "art", "tfe", "backbones.tea")
+
+
 def _import_all() -> None:
-    """Import every module under actionlab.models so that their models register."""
+    """Import the modules of MODEL_MODULES, so that their models and strategies are registered."""
     global _LOADED
     if _LOADED:
         return
     _LOADED = True
-    import actionlab.models as pkg
+    for name in MODEL_MODULES:
+        importlib.import_module(f"{__package__}.{name}")
 
-    for mod in pkgutil.walk_packages(pkg.__path__, prefix=pkg.__name__ + "."):
-        importlib.import_module(mod.name)
+
+def options_of(*fns: Callable[..., Any], minus: Iterable[str] = ()) -> set[str]:
+    """The keyword parameters `fns` name (no *args / **kwargs), less `minus`: the options a builder takes."""
+    names = {p.name for fn in fns for p in inspect.signature(fn).parameters.values()
+             if p.kind not in (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL)}
+    return names - {"self", *minus}
+
+
+def check_kwargs(model: str, kwargs: Mapping[str, Any], accepted: Iterable[str]) -> None:
+    """The one check of `model.kwargs` for every model: a key it does not take is a ModelError naming the key,
+    the closest option and all of them.  Run before anything is built, so that an error raised while building
+    (a bug, or a value out of range) is never mistaken for a misspelled option."""
+    allowed = sorted(set(accepted))
+    for key in kwargs:
+        if key not in allowed:
+            close = difflib.get_close_matches(key, allowed, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise ModelError(f"model.kwargs.{key}: not an option of {model}{hint}; options: {allowed}")
 
 
 def list_models(pattern: str = "*") -> list[str]:
@@ -101,8 +125,9 @@ def _backbone_types() -> tuple[type, ...]:
     return (ResNet,)
 
 
-def create_model(name: str, num_classes: int | None = None, pretrained: str | bool | None = None,
-                 weights: str | None = None, **kwargs: Any) -> nn.Module:
+def create_model(name: str, num_classes: int | None = None,
+                 pretrained: str | bool | Mapping[str, Any] | None = None, weights: str | None = None,
+                 **kwargs: Any) -> Recognizer:
     """Build a registered model.
 
     name: a registered model, or `model.tag` ('tsm_r50.k400') for the model with a tag's weights.
@@ -124,6 +149,9 @@ def create_model(name: str, num_classes: int | None = None, pretrained: str | bo
             raise ModelError(f"model '{name}' names its weights; do not also pass pretrained={pretrained!r}")
         name = tag.model
     entry = _entry(name)
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in inspect.signature(entry.builder).parameters.values()):
+        check_kwargs(name, kwargs, options_of(entry.builder, minus=("num_classes", "pretrained")))
+    # (builders with **kwargs check theirs with `check_kwargs` before building)
     if pretrained is True:
         pretrained = entry.info.weights
     elif pretrained is False:
@@ -142,6 +170,10 @@ def create_model(name: str, num_classes: int | None = None, pretrained: str | bo
         report = getattr(model, "pretrained_report", None)
         if isinstance(report, LoadReport) and not isinstance(model, _backbone_types()):
             account_whole_model(report, model)
-    model.model_name = name  # type: ignore[attr-defined]
-    model.model_info = entry.info  # type: ignore[attr-defined]
+    if not isinstance(model, Recognizer):  # the contract every consumer reads (models/recognizer.py)
+        raise ModelError(f"model '{name}': its builder returned a {type(model).__name__}, not a Recognizer")
+    model.model_name = name
+    model.model_info = entry.info
+    if tag is not None:
+        model.pretrained_tag = tag
     return model

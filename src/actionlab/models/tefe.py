@@ -29,7 +29,6 @@ ensemble averages the two models' scores: `ensemble_forward` (`metrics.average_s
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
@@ -39,7 +38,7 @@ import torch.nn as nn
 from ..errors import ModelError
 from ..metrics import average_scores
 from .backbones.resnet import ARCHS, BasicBlock, Bottleneck, ResNet, blocks
-from .registry import ModelInfo, register_model
+from .registry import ModelInfo, check_kwargs, options_of, register_model
 from .temporal.bilinear import FeatureEnhancement
 from .temporal.tam import TemporalExtraction
 from .tsn import TSN
@@ -77,7 +76,7 @@ def resolve_placement(te: StageSpec, fe: StageSpec, stage_sizes: Sequence[int]) 
     for i, stage in enumerate(STAGES):
         size = stage_sizes[i]
         if counts:
-            n_te, n_fe = int(te[i]), int(fe[i])  # type: ignore[arg-type]
+            n_te, n_fe = int(te[i]), int(fe[i])  # type: ignore[arg-type]  # counts: ints here (`counts` checked)
             if n_te < 0 or n_fe < 0 or n_te + n_fe > size:
                 raise ModelError(f"model.kwargs te/fe: stage {stage} has {size} blocks, cannot hold TE={n_te} + "
                                  f"FE={n_fe} (give block indices to put both in one block)")
@@ -110,9 +109,11 @@ def insert_tefe(net: ResNet, num_segments: int, te: StageSpec = DEFAULT_TE, fe: 
             blk.after_conv1 = TemporalExtraction(loc.width, num_segments, te_kernel_size, te_reduction)
         if loc.index in where["fe"]:
             if isinstance(blk, Bottleneck):
+                assert isinstance(blk.conv2, nn.Conv2d) and isinstance(blk.bn2, nn.BatchNorm2d)
                 blk.conv2 = FeatureEnhancement.from_2d(blk.conv2, blk.bn2, num_segments, fe_temporal_kernel_size)
                 blk.bn2 = nn.Identity()
             elif isinstance(blk, BasicBlock):
+                assert isinstance(blk.conv1, nn.Conv2d) and isinstance(blk.bn1, nn.BatchNorm2d)
                 blk.conv1 = FeatureEnhancement.from_2d(blk.conv1, blk.bn1, num_segments, fe_temporal_kernel_size)
                 blk.bn1 = nn.Identity()
             else:  # pragma: no cover - ResNet only builds these two
@@ -171,22 +172,20 @@ def build_tefe(num_classes: int, pretrained: str | Mapping[str, Any] | None = No
     net = build_resnet(arch, base_width, None if whole else state)
     plan = insert_tefe(net, num_segments, te, fe, te_kernel_size, te_reduction, fe_temporal_kernel_size)
     model = TEFE(net, num_classes, num_segments, plan, dropout, consensus, init_std, partial_bn)
-    if whole:
-        model.pretrained_report = load_state_dict_into(model, state, label)  # type: ignore[arg-type]
-    elif state is not None:
-        net.pretrained_report.source = label  # type: ignore[union-attr]
-        model.pretrained_report = net.pretrained_report  # type: ignore[assignment]
+    if state is not None and whole:
+        model.pretrained_report = load_state_dict_into(model, state, label)
+    elif net.pretrained_report is not None:
+        net.pretrained_report.source = label
+        model.pretrained_report = net.pretrained_report
     return model
 
 
-_BUILD_KWARGS = set(inspect.signature(build_tefe).parameters) - {"num_classes", "pretrained"}
+_BUILD_KWARGS = options_of(build_tefe, minus=("num_classes", "pretrained"))
 
 
 def _build(name: str, num_classes: int, pretrained: str | None, defaults: dict[str, Any],
            kwargs: dict[str, Any]) -> TEFE:
-    unknown = sorted(set(kwargs) - _BUILD_KWARGS)
-    if unknown:
-        raise ModelError(f"model.kwargs: unknown key '{unknown[0]}' for {name}; expected {sorted(_BUILD_KWARGS)}")
+    check_kwargs(name, kwargs, _BUILD_KWARGS)
     merged = {**defaults, **kwargs}
     if "placement" in kwargs:  # a named Table 5 row replaces the variant's own te/fe
         merged.pop("te", None)

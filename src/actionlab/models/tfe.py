@@ -36,7 +36,7 @@ Single-label targets use cross entropy, multi-hot float targets BCE (Charades).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import torch
 import torch.nn as nn
@@ -47,7 +47,7 @@ from ..norms import CLIP_MEAN, CLIP_STD
 from ..strategy import StepContext, TrainStrategy, backward_and_step, frozen, register_strategy, unwrap
 from .heads.tfe import Approximator, AttentionHead, Disentangled, TDModule, TemporalBlock, TwoStreamModule
 from .recognizer import Output, Recognizer, classification_loss
-from .registry import ModelInfo, register_model
+from .registry import ModelInfo, check_kwargs, options_of, register_model
 
 PAPER = "xu2025tfe"
 CLIP_ENCODERS = {"clip_vit_b16": "vit_b16", "clip_vit_b32": "vit_b32", "clip_vit_l14": "vit_l14",
@@ -60,6 +60,8 @@ CNN_ENCODERS = (*RESNET_ENCODERS, "efficientnet_lite0")
 
 class FrameEncoder(nn.Module):
     """Frames [B, 3, H, W] -> embeddings [B, out_dim]; `freeze` keeps it frozen and in eval mode."""
+
+    net: Any  # CLIPViT (embed) or a 2D backbone (forward_features)
 
     def __init__(self, net: nn.Module, kind: Literal["clip", "cnn"], out_dim: int, freeze: bool):
         super().__init__()
@@ -115,10 +117,10 @@ def build_frame_encoder(encoder: str, pretrained: str | None = None, freeze: boo
         raise ModelError(f"unknown frame encoder '{encoder}': expected {sorted(CLIP_ENCODERS)}, "
                          f"{list(CNN_ENCODERS)} or a registered model with a .backbone")
     donor = create_model(encoder, num_classes=1, pretrained=pretrained, **encoder_kwargs)
-    net = getattr(donor, "backbone", None)
-    if net is None or not hasattr(net, "forward_features") or not hasattr(net, "num_features"):
+    backbone = getattr(donor, "backbone", None)
+    if backbone is None or not hasattr(backbone, "forward_features") or not hasattr(backbone, "num_features"):
         raise ModelError(f"model '{encoder}' has no .backbone with forward_features/num_features to encode frames")
-    return FrameEncoder(net, "cnn", int(net.num_features), freeze)
+    return FrameEncoder(backbone, "cnn", int(backbone.num_features), freeze)
 
 
 # ---------------------------------------------------------------------------- models
@@ -257,8 +259,10 @@ def _resolve_ks(k: int | list[int] | None, num_segments: int) -> list[int]:
 # ---------------------------------------------------------------------------- losses of Eq. 12
 
 
-def adversarial_term(logits_n: torch.Tensor, target: torch.Tensor,
-                     kind: Literal["negative", "uniform", "flipped"]) -> torch.Tensor:
+Adversary = Literal["negative", "uniform", "flipped"]
+
+
+def adversarial_term(logits_n: torch.Tensor, target: torch.Tensor, kind: Adversary) -> torch.Tensor:
     """What the disentangler minimises in place of -L_N.
 
     negative: -L_N as in Eq. 12 (unbounded below);
@@ -326,7 +330,7 @@ class TFEStrategy(TrainStrategy):
         if adversary not in ADVERSARIES:
             raise ConfigError(f"train.strategy_kwargs.adversary must be one of {ADVERSARIES}, got {adversary!r}")
         self.objective = objective
-        self.adversary = adversary
+        self.adversary = cast(Adversary, adversary)  # one of ADVERSARIES (checked above)
         self.nonsalient_weight = float(nonsalient_weight)
         self.train_encoder = bool(train_encoder)
         self.shared_forward = bool(shared_forward)
@@ -364,6 +368,7 @@ class TFEStrategy(TrainStrategy):
                     out = ctx.model(clip)
                 logits_s, logits_n = out.logits, out.extras["logits_nonsalient"]
             else:
+                assert parts.z_nonsalient is not None  # a training forward gives both paths
                 detached = Disentangled(parts.z_salient.detach(), parts.z_nonsalient.detach(), parts.attention)
                 logits_s, logits_n = tfe.approximate(detached)
             l_s, l_n = classification_loss(logits_s, target), classification_loss(logits_n, target)
@@ -386,15 +391,18 @@ class TFEStrategy(TrainStrategy):
         backward_and_step(ctx, total, ["disentangler"])
         return {"cls_d": float(l_s.detach()), "adversary": float(adv.detach()), "disentangler": float(total.detach())}
 
-    def train_step(self, ctx: StepContext, clip: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
+    def train_step(self, ctx: StepContext, clip: torch.Tensor, target: torch.Tensor
+                   ) -> dict[str, float | torch.Tensor]:
         tfe = self._tfe(ctx.model)
+        logs: dict[str, float | torch.Tensor] = {}
         if self.objective != "adversarial":
-            return self._single_phase(ctx, clip, target)
+            logs.update(self._single_phase(ctx, clip, target))
+            return logs
         parts = None
         if self.shared_forward and not _distributed():
             with ctx.autocast():
                 parts = tfe.disentangle(clip)
-        logs = self.approximator_phase(ctx, clip, target, parts)
+        logs.update(self.approximator_phase(ctx, clip, target, parts))
         logs.update(self.disentangler_phase(ctx, clip, target, parts))
         return logs
 
@@ -415,20 +423,19 @@ _TFE_KEYS = {"disentangler", "k", "tau", "ffn_ratio", "mask_norm", "approximator
 
 def _build(cls: type[SegmentEmbeddingModel], num_classes: int, pretrained: str | None, defaults: dict[str, Any],
            kwargs: dict[str, Any]) -> SegmentEmbeddingModel:
+    if cls is VanillaTemporalModel:
+        stray = _TFE_KEYS & set(kwargs)
+        if stray:
+            raise ModelError(f"model kwargs {sorted(stray)} are TFE options; the vanilla model does not take them")
+    check_kwargs(cls.__name__, kwargs, options_of(cls.__init__, minus=("encoder", "num_classes"))
+                 | {"encoder", "freeze_encoder", "encoder_kwargs"})
     opts = {**defaults, **kwargs}
     encoder = build_frame_encoder(opts.pop("encoder"), pretrained=pretrained, freeze=opts.pop("freeze_encoder", None),
                                   **opts.pop("encoder_kwargs", {}))
-    if cls is VanillaTemporalModel:
-        stray = _TFE_KEYS & set(opts)
-        if stray:
-            raise ModelError(f"model kwargs {sorted(stray)} are TFE options; the vanilla model does not take them")
-    try:
-        return cls(encoder, num_classes=num_classes, **opts)
-    except TypeError as e:
-        raise ModelError(f"bad model kwargs for {cls.__name__}: {e}") from None
+    return cls(encoder, num_classes=num_classes, **opts)
 
 
-CLIP_INFO = dict(num_frames=16, input_size=224, mean=CLIP_MEAN, std=CLIP_STD, paper=PAPER)
+CLIP_INFO: dict[str, Any] = dict(num_frames=16, input_size=224, mean=CLIP_MEAN, std=CLIP_STD, paper=PAPER)
 # BIKE / the paper: CLIP ViT-B/16 segment embeddings (d = 512), 16 segments; vanilla 6 layers, TFE 1 + TD.
 _CLIP_B16 = dict(encoder="clip_vit_b16", num_segments=16, heads=8)
 _CLIP_L14 = dict(encoder="clip_vit_l14", num_segments=16, heads=12)

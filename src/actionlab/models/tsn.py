@@ -22,7 +22,7 @@ no pretrained statistics) are exempt: TEFE's TE, ATR's blocks (`partial_bn_exemp
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn as nn
@@ -31,6 +31,8 @@ from .recognizer import Output, Recognizer
 
 
 class TSN(Recognizer):
+    backbone: Any  # ResNet / EfficientNetLite / TEA: num_features, forward_features, its own blocks
+
     def __init__(self, backbone: nn.Module, num_classes: int, num_segments: int, dropout: float = 0.5,
                  consensus: Literal["avg", "max", "weighted"] = "avg", init_std: float = 0.001,
                  partial_bn: bool = False):
@@ -40,7 +42,7 @@ class TSN(Recognizer):
         self.num_segments = num_segments
         self.consensus = consensus
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
-        self.fc = nn.Linear(backbone.num_features, num_classes)
+        self.fc = nn.Linear(int(self.backbone.num_features), num_classes)
         nn.init.normal_(self.fc.weight, 0.0, init_std)
         nn.init.zeros_(self.fc.bias)
         if consensus == "weighted":  # learned per-segment weights, softmax-normalised

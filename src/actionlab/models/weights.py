@@ -32,12 +32,16 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn as nn
 
 from ..errors import ModelError, require
+
+if TYPE_CHECKING:
+    from .backbones.efficientnet import EfficientNetLite
+    from .backbones.resnet import ResNet
 
 log = logging.getLogger(__name__)
 
@@ -247,7 +251,7 @@ def _numpy_data_types() -> list[Any]:
     try:
         from numpy._core import multiarray
     except ImportError:  # NumPy 1.x
-        from numpy.core import multiarray  # type: ignore[no-redef]
+        from numpy.core import multiarray  # type: ignore[no-redef]  # the same module under NumPy 1.x's name
     objs: list[Any] = [np.ndarray, np.dtype] + [getattr(npd, n) for n in dir(npd) if n.endswith("DType")]
     for attr in ("scalar", "_reconstruct"):
         fn = getattr(multiarray, attr)
@@ -406,7 +410,7 @@ def _log(report: LoadReport) -> None:
         log.info("%s", report.summary())
 
 
-def load_pretrained(model: nn.Module, source: str | Mapping[str, Any], arch: str | None = None,
+def load_pretrained(model: ResNet | EfficientNetLite, source: str | Mapping[str, Any], arch: str | None = None,
                     strict: bool = False) -> LoadReport:
     """Read `source` (see the module docstring) and load it into `model`; the report is also kept on
     `model.pretrained_report`."""
@@ -414,7 +418,7 @@ def load_pretrained(model: nn.Module, source: str | Mapping[str, Any], arch: str
     sd = read_state_dict(source, arch)
     label = source if isinstance(source, str) else "<dict>"
     report = load_state_dict_into(model, sd, label, strict)
-    model.pretrained_report = report  # type: ignore[attr-defined]
+    model.pretrained_report = report
     return report
 
 

@@ -89,8 +89,8 @@ def with_baselines(names: list[str]) -> list[Recipe]:
     """The named recipes and the baselines they are compared with, baselines first, no repeats."""
     ordered: list[Recipe] = []
     for name in names:
-        recipe = get_recipe(name)
-        chain = []
+        recipe: Recipe | None = get_recipe(name)
+        chain: list[Recipe] = []
         while recipe is not None:
             chain.append(recipe)
             recipe = get_recipe(recipe.baseline) if recipe.baseline else None

@@ -108,7 +108,7 @@ def list_file(cfg: DataConfig, split: str, default: str | None = None) -> Path:
     if path is not None and (path.is_absolute() or path.exists()):
         out = path
     else:
-        out = resolve(cfg, given or default)  # type: ignore[arg-type]
+        out = resolve(cfg, given or default)  # type: ignore[arg-type]  # a name here (the path case is above)
     if not out.is_file():
         key = f"data.{split}_list" if given else f"the {split} split file"
         shown = out if out.is_absolute() else f"{out} (= {out.resolve()})"  # relative to the working directory

@@ -99,7 +99,9 @@ def build_tower(arch: str | dict[str, Any] = "vit_b16", attn_implementation: str
 class CLIPViT(nn.Module):
     """Per-frame CLIP image tower: class token, patch tokens and the projected embedding."""
 
-    def __init__(self, tower: nn.Module, freeze: bool = True, unfreeze_last: int = 0):
+    tower: Any  # a transformers CLIPVisionModelWithProjection (no type information)
+
+    def __init__(self, tower: Any, freeze: bool = True, unfreeze_last: int = 0):
         super().__init__()
         self.tower = tower
         cfg = tower.config

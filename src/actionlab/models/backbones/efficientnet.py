@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn as nn
@@ -40,6 +41,9 @@ LITE0_MEAN = (0.5, 0.5, 0.5)
 LITE0_STD = (0.5, 0.5, 0.5)
 BN_EPS = 1e-3  # TF's default; the shipped running variances assume it
 
+
+if TYPE_CHECKING:
+    from ..weights import LoadReport
 
 @dataclass(frozen=True)
 class StageSpec:
@@ -135,6 +139,8 @@ class MBConvBlock(nn.Module):
 class EfficientNetLite(nn.Module):
     """EfficientNet-Lite0 on frames [N*T, 3, H, W]; num_classes=0 leaves out the ImageNet classifier."""
 
+    pretrained_report: LoadReport | None = None  # what the weights file gave (models/weights.py)
+
     def __init__(self, num_classes: int = 0, drop_path_rate: float = 0.0, dropout: float = 0.2,
                  stages: tuple[StageSpec, ...] = LITE0_STAGES):
         super().__init__()
@@ -143,7 +149,8 @@ class EfficientNetLite(nn.Module):
         self._bn0 = _bn(STEM_CHANNELS)
         self.act = nn.ReLU6(inplace=True)
         total = sum(s.repeats for s in stages)
-        blocks, self.stage_sizes = [], []
+        blocks: list[MBConvBlock] = []
+        self.stage_sizes: list[int] = []
         for spec in stages:
             for i in range(spec.repeats):
                 rate = drop_path_rate * len(blocks) / total  # linearly deeper, as the reference does
@@ -179,5 +186,6 @@ def blocks(net: EfficientNetLite) -> Iterator[tuple[MBConvBlock, BlockLocation]]
     for s, size in enumerate(net.stage_sizes):
         for j in range(size):
             blk = net._blocks[index]
+            assert isinstance(blk, MBConvBlock)
             yield blk, BlockLocation(s + 2, j, size, blk.in_channels, blk.width, blk.out_channels, f"_blocks.{index}")
             index += 1

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn as nn
@@ -40,6 +41,9 @@ def conv3x3(in_ch: int, out_ch: int, stride: int = 1) -> nn.Conv2d:
 def conv1x1(in_ch: int, out_ch: int, stride: int = 1) -> nn.Conv2d:
     return nn.Conv2d(in_ch, out_ch, 1, stride=stride, bias=False)
 
+
+if TYPE_CHECKING:
+    from ..weights import LoadReport
 
 class BasicBlock(nn.Module):
     expansion = 1
@@ -90,7 +94,7 @@ class Bottleneck(nn.Module):
         return self.relu(out + identity)
 
 
-ARCHS: dict[str, tuple[type[nn.Module], list[int]]] = {
+ARCHS: dict[str, tuple[type[BasicBlock] | type[Bottleneck], list[int]]] = {
     "resnet18": (BasicBlock, [2, 2, 2, 2]),
     "resnet34": (BasicBlock, [3, 4, 6, 3]),
     "resnet50": (Bottleneck, [3, 4, 6, 3]),
@@ -117,6 +121,8 @@ class ResNet(nn.Module):
     base_width scales every stage (64 for the real nets; 8 or 16 for tiny test
     and demo models). num_classes=0 leaves out the ImageNet fc.
     """
+
+    pretrained_report: LoadReport | None = None  # what the weights file gave (models/weights.py)
 
     def __init__(self, arch: str = "resnet50", base_width: int = 64, num_classes: int = 0):
         super().__init__()
@@ -166,5 +172,6 @@ def blocks(net: ResNet) -> Iterator[tuple[nn.Module, BlockLocation]]:
     for i in range(1, 5):
         stage: nn.Sequential = getattr(net, f"layer{i}")
         for j, blk in enumerate(stage):
+            assert isinstance(blk, (BasicBlock, Bottleneck))
             loc = BlockLocation(i + 1, j, len(stage), blk.in_channels, blk.width, blk.out_channels, f"layer{i}.{j}")
             yield blk, loc

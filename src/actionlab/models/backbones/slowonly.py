@@ -76,5 +76,4 @@ def make_slowonly(net: ResNet, num_segments: int, stages: tuple[int, ...] = SLOW
             raise ModelError(f"{loc.name}.conv1 is already replaced by {type(blk.conv1).__name__}")
         blk.conv1 = TemporalConv(blk.conv1, num_segments, time_kernel, inflate_init)
         changed.append(f"{loc.name}.conv1")
-    net.slowonly_stages = tuple(stages)  # type: ignore[attr-defined]
     return changed

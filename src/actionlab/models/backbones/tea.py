@@ -223,6 +223,9 @@ def load_res2net_imagenet(model: TEA, source: str = "imagenet") -> None:
 
 def build_tea(num_segments: int, pretrained: str | None = None, **kwargs) -> TEA:
     """TEA backbone (defaults: TEA-R50, Res2Net-50 26w x 4s + ME + MTA), optionally with ImageNet weights."""
+    from ..registry import check_kwargs, options_of
+
+    check_kwargs("TEA", kwargs, options_of(TEA.__init__, minus=("num_segments",)))
     model = TEA(num_segments, **kwargs)
     if pretrained:
         load_res2net_imagenet(model, pretrained)
@@ -230,7 +233,7 @@ def build_tea(num_segments: int, pretrained: str | None = None, **kwargs) -> TEA
 
 
 def _register() -> None:
-    # TSN-style TEA recognizers: the baseline `art_tea_r50` is compared to
+    # TSN-style TEA recognizers: the backbone alone, the baseline `art_tea_r50` (ART on this TEA) is compared to
     from ..registry import ModelInfo, register_model
     from ..tsn import TSN
 

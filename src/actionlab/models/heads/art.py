@@ -334,6 +334,7 @@ class ARTHead(nn.Module):
             logits = video_consistency_logits(out.video_text, agent) / self.sema_temperature
             terms["video"] = soft_cross_entropy(logits, target)
         if self.prototype_consistency and self.prototype_mlp is not None:
+            w: torch.Tensor
             if self.free_prototypes is not None:
                 w = self.free_prototypes
             elif head_weight is not None:

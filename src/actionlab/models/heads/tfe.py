@@ -238,13 +238,14 @@ class TDModule(nn.Module):
         if not ks:
             raise ValueError("TD needs at least one head (k list is empty)")
         self.heads = nn.ModuleList(TDHead(dim, k, tau, ffn_ratio, mask_norm, dropout) for k in ks)
+        self._ks = list(ks)
         hidden = max(1, int(dim * ffn_ratio))
         self.f_ds = FFN(dim * len(ks), dim, hidden, dropout)
         self.f_dn = FFN(dim * len(ks), dim, hidden, dropout)
 
     @property
     def ks(self) -> list[int]:
-        return [head.k for head in self.heads]
+        return list(self._ks)
 
     def forward(self, x: torch.Tensor, nonsalient: bool = True) -> Disentangled:
         outs = [head(x, nonsalient) for head in self.heads]

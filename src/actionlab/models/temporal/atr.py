@@ -30,6 +30,7 @@ chooses; we keep it literal rather than invent a gate.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 import torch
@@ -85,6 +86,7 @@ class ActionRegionLocator(nn.Module):
             actionness = actionness + self.condense(self.motion(diff.flatten(0, 1)))
         if self.appearance is not None:  # Eqs. 3-4: the current frame only, same condensing conv
             actionness = actionness + self.condense(self.appearance(xr))
+        assert isinstance(actionness, torch.Tensor)  # motion, appearance or both: at least one cue
         return _frames_to_clips(actionness, self.num_segments)
 
 
@@ -169,6 +171,7 @@ class StackedReasoner(nn.Module):
         super().__init__()
         if num_reasoners < 1:
             raise ModelError(f"ATR num_reasoners must be >= 1, got {num_reasoners}")
+        make: Callable[[], nn.Module]
         if kind == "efficient":
             make = lambda: EfficientReasoner(channels, window, reduction)
         elif kind == "graph":
@@ -225,6 +228,7 @@ class ATRBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         actionness = self.locator(x) if self.locator is not None else None  # [N, T, 1, H, W]
         if self.aggregation == "actionness":
+            assert actionness is not None  # the locator exists for this aggregation (__init__)
             vectors = actionness_aggregate(x, actionness)
         else:
             vectors = _frames_to_clips(x.mean((2, 3)), self.num_segments)
@@ -233,6 +237,7 @@ class ATRBlock(nn.Module):
         if self.distribution == "broadcast":
             delta = reasoned
         else:
+            assert actionness is not None  # the locator exists for this distribution (__init__)
             gate = torch.sigmoid(actionness.flatten(0, 1))  # [N*T, 1, H, W], broadcast over C
             delta = reasoned * gate if self.distribution == "scale" else reasoned + gate
         self.actionness = actionness

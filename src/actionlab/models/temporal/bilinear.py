@@ -64,6 +64,7 @@ class FeatureEnhancement(nn.Module):
             fe.conv1.weight.zero_()
             fe.conv1.weight[:, :, temporal_kernel_size // 2] = conv.weight
             fe.conv2.weight.zero_()
+            assert fe.conv2.bias is not None  # built with a bias
             fe.conv2.bias.fill_(1.0)
         # BatchNorm2d and BatchNorm3d hold the same tensors (weight, bias, running stats, counter).
         fe.bn1.load_state_dict(bn.state_dict())

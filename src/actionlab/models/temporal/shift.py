@@ -33,6 +33,7 @@ bit for bit (tests/test_models_shift.py).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import cast
 
 import torch
 import torch.nn as nn
@@ -134,7 +135,7 @@ class _ShiftConvFunction(torch.autograd.Function):
     """conv2d(shift(x)) that saves x rather than shift(x) for backward."""
 
     @staticmethod
-    def forward(ctx, x, weight, bias, num_segments, shift_div, stride, padding, dilation, groups):  # type: ignore[override]
+    def forward(ctx, x, weight, bias, num_segments, shift_div, stride, padding, dilation, groups):
         shifted = temporal_shift(x, num_segments, shift_div)
         out = F.conv2d(shifted, weight, bias, stride, padding, dilation, groups)
         ctx.save_for_backward(x, weight)
@@ -142,7 +143,7 @@ class _ShiftConvFunction(torch.autograd.Function):
         return out
 
     @staticmethod
-    def backward(ctx, grad_out):  # type: ignore[override]
+    def backward(ctx, grad_out):
         x, weight = ctx.saved_tensors
         num_segments, shift_div, stride, padding, dilation, groups, has_bias = ctx.conf
         shifted = temporal_shift(x, num_segments, shift_div)  # rebuilt, never stored
@@ -162,8 +163,10 @@ class ShiftConv2d(nn.Conv2d):
     """
 
     def __init__(self, conv: nn.Conv2d, num_segments: int, shift_div: int = 8):
-        super().__init__(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
-                         conv.dilation, conv.groups, conv.bias is not None, conv.padding_mode,
+        pair = lambda v: cast(tuple[int, int], v)  # a Conv2d's sizes are pairs
+        super().__init__(conv.in_channels, conv.out_channels, pair(conv.kernel_size), pair(conv.stride),
+                         conv.padding if isinstance(conv.padding, str) else pair(conv.padding), pair(conv.dilation),
+                         conv.groups, conv.bias is not None, conv.padding_mode,
                          device=conv.weight.device, dtype=conv.weight.dtype)
         if conv.padding_mode != "zeros" or isinstance(conv.padding, str):
             raise ModelError("the in-place shift needs a conv with numeric zero padding")
@@ -258,5 +261,5 @@ def insert_shift(backbone: nn.Module, num_segments: int, shift_div: int = 8, inp
     return shifted
 
 
-def _stages(backbone: nn.Module) -> list[nn.Module]:
-    return [m for n, m in backbone.named_children() if n.startswith("layer")]
+def _stages(backbone: nn.Module) -> list[nn.Sequential]:
+    return [m for n, m in backbone.named_children() if n.startswith("layer") and isinstance(m, nn.Sequential)]

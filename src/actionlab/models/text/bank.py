@@ -103,6 +103,9 @@ def random_bank(num_prompts: int, num_classes: int, dim: int, seed: int = 0) -> 
 class SemanticBank(nn.Module):
     """S0, S and the agent S^a (Eq. 12), all [N_prompts, N_classes, C_t]."""
 
+    initial: torch.Tensor  # buffers (registered in __init__)
+    bank: torch.Tensor
+
     def __init__(self, initial: torch.Tensor, tune: bool = True):
         super().__init__()
         if initial.dim() != 3:
