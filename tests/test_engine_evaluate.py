@@ -91,6 +91,11 @@ def test_evaluate_reports_pointing_and_actionness_where_the_data_have_boxes():
     assert m["pointing_too_small"] == 0.0
     assert m["actionness_in_box"] > 0.99 and m["actionness_in_box_chance"] == pytest.approx(1 / 16)
     assert m["actionness_grid"] == 4 and m["actionness_too_small"] == 0.0
+    # every ATR block on its own, and the stricter centre criterion of the pointing game
+    assert m["actionness_in_box[layer2.0]"] > 0.99 and m["actionness_in_box_chance[layer2.0]"] == pytest.approx(1 / 16)
+    assert m["actionness_in_box[layer4.1]"] == pytest.approx(1 / 16) == m["actionness_in_box_chance[layer4.1]"]
+    assert m["pointing_centre_any"] == pytest.approx(1.0)
+    assert m["pointing_centre_chance"] == pytest.approx(1 - (15 / 16) ** 2)
     from actionlab.localisation import localisation_notes
 
     assert not any("too small" in line for line in localisation_notes(m))

@@ -9,6 +9,7 @@ import torch.nn as nn
 from actionlab.bench import model as bench_model
 from actionlab.cli import main
 from actionlab.commands.flops import parse_kwargs
+from actionlab.models.registry import create_model
 from actionlab.profile import (
     count_macs,
     count_params,
@@ -106,6 +107,22 @@ def test_bench_model_side_by_side(capsys):
     out = capsys.readouterr().out
     assert out.count("tsm_r18_tiny ") >= 2 and "channels_last" in out
     assert "tsm_r18_tiny vs tsn_r18_tiny (eager):" in out and "budget" in out
+
+
+def test_bench_model_prints_what_a_method_adds_in_macs_and_parameters(capsys):
+    """The cost columns the old per-method cost scripts printed: GMACs and parameters beside the baseline's."""
+    p = argparse.ArgumentParser()
+    bench_model.add_arguments(p)
+    args = p.parse_args(["--models", "tsn_r18_tiny", "tsn_atr_r18_tiny", "--frames", "4", "--size", "32",
+                         "--repeats", "1", "--warmup", "0"])
+    assert bench_model.run(args) == 0
+    out = capsys.readouterr().out
+    base = count_macs(create_model("tsn_r18_tiny", num_classes=174, num_segments=4), (1, 3, 4, 32, 32))[0]
+    atr = create_model("tsn_atr_r18_tiny", num_classes=174, num_segments=4)
+    macs, params = count_macs(atr, (1, 3, 4, 32, 32))[0], count_params(atr)[0]
+    row = next(line for line in out.splitlines() if line.startswith("tsn_atr_r18_tiny ") and "%" in line)
+    assert f"{macs / 1e9:.3f}" in row and f"{params / 1e6:.2f}" in row
+    assert f"{100 * (macs / base - 1):+.1f}%" in row
 
 
 def test_model_table_rows():

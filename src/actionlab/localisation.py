@@ -196,14 +196,32 @@ def _nanmean(values: list[float]) -> float:
     return sum(vals) / len(vals) if vals else math.nan
 
 
+def _accumulator_state(a: PointingAccumulator) -> dict[str, Any]:
+    return {"hits": None if a.hits is None else a.hits.tolist(), "any_hits": a.any_hits, "chance_sum": a.chance_sum,
+            "chance_any_sum": a.chance_any_sum, "frames": a.frames, "grid": a.grid}
+
+
+def _add_state(a: PointingAccumulator, st: dict[str, Any]) -> None:
+    if st["hits"] is not None:
+        hits = torch.tensor(st["hits"])
+        a.hits = hits if a.hits is None else a.hits + hits
+        a.grid = tuple(st["grid"])
+    a.any_hits += st["any_hits"]
+    a.chance_sum += st["chance_sum"]
+    a.chance_any_sum += st["chance_any_sum"]
+    a.frames += st["frames"]
+
+
 class PointingMeter:
-    """The pointing game of ART's "regions" over an evaluation (see `eval_metrics.py` for the protocol)."""
+    """The pointing game of ART's "regions" over an evaluation (see `eval_metrics.py` for the protocol): under
+    the "cell" criterion (pointing_*), and under the stricter "centre" one (pointing_centre_*)."""
 
     batch_key = "boxes"
     extras_keys = ("regions",)
 
-    def __init__(self, criterion: str = "cell") -> None:
-        self.acc = PointingAccumulator(criterion=criterion)
+    def __init__(self) -> None:
+        self.acc = PointingAccumulator(criterion="cell")
+        self.centre = PointingAccumulator(criterion="centre")
 
     @property
     def observed(self) -> int:
@@ -211,34 +229,27 @@ class PointingMeter:
 
     def observe(self, extras: dict[str, Any], boxes: torch.Tensor, image_size: tuple[int, int]) -> None:
         if "regions" in extras:
-            self.acc.update(extras["regions"], boxes.float().cpu(), image_size)
+            for acc in (self.acc, self.centre):
+                acc.update(extras["regions"], boxes.float().cpu(), image_size)
 
     def state(self) -> dict[str, Any]:
-        a = self.acc
-        return {"hits": None if a.hits is None else a.hits.tolist(), "any_hits": a.any_hits,
-                "chance_sum": a.chance_sum, "chance_any_sum": a.chance_any_sum, "frames": a.frames, "grid": a.grid}
+        return {"cell": _accumulator_state(self.acc), "centre": _accumulator_state(self.centre)}
 
     @classmethod
     def merged(cls, states: list[dict[str, Any]]) -> PointingMeter:
         out = cls()
-        a = out.acc
         for st in states:
-            if st["hits"] is not None:
-                hits = torch.tensor(st["hits"])
-                a.hits = hits if a.hits is None else a.hits + hits
-                a.grid = tuple(st["grid"])
-            a.any_hits += st["any_hits"]
-            a.chance_sum += st["chance_sum"]
-            a.chance_any_sum += st["chance_any_sum"]
-            a.frames += st["frames"]
+            _add_state(out.acc, st["cell"])
+            _add_state(out.centre, st["centre"])
         return out
 
     def compute(self) -> dict[str, float]:
-        score = self.acc.result()
+        score, centre = self.acc.result(), self.centre.result()
         return {"pointing_any": score.any_tracklet, "pointing_chance": score.chance_any,
                 "pointing_per_tracklet": sum(score.per_tracklet) / len(score.per_tracklet),
                 "pointing_chance_single": score.chance, "pointing_grid": float(min(score.grid)),
-                "pointing_too_small": float(score.too_small)}
+                "pointing_too_small": float(score.too_small),
+                "pointing_centre_any": centre.any_tracklet, "pointing_centre_chance": centre.chance_any}
 
 
 class ActionnessInBoxMeter:
@@ -253,6 +264,7 @@ class ActionnessInBoxMeter:
         self.in_box_chance: list[float] = []
         self.grid: tuple[int, int] = (0, 0)
         self.block = ""
+        self.per_block: dict[str, list[float]] = {}  # every block's [mass sum, chance sum, frames]
 
     @property
     def observed(self) -> int:
@@ -264,16 +276,24 @@ class ActionnessInBoxMeter:
         if not maps:
             return
         boxes = boxes.float().cpu()
-        name, actionness = max(maps.items(), key=lambda kv: kv[1].shape[-2] * kv[1].shape[-1])
-        actionness = actionness.float().cpu()
-        mass = actionness_box_mass(actionness, boxes, image_size)
-        chance = box_area_fraction(boxes, tuple(actionness.shape[-2:]), image_size)
-        self.in_box += mass.flatten().tolist()
-        self.in_box_chance += chance.flatten().tolist()
-        self.grid, self.block = tuple(actionness.shape[-2:]), name
+        largest = max(maps, key=lambda k: maps[k].shape[-2] * maps[k].shape[-1])
+        for name, actionness in maps.items():
+            actionness = actionness.float().cpu()
+            mass = actionness_box_mass(actionness, boxes, image_size).flatten()
+            chance = box_area_fraction(boxes, tuple(actionness.shape[-2:]), image_size).flatten()
+            known = torch.isfinite(mass) & torch.isfinite(chance)
+            sums = self.per_block.setdefault(name, [0.0, 0.0, 0.0])
+            sums[0] += float(mass[known].sum())
+            sums[1] += float(chance[known].sum())
+            sums[2] += float(known.sum())
+            if name == largest:
+                self.in_box += mass.tolist()
+                self.in_box_chance += chance.tolist()
+                self.grid, self.block = tuple(actionness.shape[-2:]), name
 
     def state(self) -> dict[str, Any]:
-        return {"in_box": self.in_box, "in_box_chance": self.in_box_chance, "grid": self.grid, "block": self.block}
+        return {"in_box": self.in_box, "in_box_chance": self.in_box_chance, "grid": self.grid, "block": self.block,
+                "per_block": self.per_block}
 
     @classmethod
     def merged(cls, states: list[dict[str, Any]]) -> ActionnessInBoxMeter:
@@ -283,11 +303,19 @@ class ActionnessInBoxMeter:
             out.in_box_chance += st["in_box_chance"]
             if st["in_box"]:
                 out.grid, out.block = tuple(st["grid"]), st["block"]
+            for name, sums in st["per_block"].items():
+                mine = out.per_block.setdefault(name, [0.0, 0.0, 0.0])
+                out.per_block[name] = [a + b for a, b in zip(mine, sums)]
         return out
 
     def compute(self) -> dict[str, float]:
-        return {"actionness_in_box": _nanmean(self.in_box), "actionness_in_box_chance": _nanmean(self.in_box_chance),
-                "actionness_grid": float(min(self.grid)), "actionness_too_small": float(min(self.grid) < MIN_GRID)}
+        out = {"actionness_in_box": _nanmean(self.in_box), "actionness_in_box_chance": _nanmean(self.in_box_chance),
+               "actionness_grid": float(min(self.grid)), "actionness_too_small": float(min(self.grid) < MIN_GRID)}
+        for name, (mass, chance, frames) in self.per_block.items():  # every ATR block, network order
+            if len(self.per_block) > 1 and frames:
+                out[f"actionness_in_box[{name}]"] = mass / frames
+                out[f"actionness_in_box_chance[{name}]"] = chance / frames
+        return out
 
 
 def localisation_notes(metrics: dict[str, float]) -> list[str]:
@@ -296,6 +324,9 @@ def localisation_notes(metrics: dict[str, float]) -> list[str]:
     if "pointing_any" in metrics:
         line = (f"pointing game (any of the tracklets): {metrics['pointing_any']:.3f} (chance of the same "
                 f"statistic {metrics['pointing_chance']:.3f})")
+        if "pointing_centre_any" in metrics:
+            line += (f"; peak cell centre in the box: {metrics['pointing_centre_any']:.3f} (chance "
+                     f"{metrics['pointing_centre_chance']:.3f})")
         if metrics.get("pointing_too_small"):
             line += (f"; the region maps are {int(metrics['pointing_grid'])} cells a side, too small to mean "
                      f"anything (use a larger input or a backbone with a smaller output stride)")
@@ -306,5 +337,10 @@ def localisation_notes(metrics: dict[str, float]) -> list[str]:
         if metrics.get("actionness_too_small"):
             line += (f"; the largest actionness map is {int(metrics['actionness_grid'])} cells a side, too small "
                      f"to mean anything")
+        blocks = [k[len("actionness_in_box["):-1] for k in metrics if k.startswith("actionness_in_box[")]
+        if blocks:
+            line += "; per block " + ", ".join(
+                f"{b} {metrics[f'actionness_in_box[{b}]']:.3f} ({metrics[f'actionness_in_box_chance[{b}]']:.3f})"
+                for b in blocks)
         lines.append(line)
     return lines

@@ -12,6 +12,11 @@ drift that a ratio of medians keeps.  Ratios compare a model with the baseline i
 variant, and a variant with eager execution of the same model; the effect of channels_last
 and torch.compile is measured here, never assumed.  `--threads 1` gives steadier figures
 on a machine whose cores are shared.
+
+Beside the times, each model's cost: GMACs of one forward (FlopCounterMode, MACs = FLOPs / 2:
+convolutions and matrix products, as the papers count them) and parameters, each with what it
+adds to the baseline - a method's overhead over the model it is built on, e.g.
+`--models tsn_r50 tsn_atr_r50 tsn_atr_graph_r50` or `--models tea_r50 art_tea_r50 --frames 16`.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ if TYPE_CHECKING:
     import torch.nn as nn
 
 DEFAULT_MODELS = ["tsn_r50", "tsm_r50"]
-TSM_TARGET = 5.0  # issue 4: the shift adds at most 5% to TSN's CPU latency
+TSM_TARGET = 5.0  # TSM's claim: the shift adds at most 5% to TSN's CPU latency (zero FLOPs, little data movement)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -180,17 +185,17 @@ def budget_for(model: str, baseline: str, max_overhead: float | None) -> float |
 
 def format_table(entries: list[Entry], baseline: str, max_overhead: float | None) -> str:
     by_key = {(e.model, e.variant): e for e in entries if e.error is None}
-    lines = [f"{'model':<16} {'variant':<22} {'median ms':>10} {'min ms':>9} {'IQR ms':>8} "
+    lines = [f"{'model':<24} {'variant':<22} {'median ms':>10} {'min ms':>9} {'IQR ms':>8} "
              f"{'vs ' + baseline:>16} {'vs eager':>9} {'first call s':>12}"]
     for e in entries:
         if e.error is not None:
-            lines.append(f"{e.model:<16} {e.variant:<22} failed: {e.error}")
+            lines.append(f"{e.model:<24} {e.variant:<22} failed: {e.error}")
             continue
         base = by_key.get((baseline, e.variant))
         eager = by_key.get((e.model, "eager"))
         vs_base = f"{paired_ratio(e.runs_ms, base.runs_ms)[0]:.3f}" if base else "-"
         vs_eager = f"{paired_ratio(e.runs_ms, eager.runs_ms)[0]:.3f}" if eager and e.variant != "eager" else "-"
-        lines.append(f"{e.model:<16} {e.variant:<22} {e.median:>10.1f} {e.min:>9.1f} {e.iqr:>8.1f} {vs_base:>16} "
+        lines.append(f"{e.model:<24} {e.variant:<22} {e.median:>10.1f} {e.min:>9.1f} {e.iqr:>8.1f} {vs_base:>16} "
                      f"{vs_eager:>9} {e.setup_s:>12.2f}")
     for e in entries:
         if e.temporal_ms:
@@ -213,11 +218,33 @@ def format_table(entries: list[Entry], baseline: str, max_overhead: float | None
     return "\n".join(lines)
 
 
+@dataclass
+class Cost:
+    model: str
+    macs: int
+    params: int
+
+
+def format_costs(costs: list[Cost], baseline: str) -> str:
+    """GMACs and parameters of each model, and what it adds to the baseline's."""
+    base = next((c for c in costs if c.model == baseline), None)
+    lines = [f"{'model':<24} {'GMACs':>9} {'params (M)':>11} {'GMACs vs ' + baseline:>24} "
+             f"{'params vs ' + baseline:>24}"]
+    for c in costs:
+        vs_macs = vs_params = "-"
+        if base is not None and c.model != baseline:
+            vs_macs = f"{100 * (c.macs / base.macs - 1):+.1f}% ({(c.macs - base.macs) / 1e9:+.3f})"
+            vs_params = f"{100 * (c.params / base.params - 1):+.1f}% ({(c.params - base.params) / 1e6:+.2f} M)"
+        lines.append(f"{c.model:<24} {c.macs / 1e9:>9.3f} {c.params / 1e6:>11.2f} {vs_macs:>24} {vs_params:>24}")
+    return "\n".join(lines)
+
+
 def run(args: argparse.Namespace) -> int:
     import torch
 
     from ..commands.flops import parse_kwargs
     from ..models.registry import create_model, model_info
+    from ..profile import count_macs, count_params
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -226,12 +253,16 @@ def run(args: argparse.Namespace) -> int:
     kwargs = parse_kwargs(args.kwargs)
     torch.manual_seed(0)
     clip = torch.randn(1, 3, args.frames, args.size, args.size)
-    entries = []
+    entries, costs = [], []
     for name in names:
         extra = {"num_segments": args.frames} if args.frames != model_info(name).num_frames else {}
         for variant in variants(args.channels_last, args.compile):
             model = create_model(name, num_classes=args.num_classes, **kwargs, **extra).eval()
+            if variant == "eager":
+                costs.append(Cost(name, count_macs(model, tuple(clip.shape))[0], count_params(model)[0]))
             entries.append(Entry(name, variant, prepare(model, variant)))
+    print(f"cost of one forward, {args.frames} x 3 x {args.size} x {args.size}, {args.num_classes} classes:")
+    print(format_costs(costs, baseline) + "\n")
     print(f"CPU forward latency, batch 1, {args.frames} x 3 x {args.size} x {args.size}, {args.num_classes} classes, "
           f"{torch.get_num_threads()} threads, torch {torch.__version__}; {args.repeats} timed rounds after "
           f"{args.warmup} warm-up, round-robin")
