@@ -132,6 +132,14 @@
 
   for (const e of ["timeupdate", "seeked", "seeking", "loadedmetadata", "pause"]) player.addEventListener(e, update);
   player.addEventListener("play", () => requestAnimationFrame(tick));
+  player.addEventListener("error", () => { // e.g. a browser built without H.264: say so, the chart still works
+    const note = document.createElement("p");
+    note.id = "video-error";
+    note.className = "hint";
+    note.textContent = `This browser cannot play the video (${player.currentSrc.startsWith("data:") ? "embedded" :
+      decodeURIComponent(player.currentSrc.split("/").pop())}, H.264); open it in a video player.`;
+    document.getElementById("now").appendChild(note);
+  });
   svg.addEventListener("click", (event) => {
     player.currentTime = tOf(chartX(event));
     update();
