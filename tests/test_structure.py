@@ -252,13 +252,13 @@ def test_explanation_kinds_are_listed_and_each_has_its_module():
 
 
 def test_models_and_strategies_are_registered_by_the_listed_modules_under_literal_names():
-    """Every module that registers a model or a strategy is in MODEL_MODULES; no name is built at run time."""
-    from actionlab.models.registry import MODEL_MODULES
+    """Every module that registers a model, a tag or a strategy is in MODEL_MODULES; no name is built at run time."""
+    from actionlab.models.catalog import MODEL_MODULES
 
     registering = {str(p.relative_to(SRC / "models").with_suffix("")).replace("/", ".")
                    for p in (SRC / "models").rglob("*.py")
-                   if p.name != "registry.py" and ("register_model(" in p.read_text() or "register_strategy(" in
-                                                  p.read_text())}
+                   if p.name not in ("registry.py", "pretrained.py")
+                   and re.search(r"register_(model|strategy|tags)\(", p.read_text())}
     assert registering == set(MODEL_MODULES)
     for name in MODEL_MODULES:
         text = (SRC / "models" / f"{name.replace('.', '/')}.py").read_text()
@@ -266,8 +266,17 @@ def test_models_and_strategies_are_registered_by_the_listed_modules_under_litera
     assert not (SRC / "engine" / "strategies.py").exists()  # no re-export shim beside actionlab/strategy.py
 
 
-def test_annotation_only_imports_do_not_count_but_lazy_ones_do(tmp_path):
-    src = _tree(tmp_path, {"a.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from . import b\n",
-                           "b.py": "def f():\n    from . import a\n"})
-    graph = import_graph(src)
-    assert graph["actionlab.a"] == set() and graph["actionlab.b"] == {"actionlab.a"}
+def _tag_tables(text: str) -> dict[str, str]:
+    """model -> the text of its `register_tags(...)` call (up to the closing parenthesis at line start)."""
+    return {m.group(2): m.group(0) for m in re.finditer(r'register_tags\(\s*(#[^\n]*)?\s*"(\w+)",.*?\n\)', text, re.S)}
+
+
+def test_video_tags_are_tables_next_to_their_models():
+    from actionlab.models.pretrained import get_pretrained, list_pretrained
+
+    video = [get_pretrained(n) for n in list_pretrained() if get_pretrained(n).is_video]
+    assert len(video) >= 6
+    for tag in video:  # the module that defines the model holds its tag table (keyword = tag)
+        homes = [p for p in (SRC / "models").rglob("*.py") if p.name != "pretrained.py"  # (its docstring's example)
+                 and re.search(rf"\b{tag.tag}=", _tag_tables(p.read_text()).get(tag.model, ""))]
+        assert len(homes) == 1, tag.name

@@ -332,9 +332,9 @@ def load(checkpoint: str | Path, device: str | torch.device = "auto", multi_labe
     if path.is_dir():
         return load_exported(path, dev, multi_label, average)
     if not path.exists():
-        from .models.pretrained import _TAGS
+        from .models.pretrained import is_tag
 
-        if str(checkpoint) in _TAGS:
+        if is_tag(str(checkpoint)):
             return from_pretrained(str(checkpoint), weights=weights, device=dev, protocol=protocol)
         if _is_repo_id(str(checkpoint)):
             return load_exported(_hub_snapshot(str(checkpoint)), dev, multi_label, average)

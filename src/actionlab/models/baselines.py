@@ -33,6 +33,7 @@ from ..errors import ModelError
 from .backbones.efficientnet import EfficientNetLite
 from .backbones.resnet import ResNet
 from .backbones.slowonly import make_slowonly
+from .pretrained import MMA_DENSE_TEST, mmaction2, register_tags, tsm_release
 from .registry import ModelInfo, check_kwargs, register_model
 from .temporal.shift import insert_shift
 from .tsn import TSN, build_tsn
@@ -196,6 +197,53 @@ _register("tsm_r101", "resnet101", "shift", _info(f"TSM on ImageNet ResNet-101: 
 _register("slowonly_r50", "resnet50", "slowonly",
           _info("SlowOnly-R50 8x8: 3x1x1 first convs in stages 4-5, inflated from ImageNet ResNet-50",
                 paper="feichtenhofer2019slowfast"))
+
+# The released checkpoints of these models (their pretrained tags), next to them: `create_model("tsm_r50.k400")`.
+register_tags(
+    "tsm_r50",
+    k400=tsm_release("TSM_kinetics_RGB_resnet50_shift8_blockres_avg_segment8_e50.pth", "kinetics400", 400,
+                     source="TSM (Lin, Gan, Han, ICCV 2019), official release, 8 segments, uniform sampling",
+                     accuracy="Kinetics-400 val top-1 71.2 (8 frames x 1 clip, 1 centre crop of 224), 72.8 (x 10 "
+                              "crops: 5 positions + flips; --protocol release)",
+                     release_views="1x10"),
+    sthv2=tsm_release("TSM_somethingv2_RGB_resnet50_shift8_blockres_avg_segment8_e45.pth", "sthv2", 174,
+                      source="TSM (Lin, Gan, Han, ICCV 2019), official release, 8 segments",
+                      accuracy="Something-Something V2 val top-1 61.2 (8 frames x 2 clips (twice_sample) x 3 crops, "
+                               "no flips; --protocol release)",
+                      release_views="1x3", release_twice_sample=True,
+                      note="release protocol: the README's command (--test_crops=3 --twice_sample, no --full_res), "
+                           "so its 3 crops are 224 wide at GroupFullResSample's positions; the README calls the "
+                           "setting 'full resolution' (256-wide crops with --full_res): which one gave 61.2 cannot "
+                           "be told"),
+    k400_mmaction2=mmaction2(
+        "tsm", "https://download.openmmlab.com/mmaction/v1.0/recognition/tsm/tsm_imagenet-pretrained-r50_8xb16-1x1x8-"
+        "50e_kinetics400-rgb/tsm_imagenet-pretrained-r50_8xb16-1x1x8-50e_kinetics400-rgb_20220831-64d69186.pth",
+        "top-1 73.18, top-5 90.56; README: '8 clips x 10 crop' = the config's 8 segments x 10 crops (TenCrop 224; "
+        "--protocol release)",
+        "TSM (Lin et al., ICCV 2019), MMAction2 tsm_imagenet-pretrained-r50_8xb16-1x1x8-50e_kinetics400-rgb",
+        sampler="mmaction_segments", test_style="mmaction2", release_views="1x10"),
+)
+register_tags(
+    "tsn_r50",
+    k400=mmaction2(
+        "tsn", "https://download.openmmlab.com/mmaction/v1.0/recognition/tsn/tsn_imagenet-pretrained-r50_8xb32-1x1x8-"
+        "100e_kinetics400-rgb/tsn_imagenet-pretrained-r50_8xb32-1x1x8-100e_kinetics400-rgb_20220906-2692d16c.pth",
+        "top-1 74.12, top-5 91.34; README: '25 clips x 10 crop', the config's test pipeline: 8 segments x 10 crops "
+        "(TenCrop 224; --protocol release)",
+        "TSN (Wang et al., ECCV 2016), MMAction2 tsn_imagenet-pretrained-r50_8xb32-1x1x8-100e_kinetics400-rgb",
+        sampler="mmaction_segments", test_style="mmaction2", release_views="1x10"),
+)
+register_tags(
+    "slowonly_r50",
+    k400=mmaction2(
+        "slowonly", "https://download.openmmlab.com/mmaction/v1.0/recognition/slowonly/slowonly_imagenet-pretrained-"
+        "r50_8xb16-8x8x1-steplr-150e_kinetics400-rgb/slowonly_imagenet-pretrained-r50_8xb16-8x8x1-steplr-150e_"
+        "kinetics400-rgb_20220901-df42dc84.pth",
+        "top-1 75.96, top-5 92.40 (metafile.yml) or 76.45, 92.55 (README table): the two official sources "
+        "disagree; both 8x8, 10 clips x 3 crops of 256 (--protocol release)",
+        "SlowOnly (Feichtenhofer et al., ICCV 2019), MMAction2 slowonly_imagenet-pretrained-r50_8xb16-8x8x1-steplr-"
+        "150e_kinetics400-rgb", sampler="mmaction_clips", frame_interval=8, **MMA_DENSE_TEST),
+)
 
 # the shipped TF-converted weights expect [-1, 1]
 _LITE: dict[str, Any] = {"mean": (0.5, 0.5, 0.5), "std": (0.5, 0.5, 0.5)}

@@ -35,6 +35,7 @@ import torch.nn as nn
 
 from ..errors import ModelError
 from ..norms import IMAGENET_MEAN, IMAGENET_STD
+from . import catalog
 
 TSM_RELEASE = "https://github.com/mit-han-lab/temporal-shift-module (README, pretrained models)"
 MMA_ZOO = "https://github.com/open-mmlab/mmaction2/tree/main/configs/recognition/{}/metafile.yml"
@@ -118,15 +119,25 @@ def register_pretrained(tag: PretrainedTag) -> PretrainedTag:
     return tag
 
 
+def _tags() -> dict[str, PretrainedTag]:
+    """Every tag: the ImageNet ones (below) and the video ones the model modules register next to their models."""
+    catalog.load_all()
+    return _TAGS
+
+
+def is_tag(name: str) -> bool:
+    return name in _tags()
+
+
 def list_pretrained(pattern: str = "*") -> list[str]:
     """Names `model.tag` of the known pretrained checkpoints matching a glob pattern."""
-    return sorted(n for n in _TAGS if fnmatch.fnmatch(n, pattern))
+    return sorted(n for n in _tags() if fnmatch.fnmatch(n, pattern))
 
 
 def get_pretrained(name: str, tag: str | None = None) -> PretrainedTag:
     """A tag by full name ('tsm_r50.k400') or by model and tag ('tsm_r50', 'k400')."""
     full = f"{name}.{tag}" if tag is not None else name
-    if full not in _TAGS:
+    if full not in _tags():
         import difflib
 
         close = difflib.get_close_matches(full, list(_TAGS), n=3)
@@ -140,78 +151,39 @@ def find_tag(model: str, pretrained: Any) -> PretrainedTag | None:
     if not isinstance(pretrained, str):
         return None
     for full in (f"{model}.{pretrained}", pretrained):
-        tag = _TAGS.get(full)
+        tag = _tags().get(full)
         if tag is not None and tag.is_video and tag.model == model:
             return tag
     return None
 
 
-# --------------------------------------------------------------------------- the tags
+# --------------------------------------------------------------------------- building tag tables
 _K400_MMA = "Kinetics-400 val (MMAction2 model zoo)"
+TSM_URL = "https://hanlab18.mit.edu/projects/tsm/models/"
+# the TSM release's test_models.py: its own segment arithmetic and resize, mean logits over views
+TSM_TEST: dict[str, Any] = dict(sampler="tsm_segment", test_style="tsm", release_average="logit")
+MMA_DENSE_TEST: dict[str, Any] = dict(test_style="mmaction2", release_views="10x3", release_crop=256)  # ThreeCrop(256)
 
 
-def _mma(model: str, tag: str, family: str, url: str, accuracy: str, source: str, **kw: Any) -> PretrainedTag:
+def tsm_release(file: str, labels: str, num_classes: int, **kw: Any) -> dict[str, Any]:
+    """The fields of a tag of the official TSM release (no published hash: recorded on first download)."""
+    return dict(urls=(TSM_URL + file,), sha256=None, hash_source=NO_HASH, layout="tsm", labels=labels,
+                num_classes=num_classes, release=TSM_RELEASE, **{**TSM_TEST, **kw})
+
+
+def mmaction2(family: str, url: str, accuracy: str, source: str, **kw: Any) -> dict[str, Any]:
+    """The fields of a Kinetics-400 tag of the MMAction2 model zoo (the file name carries the SHA-256 prefix)."""
     prefix = url.rsplit("-", 1)[-1].split(".")[0]
-    return PretrainedTag(model, tag, (url,), prefix, PREFIX_HASH, "mmaction2", "kinetics400", 400,
-                         source=source, release=MMA_ZOO.format(family), accuracy=accuracy, **kw)
+    return dict(urls=(url,), sha256=prefix, hash_source=PREFIX_HASH, layout="mmaction2", labels="kinetics400",
+                num_classes=400, source=source, release=MMA_ZOO.format(family), accuracy=f"{_K400_MMA}: {accuracy}",
+                **kw)
 
 
-_TSM_URL = "https://hanlab18.mit.edu/projects/tsm/models/"
-# test_models.py: mean logits
-_TSM_TEST: dict[str, Any] = dict(sampler="tsm_segment", test_style="tsm", release_average="logit")
-_MMA_DENSE_TEST = dict(test_style="mmaction2", release_views="10x3", release_crop=256)  # ThreeCrop(256)
-for _tag in (
-    PretrainedTag("tsm_r50", "k400", (_TSM_URL + "TSM_kinetics_RGB_resnet50_shift8_blockres_avg_segment8_e50.pth",),
-                  None, NO_HASH, "tsm", "kinetics400", 400,
-                  source="TSM (Lin, Gan, Han, ICCV 2019), official release, 8 segments, uniform sampling",
-                  release=TSM_RELEASE,
-                  accuracy="Kinetics-400 val top-1 71.2 (8 frames x 1 clip, 1 centre crop of 224), 72.8 (x 10 crops: "
-                           "5 positions + flips; --protocol release)",
-                  release_views="1x10", **_TSM_TEST),
-    PretrainedTag("tsm_r50", "sthv2",
-                  (_TSM_URL + "TSM_somethingv2_RGB_resnet50_shift8_blockres_avg_segment8_e45.pth",),
-                  None, NO_HASH, "tsm", "sthv2", 174,
-                  source="TSM (Lin, Gan, Han, ICCV 2019), official release, 8 segments",
-                  release=TSM_RELEASE,
-                  accuracy="Something-Something V2 val top-1 61.2 (8 frames x 2 clips (twice_sample) x 3 crops, "
-                           "no flips; --protocol release)",
-                  release_views="1x3", release_twice_sample=True,
-                  note="release protocol: the README's command (--test_crops=3 --twice_sample, no --full_res), so "
-                       "its 3 crops are 224 wide at GroupFullResSample's positions; the README calls the setting "
-                       "'full resolution' (256-wide crops with --full_res): which one gave 61.2 cannot be told",
-                  **_TSM_TEST),
-    _mma("tsn_r50", "k400", "tsn",
-         "https://download.openmmlab.com/mmaction/v1.0/recognition/tsn/tsn_imagenet-pretrained-r50_8xb32-1x1x8-100e_"
-         "kinetics400-rgb/tsn_imagenet-pretrained-r50_8xb32-1x1x8-100e_kinetics400-rgb_20220906-2692d16c.pth",
-         f"{_K400_MMA}: top-1 74.12, top-5 91.34; README: '25 clips x 10 crop', the config's test pipeline: "
-         "8 segments x 10 crops (TenCrop 224; --protocol release)",
-         "TSN (Wang et al., ECCV 2016), MMAction2 tsn_imagenet-pretrained-r50_8xb32-1x1x8-100e_kinetics400-rgb",
-         sampler="mmaction_segments", test_style="mmaction2", release_views="1x10"),
-    _mma("tsm_r50", "k400_mmaction2", "tsm",
-         "https://download.openmmlab.com/mmaction/v1.0/recognition/tsm/tsm_imagenet-pretrained-r50_8xb16-1x1x8-50e_"
-         "kinetics400-rgb/tsm_imagenet-pretrained-r50_8xb16-1x1x8-50e_kinetics400-rgb_20220831-64d69186.pth",
-         f"{_K400_MMA}: top-1 73.18, top-5 90.56; README: '8 clips x 10 crop' = the config's 8 segments x "
-         "10 crops (TenCrop 224; --protocol release)",
-         "TSM (Lin et al., ICCV 2019), MMAction2 tsm_imagenet-pretrained-r50_8xb16-1x1x8-50e_kinetics400-rgb",
-         sampler="mmaction_segments", test_style="mmaction2", release_views="1x10"),
-    _mma("tanet_r50", "k400", "tanet",
-         "https://download.openmmlab.com/mmaction/v1.0/recognition/tanet/tanet_imagenet-pretrained-r50_8xb8-dense-"
-         "1x1x8-100e_kinetics400-rgb/tanet_imagenet-pretrained-r50_8xb8-dense-1x1x8-100e_kinetics400-rgb_20220919-"
-         "a34346bc.pth",
-         f"{_K400_MMA}: top-1 76.25, top-5 92.41 (8 frames 8 apart); README: '8 clips x 3 crop', the config's test "
-         "pipeline: 10 dense clips (DenseSampleFrames) x 3 crops of 256 (ThreeCrop; --protocol release)",
-         "TANet (Liu et al., ICCV 2021), MMAction2 tanet_imagenet-pretrained-r50_8xb8-dense-1x1x8-100e_kinetics400-rgb",
-         sampler="mmaction_dense", frame_interval=8, **_MMA_DENSE_TEST),
-    _mma("slowonly_r50", "k400", "slowonly",
-         "https://download.openmmlab.com/mmaction/v1.0/recognition/slowonly/slowonly_imagenet-pretrained-r50_8xb16-"
-         "8x8x1-steplr-150e_kinetics400-rgb/slowonly_imagenet-pretrained-r50_8xb16-8x8x1-steplr-150e_kinetics400-rgb_"
-         "20220901-df42dc84.pth",
-         f"{_K400_MMA}: top-1 75.96, top-5 92.40 (metafile.yml) or 76.45, 92.55 (README table): the two official "
-         "sources disagree; both 8x8, 10 clips x 3 crops of 256 (--protocol release)",
-         "SlowOnly (Feichtenhofer et al., ICCV 2019), MMAction2 slowonly_imagenet-pretrained-r50_8xb16-8x8x1-steplr-"
-         "150e_kinetics400-rgb", sampler="mmaction_clips", frame_interval=8, **_MMA_DENSE_TEST),
-):
-    register_pretrained(_tag)
+def register_tags(model: str, **tags: dict[str, Any]) -> None:
+    """The pretrained tags of a registered model, as a keyword table next to its definition:
+    `register_tags("tsm_r50", k400=tsm_release(...), sthv2=...)` registers tsm_r50.k400 and tsm_r50.sthv2."""
+    for tag, fields in tags.items():
+        register_pretrained(PretrainedTag(model, tag, **fields))
 
 
 def _register_imagenet() -> None:
@@ -348,7 +320,7 @@ def check_identity(tag: PretrainedTag, raw: dict[str, torch.Tensor], path: Path)
     found = f"{ARCH_NAMES[arch]} in {LAYOUT_NAMES[layout]}" if arch else LAYOUT_NAMES[layout]
     if arch is not None and (layout, arch) in EVIDENCE:
         found += f", e.g. {EVIDENCE[layout, arch]}"
-    fits = [t.name for t in _TAGS.values() if t.is_video and (t.layout, tag_architecture(t)) == (layout, arch)]
+    fits = [t.name for t in _tags().values() if t.is_video and (t.layout, tag_architecture(t)) == (layout, arch)]
     hint = f"; it fits {', '.join(sorted(fits))}" if fits else ""
     raise ModelError(f"weights {path} are {found}; {tag.name} expects {ARCH_NAMES[want[1]]} in "
                      f"{LAYOUT_NAMES[want[0]]}, e.g. {EVIDENCE.get(want, '')}{hint}")
@@ -361,7 +333,7 @@ def check_classes(tag: PretrainedTag, sd: dict[str, torch.Tensor], path: Path) -
     if weight is None or weight.dim() != 2 or weight.shape[0] == tag.num_classes:
         return
     k = int(weight.shape[0])
-    same = [t.name for t in _TAGS.values() if t.is_video and (t.model, t.layout) == (tag.model, tag.layout)
+    same = [t.name for t in _tags().values() if t.is_video and (t.model, t.layout) == (tag.model, tag.layout)
             and t.num_classes == k]
     hint = f" (as {', '.join(sorted(same))})" if same else ""
     raise ModelError(f"weights {path} have a {k}-class classifier{hint}, {tag.name} predicts {tag.num_classes} "

@@ -7,7 +7,7 @@
     model = create_model("tsm_r50", pretrained="k400")      # a pretrained tag (pretrained.py): 400 classes
     model = create_model("tsm_r50.k400", num_classes=101)   # the same weights, a new 101-class head
 
-The modules in `MODEL_MODULES` register their models when imported (the name written where
+The modules in `catalog.MODEL_MODULES` register their models when imported (the name written where
 the model is defined, as timm does); `create_model` and `list_models` import them on first use.
 """
 
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
-import importlib
 import inspect
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ import torch.nn as nn
 
 from ..errors import ModelError
 from ..norms import IMAGENET_MEAN, IMAGENET_STD
+from . import catalog
 from .recognizer import Recognizer
 
 
@@ -50,7 +50,6 @@ class _Entry:
 
 
 _REGISTRY: dict[str, _Entry] = {}
-_LOADED = False
 
 
 def register_model(info: ModelInfo | None = None, name: str | None = None) -> Callable:
@@ -66,20 +65,9 @@ def register_model(info: ModelInfo | None = None, name: str | None = None) -> Ca
     return wrap
 
 
-# The modules that register models (`register_model`, each name written where its model is defined) and
-# the methods' training strategies (`actionlab.strategy.register_strategy`): imported, in this order, the
-# first time a model or a strategy is looked up.  A new model file goes in this list.
-MODEL_MODULES = ("baselines", "tefe", "atr", "art", "tfe", "backbones.tea")
-
-
 def _import_all() -> None:
-    """Import the modules of MODEL_MODULES, so that their models and strategies are registered."""
-    global _LOADED
-    if _LOADED:
-        return
-    _LOADED = True
-    for name in MODEL_MODULES:
-        importlib.import_module(f"{__package__}.{name}")
+    """The models of every module in `catalog.MODEL_MODULES`, registered."""
+    catalog.load_all()
 
 
 def options_of(*fns: Callable[..., Any], minus: Iterable[str] = ()) -> set[str]:

@@ -38,6 +38,7 @@ import torch.nn as nn
 from ..errors import ModelError
 from ..metrics import average_scores
 from .backbones.resnet import ARCHS, BasicBlock, Bottleneck, ResNet, blocks
+from .pretrained import MMA_DENSE_TEST, mmaction2, register_tags
 from .registry import ModelInfo, check_kwargs, options_of, register_model
 from .temporal.bilinear import FeatureEnhancement
 from .temporal.tam import TemporalExtraction
@@ -245,6 +246,19 @@ def tefe_fe_only_r50(num_classes: int, pretrained: str | None = None, **kwargs: 
                           description="TANet-R50: TAM (= TEFE's TE) in every block, 8 frames"))
 def tanet_r50(num_classes: int, pretrained: str | None = None, **kwargs: Any) -> TEFE:
     return _build("tanet_r50", num_classes, pretrained, {"te": TABLE5["table5_row1"][0], "fe": _NO_FE}, kwargs)
+
+
+register_tags(  # TANet's released checkpoint, next to the model
+    "tanet_r50",
+    k400=mmaction2(
+        "tanet", "https://download.openmmlab.com/mmaction/v1.0/recognition/tanet/tanet_imagenet-pretrained-r50_8xb8-"
+        "dense-1x1x8-100e_kinetics400-rgb/tanet_imagenet-pretrained-r50_8xb8-dense-1x1x8-100e_kinetics400-rgb_"
+        "20220919-a34346bc.pth",
+        "top-1 76.25, top-5 92.41 (8 frames 8 apart); README: '8 clips x 3 crop', the config's test pipeline: 10 "
+        "dense clips (DenseSampleFrames) x 3 crops of 256 (ThreeCrop; --protocol release)",
+        "TANet (Liu et al., ICCV 2021), MMAction2 tanet_imagenet-pretrained-r50_8xb8-dense-1x1x8-100e_kinetics400-rgb",
+        sampler="mmaction_dense", frame_interval=8, **MMA_DENSE_TEST),
+)
 
 
 # Tiny variants (random init) for tests, the demo and `bench accuracy`: same placement rules, small widths.
