@@ -36,6 +36,7 @@ from .config import Config
 from .engine.runtime import model_mean_std, select_device
 from .errors import ConfigError, DataError, ModelError, require
 from .metrics import scores_from_logits
+from .models.recognizer import name_of
 from .norms import IMAGENET_MEAN, IMAGENET_STD
 
 VideoInput = str | Path | np.ndarray | torch.Tensor
@@ -217,7 +218,7 @@ class Predictor:
 
     @property
     def model_name(self) -> str:
-        return str(getattr(self.model, "model_name", type(self.model).__name__))
+        return name_of(self.model)
 
     @torch.inference_mode()
     def logits(self, clips: torch.Tensor) -> torch.Tensor:
@@ -370,7 +371,7 @@ def from_pretrained(name: str, weights: str | Path | None = None, device: str | 
         raise ModelError(f"{name} is an ImageNet backbone, not a video model; use pretrained='{tag.tag}' when "
                          "building a model")
     model = create_model(tag.name, weights=str(weights) if weights is not None else None)
-    report = getattr(model, "pretrained_report", None)
+    report = model.pretrained_report
     if report is not None and report.new:  # a tensor the file did not give would predict at random
         raise ModelError(f"weights {weights or tag.name} do not give every tensor of {tag.name} (new: "
                          f"{', '.join(report.new[:4])}): refusing to predict with randomly initialised weights")

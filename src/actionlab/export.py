@@ -44,6 +44,7 @@ import torch
 import torch.nn as nn
 
 from .errors import ActionlabError, ConfigError, ModelError, require
+from .models.recognizer import Recognizer, name_of
 from .norms import IMAGENET_MEAN, IMAGENET_STD
 
 Format = Literal["onnx", "torch-export"]
@@ -271,7 +272,7 @@ def export_model(model: nn.Module, out: str | Path, *, format: Format = "onnx", 
         raise ConfigError(f"an ONNX export is written to a .onnx file, got {out}")
     if format == "torch-export" and out.suffix != ".pt2":
         raise ConfigError(f"a torch.export program is written to a .pt2 file, got {out}")
-    name = str(getattr(model, "model_name", type(model).__name__))
+    name = name_of(model)
     wrapper = ExportableClassifier(model.cpu().eval(), mean, std, input_dtype, layout).eval()
     example = example_clip(num_frames, size, input_dtype, layout, batch=2)
     try:
@@ -458,7 +459,7 @@ def export_hub(checkpoint: str | Path, out_dir: str | Path, tests: Sequence[dict
     out.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}  # no shared storage
     save_file(state, str(out / "model.safetensors"), metadata={"format": "pt"})
-    name = str(getattr(model, "model_name", cfg.model.name))
+    name = name_of(model) if isinstance(model, Recognizer) and model.model_name else cfg.model.name
     cut: list[str] = []
     config = shareable(cfg.to_dict(), "", cut)
     tests = find_test_results(checkpoint) if tests is None else list(tests)

@@ -14,6 +14,7 @@ import torch.nn as nn
 
 from ..config import Config, from_dict
 from ..errors import ConfigError, ModelError
+from ..models.recognizer import Recognizer
 from ..models.registry import _entry, _import_all, create_model
 from ..strategy import TrainStrategy, strategy_class, strategy_names
 from .checkpoint import load_checkpoint, load_model_state
@@ -32,7 +33,7 @@ def _names_explicitly(fn: Any, name: str) -> bool:
 
 
 def build_model(cfg: Config, num_classes: int, load_pretrained: bool = True,
-                class_names: Sequence[str] | None = None) -> nn.Module:
+                class_names: Sequence[str] | None = None) -> Recognizer:
     """`create_model(cfg.model.name, ...)` with the clip length from `data.num_segments`.
 
     The number of frames is passed as `num_segments` unless `model.kwargs` sets it, so one config key
@@ -51,9 +52,8 @@ def build_model(cfg: Config, num_classes: int, load_pretrained: bool = True,
         kwargs["class_names"] = list(class_names)
     pretrained = cfg.model.pretrained if load_pretrained else None
     model = create_model(cfg.model.name, num_classes=num_classes, pretrained=pretrained, **kwargs)
-    report = getattr(model, "pretrained_report", None)
-    if pretrained is not None and report is not None:  # say what loaded, what is new, what was unused
-        print(f"model.pretrained={pretrained}: {report.summary()}", file=sys.stderr)
+    if pretrained is not None and model.pretrained_report is not None:  # what loaded, what is new, what was unused
+        print(f"model.pretrained={pretrained}: {model.pretrained_report.summary()}", file=sys.stderr)
     return model
 
 
@@ -67,7 +67,8 @@ def build_strategy(name: str, **kwargs: Any) -> TrainStrategy:
 
 
 def model_name_of(model: nn.Module, cfg: Config) -> str:
-    return str(getattr(model, "model_name", cfg.model.name))
+    """The registered name of a recognizer (a model built in code: the config's model.name)."""
+    return model.model_name if isinstance(model, Recognizer) and model.model_name else cfg.model.name
 
 
 @dataclass

@@ -90,12 +90,11 @@ def prepare_clip(clip: torch.Tensor, device: torch.device, mean: Sequence[float]
 
 def model_mean_std(model: torch.nn.Module) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """The normalisation a registered model was built for (ImageNet for unregistered ones)."""
-    from ..models.registry import ModelInfo
+    from ..models.recognizer import Recognizer
     from ..norms import IMAGENET_MEAN, IMAGENET_STD
 
-    info = getattr(model, "model_info", None)
-    if isinstance(info, ModelInfo):
-        return tuple(info.mean), tuple(info.std)
+    if isinstance(model, Recognizer) and model.model_info is not None:
+        return tuple(model.model_info.mean), tuple(model.model_info.std)
     return IMAGENET_MEAN, IMAGENET_STD
 
 

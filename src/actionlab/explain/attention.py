@@ -36,7 +36,7 @@ import torch.nn as nn
 from ..errors import ModelError
 from ..fidelity import per_clip_fidelity
 from ..metrics import scores_from_logits
-from ..models.recognizer import evaluating
+from ..models.recognizer import evaluating, name_of
 
 
 @dataclass
@@ -56,7 +56,7 @@ def _one_clip(clip: torch.Tensor) -> torch.Tensor:
 
 
 def _model_name(model: nn.Module) -> str:
-    return str(getattr(model, "model_name", type(model).__name__))
+    return name_of(model)
 
 
 def temporal_attention(model: nn.Module, clip: torch.Tensor, name: str | None = None) -> AttentionResult:

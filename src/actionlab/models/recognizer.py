@@ -89,6 +89,11 @@ class Recognizer(nn.Module):
         return param_groups(self, weight_decay, no_bn_decay, no_bias_decay, bias_lr_mult)
 
 
+def name_of(model: nn.Module) -> str:
+    """The registered name of a recognizer, else its class name (a model built in code)."""
+    return model.model_name if isinstance(model, Recognizer) and model.model_name else type(model).__name__
+
+
 def param_groups(module: nn.Module, weight_decay: float, no_bn_decay: bool = True, no_bias_decay: bool = False,
                  bias_lr_mult: float = 1.0) -> list[dict[str, Any]]:
     """Parameter groups as TSN/TSM use them: BN (and optionally bias) without decay, bias lr x mult."""

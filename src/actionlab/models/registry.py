@@ -107,12 +107,6 @@ def _entry(name: str) -> _Entry:
     return _REGISTRY[name]
 
 
-def _backbone_types() -> tuple[type, ...]:
-    from .backbones.resnet import ResNet
-
-    return (ResNet,)
-
-
 def create_model(name: str, num_classes: int | None = None,
                  pretrained: str | bool | Mapping[str, Any] | None = None, weights: str | None = None,
                  **kwargs: Any) -> Recognizer:
@@ -153,13 +147,12 @@ def create_model(name: str, num_classes: int | None = None,
         if num_classes is None:
             raise ModelError(f"create_model('{name}'): give num_classes (or a pretrained tag that has them)")
         model = entry.builder(num_classes=num_classes, pretrained=pretrained, **kwargs)
-        from .weights import LoadReport, account_whole_model
-
-        report = getattr(model, "pretrained_report", None)
-        if isinstance(report, LoadReport) and not isinstance(model, _backbone_types()):
-            account_whole_model(report, model)
     if not isinstance(model, Recognizer):  # the contract every consumer reads (models/recognizer.py)
         raise ModelError(f"model '{name}': its builder returned a {type(model).__name__}, not a Recognizer")
+    if tag is None and model.pretrained_report is not None:
+        from .weights import account_whole_model
+
+        account_whole_model(model.pretrained_report, model)
     model.model_name = name
     model.model_info = entry.info
     if tag is not None:
