@@ -4,7 +4,8 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 CONSTRAINTS ?= constraints.txt
 VENV := .venv
 BIN := $(VENV)/bin
-PIP := $(BIN)/python -m pip install --disable-pip-version-check -q -c $(CONSTRAINTS)
+# pip prints each package it collects and installs: a fresh install takes minutes and should not be silent
+PIP := $(BIN)/python -m pip install --disable-pip-version-check -c $(CONSTRAINTS)
 
 .PHONY: demo test lint venv clean
 
@@ -13,10 +14,12 @@ $(BIN)/python:
 
 # Re-install only when the package metadata or the constraints change.
 $(VENV)/.demo-installed: pyproject.toml $(CONSTRAINTS) | $(BIN)/python
+	@echo "installing actionlab and its demo dependencies into $(VENV) (torch among them: a few minutes the first time)"
 	$(PIP) -e ".[demo]"
 	touch $@
 
 $(VENV)/.dev-installed: pyproject.toml $(CONSTRAINTS) | $(BIN)/python
+	@echo "installing actionlab with the dev extras into $(VENV) (torch among them: a few minutes the first time)"
 	$(PIP) -e ".[dev]"
 	touch $@ $(VENV)/.demo-installed
 

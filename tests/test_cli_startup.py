@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import actionlab
 
 SRC = str(Path(actionlab.__file__).resolve().parent.parent)  # the package under test, in the subprocesses too
@@ -100,3 +102,13 @@ def test_bench_and_export_help_name_everything_they_do():
     export = parsers["actionlab export"].format_help()
     assert "hub" in COMMANDS["export"] and COMMANDS["export"] in " ".join(top.split())
     assert "checkpoints/last.pt" in export
+
+
+@pytest.mark.parametrize("argv", [["list-pretrained"], ["demo", "--list"]])
+def test_listings_fit_a_100_column_terminal(argv, capsys, monkeypatch):
+    from actionlab.cli import main
+
+    monkeypatch.setenv("COLUMNS", "100")
+    assert main(argv) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) > 10 and max(len(line) for line in lines) <= 100

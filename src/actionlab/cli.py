@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import errno
 import importlib
+import os
 import sys
 from typing import Any
 
@@ -84,7 +85,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         module = importlib.import_module(f"actionlab.commands.{name.replace('-', '_')}")
         p = sub.add_parser(name, help=help_text, description=(module.__doc__ or help_text).strip())
         module.add_arguments(p)
-        if name not in OWN_THREADS:
+        if name not in OWN_THREADS and "--threads" not in p._option_string_actions:  # demo: its own meaning
             add_threads_argument(p)
         p.set_defaults(_run=module.run)
     return parser
@@ -109,6 +110,9 @@ def main(argv: list[str] | None = None) -> int:
         message = getattr(e, "cli_message", e)  # an error whose advice differs on the command line
         print(f"actionlab {args.command}: error: {message}", file=sys.stderr)
         return e.exit_code
+    except BrokenPipeError:  # `actionlab list-pretrained | head`: the reader left; nothing more to say
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - Python flushes stdout at exit
+        return 0
     except KeyboardInterrupt as e:  # training says what it saved and the command that resumes it
         print(f"actionlab {args.command}: interrupted" + (f": {e}" if str(e) else ""), file=sys.stderr)
         return 130

@@ -20,9 +20,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..engine.reports import format_table
     from ..errors import ModelError
     from ..models.pretrained import get_pretrained, list_pretrained
+    from ._common import format_records
 
     names = list_pretrained(args.pattern)
     if not names:
@@ -31,11 +31,12 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([t.to_dict() for t in tags], indent=1))
         return 0
-    rows = [{"tag": t.name, "classes": f"{t.num_classes} {t.labels or 'imagenet'}",
-             "clip": f"{t.num_frames}x{t.input_size} {t.sampler}" + (f"/{t.frame_interval}" if t.frame_interval > 1
-                                                                     else "") if t.is_video else "-",
-             "reported accuracy": t.accuracy, "source": t.source,
-             "sha256": (t.sha256 + "..." if t.sha256 else "recorded on 1st download") if t.is_video or t.sha256
-             else "package"} for t in tags]
-    print(format_table(rows, ["tag", "classes", "clip", "reported accuracy", "sha256", "source"]))
+    records = []
+    for t in tags:  # one block per tag: a table of these columns is ~450 characters wide
+        clip = (f"{t.num_frames}x{t.input_size} {t.sampler}" + (f"/{t.frame_interval}" if t.frame_interval > 1
+                                                                else "")) if t.is_video else ""
+        sha = (t.sha256 + "..." if t.sha256 else "recorded on 1st download") if t.is_video or t.sha256 else "package"
+        head = "  ".join(x for x in (t.name, f"{t.num_classes} {t.labels or 'imagenet'} classes", clip) if x)
+        records.append({"head": head, "accuracy": t.accuracy, "source": t.source, "sha256": sha})
+    print(format_records(records, ["accuracy", "source", "sha256"]))
     return 0

@@ -65,10 +65,11 @@ Generation is deterministic: video i of class c in a split draws from
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -366,11 +367,12 @@ def _job(args: tuple) -> tuple[str, dict[str, Any]]:
 def generate(out_dir: str | os.PathLike, variant: str = "order", videos_per_class: int = 20, size: int = 64,
              frames: int = 32, seed: int = 0, *, classes: Sequence[str] | None = None,
              eval_per_class: int | None = None, fps: int = 12, cue_prob: float = 0.9, workers: int = 1,
-             test_cue: str = "random") -> SynthResult:
+             test_cue: str = "random", progress: Callable[[int, int], None] | None = None) -> SynthResult:
     """Write the benchmark to `out_dir` (see the module docstring).
 
     videos_per_class: training videos per class; eval_per_class: val and test videos per class
     each (default max(4, videos_per_class // 4)).  workers > 1 renders/encodes in processes.
+    progress(done, total) is called as videos are written.
     """
     if variant not in VARIANTS:
         raise ConfigError(f"unknown synthetic variant {variant!r}: expected one of {', '.join(VARIANTS)}")
@@ -397,11 +399,13 @@ def generate(out_dir: str | os.PathLike, variant: str = "order", videos_per_clas
                 rel = f"videos/{split}/{name}_{i:04d}.mp4"
                 jobs.append((str(root), rel, variant, name, c, i, split, seed, size, frames, fps, names, cue_prob,
                              test_cue))
-    if workers > 1:
-        with ProcessPoolExecutor(workers) as pool:
-            results = list(pool.map(_job, jobs, chunksize=8))
-    else:
-        results = [_job(j) for j in jobs]
+    results = []
+    with contextlib.ExitStack() as stack:
+        pool = stack.enter_context(ProcessPoolExecutor(workers)) if workers > 1 else None
+        for result in (pool.map(_job, jobs, chunksize=8) if pool is not None else map(_job, jobs)):
+            results.append(result)
+            if progress is not None:
+                progress(len(results), len(jobs))
     videos = dict(results)
     for split in SPLITS:
         lines = [f"{rel} {info['label']}" for rel, info in results if info["split"] == split]

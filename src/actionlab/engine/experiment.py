@@ -82,12 +82,24 @@ def _batches_per_epoch(cfg: Config) -> int:
 
 
 def model_cost(cfg: Config, num_classes: int) -> dict[str, float]:
-    """GMACs and parameters (millions) of the configured model for one clip of the configured size."""
+    """GMACs and parameters (millions) of the configured model for one clip of the configured size.
+
+    The model is a fresh copy with random weights: what a model says about its weights (e.g. ART's "the semantic
+    bank is random" without class names) is not about the trained run, so its warnings are not shown here.
+    """
+    import logging
+
     from ..profile import clip_shape, count_macs, count_params
     from .build import build_model
 
-    model = build_model(cfg, num_classes, load_pretrained=False).eval()
-    macs, _ = count_macs(model, clip_shape(cfg.data.num_segments, cfg.data.input_size))
+    models_log = logging.getLogger("actionlab.models")
+    level = models_log.level
+    models_log.setLevel(logging.ERROR)
+    try:
+        model = build_model(cfg, num_classes, load_pretrained=False).eval()
+        macs, _ = count_macs(model, clip_shape(cfg.data.num_segments, cfg.data.input_size))
+    finally:
+        models_log.setLevel(level)
     params, _ = count_params(model)
     return {"gmacs": macs / 1e9, "params_m": params / 1e6}
 
@@ -97,6 +109,10 @@ def class_pairs(data_root: Path, class_names: list[str]) -> list[tuple[int, int]
     from ..metrics import read_class_pairs
 
     return read_class_pairs(data_root, class_names)
+
+
+METHOD_METRIC_KEYS = ("fidelity_auc", "fidelity_mass", "fidelity_chance", "pointing_any", "pointing_chance",
+                      "actionness_in_box", "actionness_in_box_chance")
 
 
 def run_recipe(recipe: Recipe, cfg: Config, minutes: float | None = None, max_epochs: int = 60) -> dict[str, Any]:
@@ -115,7 +131,7 @@ def run_recipe(recipe: Recipe, cfg: Config, minutes: float | None = None, max_ep
     checkpoint = result.last_checkpoint
     assert checkpoint is not None
     start = time.perf_counter()
-    report = evaluate_checkpoint(cfg, checkpoint, split="test")
+    report = evaluate_checkpoint(cfg, checkpoint, split="test", progress=True)
     test_s = time.perf_counter() - start
     pairs = class_pairs(Path(cfg.data.root), report.class_names)
     within = pair_accuracy(report.result.scores, report.result.labels, pairs)
@@ -143,18 +159,25 @@ def run_recipe(recipe: Recipe, cfg: Config, minutes: float | None = None, max_ep
         "pairs": len(pairs),
         "classes": len(report.class_names),
         "final_train_loss": history[-1].get("train_loss") if history else None,
+        # the method's own metrics, where the test data carry their annotation (`actionlab test` reports them)
+        **{k: report.metrics[k] for k in METHOD_METRIC_KEYS if k in report.metrics},
         **model_cost(cfg, len(report.class_names)),
     }
 
 
 def run_recipe_in_worker(recipe: Recipe, cfg_dict: dict[str, Any], minutes: float | None, threads: int,
                          prefix: str) -> dict[str, Any]:
-    """`run_recipe` in a worker process: its own thread count, output lines prefixed with the recipe name."""
+    """`run_recipe` in a worker process: its own thread count, output lines (progress too) prefixed with the
+    recipe name.  The streams are restored afterwards (the demo also calls it in its own process)."""
     import sys
 
     torch.set_num_threads(threads)
-    sys.stdout = PrefixStream(sys.stdout, prefix)
-    return run_recipe(recipe, from_dict(cfg_dict), minutes)
+    out, err = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = PrefixStream(out, prefix), PrefixStream(err, prefix)
+    try:
+        return run_recipe(recipe, from_dict(cfg_dict), minutes)
+    finally:
+        sys.stdout, sys.stderr = out, err
 
 
 class PrefixStream:

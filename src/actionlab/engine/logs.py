@@ -51,8 +51,11 @@ class Progress:
     """A progress line for any long step: `label done/total [extra]`.
 
     On a terminal it is rewritten in place; otherwise (a log file, a pipe) every update that moves the
-    count by at least `every` (a fraction of the total), and the last one, is printed as a line of its own.
+    count by at least `every` (a fraction of the total) or comes `quiet_s` seconds after the last printed one,
+    and the last one, is printed as a line of its own (never silent for long, never a line per item).
     """
+
+    quiet_s = 10.0
 
     def __init__(self, label: str, total: int | None, stream: TextIO | None = None, every: float = 0.1,
                  enabled: bool = True):
@@ -60,6 +63,7 @@ class Progress:
         self.stream = stream or sys.stderr
         self.live = _is_tty(self.stream)
         self._last: float | None = None  # the count last printed (not on a terminal)
+        self._last_time = time.perf_counter()
         self._open = False
         self.start = time.perf_counter()
 
@@ -74,9 +78,10 @@ class Progress:
         if self.live:
             self.stream.write("\r" + line.ljust(79) + ("\n" if end else ""))
             self._open = not end
-        elif end or total <= 0 or self._last is None or done - self._last >= max(1.0, self.every * total):
+        elif (end or total <= 0 or self._last is None or done - self._last >= max(1.0, self.every * total)
+              or (done != self._last and time.perf_counter() - self._last_time >= self.quiet_s)):
             self.stream.write(line + "\n")
-            self._last = done
+            self._last, self._last_time = done, time.perf_counter()
         self.stream.flush()
 
     def close(self) -> None:

@@ -180,7 +180,8 @@ class ART(Recognizer):
         if self.class_names is not None:
             self.prepare_text_bank()
         elif not self._warned_random:
-            log.warning("ART: no class names given (model.kwargs.class_names): the semantic bank is random")
+            log.warning(f"ART model ({self.num_classes} classes) built without class names "
+                        "(model.kwargs.class_names): its semantic bank is random, not text")
             self._warned_random = True
 
     # ------------------------------------------------------------------ forward and loss
