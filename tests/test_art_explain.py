@@ -117,3 +117,27 @@ def test_render_says_when_the_region_maps_are_too_small(tmp_path, caplog):
         render(model, torch.randn(1, 3, 4, 64, 64), None, tmp_path, None, tsne="false")
     assert "too small to mean anything" in caplog.text
     assert too_small_note((4, 4)) == "" and "2x2" in too_small_note((2, 2))
+
+
+def test_tracklet_figure_explains_its_marks_and_bank_tsne_names_classes_in_a_legend():
+    """Colour bar, a legend for the '+' peaks and the box, horizontal row labels; the t-SNE names every class
+    once in a legend instead of labels printed over the points."""
+    pytest.importorskip("matplotlib")
+    from actionlab.explain.tracklets import _tracklet_figure, bank_tsne_figure
+
+    t, k = 4, 2
+    heat = torch.rand(t, k, 32, 32)
+    peaks = torch.full((t, k, 2), 10.0)
+    fig = _tracklet_figure(np.zeros((t, 32, 32, 3), np.uint8), heat, peaks, np.array([[0, 0, 20, 20.0]] * t), None,
+                           "jet", 0.5, ["tracklet 1\nseeded by\n'a'", "tracklet 2"])
+    labels = [ax.get_ylabel() for ax in fig.axes]
+    assert "response / the tracklet's clip maximum" in labels  # the colour bar
+    legend = [text.get_text() for lg in fig.legends for text in lg.get_texts()]
+    assert any("peak" in s for s in legend) and any("box" in s for s in legend)
+    rows = [txt for ax in fig.axes for txt in ax.texts if txt.get_text().startswith("tracklet")]
+    assert len(rows) == k and all(txt.get_rotation() == 0 and txt.get_fontsize() >= 8 for txt in rows)
+    model = create_model("art_r18_tiny", num_classes=3)
+    fig = bank_tsne_figure(model, ["walk", "run", "jump"], "pca")
+    entries = [text.get_text() for ax in fig.axes if ax.get_legend() for text in ax.get_legend().get_texts()]
+    assert entries == ["walk", "run", "jump"]
+    assert not [txt for ax in fig.axes for txt in ax.texts]  # no class name printed over the points

@@ -204,3 +204,26 @@ def test_recipes_compare_each_atr_net_with_its_own_base():
         recipe = get_recipe(name)
         assert model_info(recipe.model).extra["base"] == get_recipe(recipe.baseline).model
         assert recipe.variant == "order" and not recipe.overrides  # the baseline's budget, unchanged
+
+
+def test_demo_atr_recipe_explains_with_its_deepest_map_of_at_least_4x4(tmp_path):
+    """At the demo's 32 px the deepest ATR blocks are 2x2 and 1x1 (a uniform tint); `explain` takes the deepest
+    block whose map is >= 4x4, as Grad-CAM picks its layer, and the demo's ATR recipe has one."""
+    from actionlab.engine.build import build_model
+    from actionlab.engine.experiment import recipe_config
+    from actionlab.explain import actionness
+    from actionlab.recipes import DEMO_CONFIG, get_recipe
+
+    cfg = recipe_config(get_recipe("atr"), DEMO_CONFIG, tmp_path, tmp_path / "runs")
+    model = build_model(cfg, 8, load_pretrained=False).eval()
+    size = cfg.data.input_size
+    x = torch.randn(1, 3, cfg.data.num_segments, size, size)
+    with torch.no_grad():
+        per_block = model(x).extras["actionness_per_block"]
+    assert min(next(reversed(per_block.values())).shape[-2:]) < 4  # "last" would be meaningless
+    chosen = actionness.deepest_readable_block(per_block)
+    assert min(per_block[chosen].shape[-2:]) >= 4
+    assert all(min(m.shape[-2:]) < 4 for n, m in per_block.items() if list(per_block).index(n) >
+               list(per_block).index(chosen))  # nothing deeper is 4x4
+    (path,) = actionness.render(model, x, None, tmp_path / "fig", [str(i) for i in range(8)])
+    assert path.name == f"actionness_{chosen}.png"

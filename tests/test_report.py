@@ -154,11 +154,11 @@ def test_curve_panels_never_empty_or_duplicated(tmp_path):
     from actionlab.report import curve_panels, plot_training_curves
 
     groups = aggregate(load_rows([_demo(tmp_path / "a")]))
-    assert curve_panels(groups) == [("train_loss", "train loss (total)")]  # cls == total, no validation logged
+    assert [k for k, _ in curve_panels(groups)] == ["train_cls"]  # cls == total, no validation logged
     with_val = aggregate(load_rows([_demo(tmp_path / "b", val=True)]))
-    assert [k for k, _ in curve_panels(with_val)] == ["train_loss", "val_top1"]
-    aux = aggregate(load_rows([_bench(tmp_path / "c")]))  # train_loss only: no classification panel either
-    assert [k for k, _ in curve_panels(aux)] == ["train_loss", "val_top1"]
+    assert [k for k, _ in curve_panels(with_val)] == ["train_cls", "val_top1"]
+    plain = aggregate(load_rows([_bench(tmp_path / "c")]))  # train_loss only: it is the classification loss
+    assert [k for k, _ in curve_panels(plain)] == ["train_cls", "val_top1"]
     for g in groups:
         for r in g.rows:
             (Path(r["run_dir"]) / "metrics.jsonl").write_text("")
@@ -229,3 +229,45 @@ def test_tsn_near_chance_fails_over_seeds_when_a_pair_is_learned(tmp_path):
              within_pair_by_pair={"a/b": 0.5, "c/d": 0.95 - 0.01 * seed})
     tsn = check_claims(aggregate(load_rows([tmp_path])))[0]
     assert tsn.method == "tsn" and tsn.holds is False  # overall near 0.5, but one pair far from it
+
+
+def test_training_curves_keep_auxiliary_totals_apart_and_epochs_whole(tmp_path):
+    """ART's total loss (with its auxiliary terms) is not drawn on the axis of its backbone's classification
+    loss; a one-epoch run gets one tick '1', not 0.96 ... 1.04."""
+    from actionlab.report import curve_panels, curve_value, plot_training_curves
+
+    root = tmp_path / "runs"
+    for recipe, aux in (("art_backbone", 0.0), ("art", 3.0)):
+        run = _run(root, recipe, "finegrained", 0, top1=0.3)
+        (run / "metrics.jsonl").write_text(json.dumps({"epoch": 1, "train_cls": 1.8, "train_loss": 1.8 + aux}) + "\n")
+    groups = aggregate(load_rows([root]))
+    assert [k for k, _ in curve_panels(groups)] == ["train_cls", "train_total"]
+    assert curve_value({"train_cls": 1.8, "train_loss": 4.8}, "train_cls") == 1.8
+    assert curve_value({"train_cls": 1.8, "train_loss": 1.8}, "train_total") is None  # no auxiliary terms
+    import matplotlib.pyplot as plt
+
+    captured = {}
+    real_close = plt.close
+    plt.close = lambda fig: captured.setdefault("fig", fig)
+    try:
+        assert plot_training_curves(groups, tmp_path / "curves.png").is_file()
+    finally:
+        plt.close = real_close
+    cls_ax, total_ax = captured["fig"].axes[:2]
+    assert [max(line.get_ydata()) for line in cls_ax.lines] == [1.8, 1.8]  # art's 4.8 is not here
+    assert [max(line.get_ydata()) for line in total_ax.lines] == [4.8]
+    assert list(cls_ax.get_xticks()) == [1]
+    real_close(captured["fig"])
+
+
+def test_accuracy_vs_gmacs_legend_covers_no_point(tmp_path):
+    from actionlab.report import accuracy_vs_gmacs_figure
+
+    root = tmp_path / "runs"
+    _run(root, "tsn", "order", 0, top1=0.9)
+    _run(root, "art", "finegrained", 0, top1=0.05)  # low and right: where a 'lower right' legend sat
+    fig = accuracy_vs_gmacs_figure(aggregate(load_rows([root])))
+    ax = fig.axes[0]
+    renderer = fig.canvas.get_renderer()
+    legend = ax.get_legend().get_window_extent(renderer)
+    assert not legend.overlaps(ax.get_window_extent(renderer))  # outside the axes, under them

@@ -1,5 +1,6 @@
 """Grad-CAM on the middle frame (TEFE's Fig. 11) for CNN recognizers."""
 
+import numpy as np
 import pytest
 import torch
 import torch.nn as nn
@@ -69,11 +70,10 @@ def test_resnet_models_hook_the_last_stage_and_render_pngs(tmp_path):
         assert compute_gradcam(model, clip, target_layer="backbone.layer3").maps.shape == (4, 2, 2)
     assert model.training  # the mode is restored
     paths = render(model, clip, frames, tmp_path / "cam", ["a", "b", "c"], class_index="b", label="a")
-    assert [p.name for p in paths] == ["gradcam_frame02.png"]
     image = mpimg.imread(paths[0])
     assert image.ndim == 3 and image.shape[0] > 100
     paths = render(model, clip, frames, tmp_path / "all", ["a", "b", "c"], frame="all", prefix="x")
-    assert [p.name for p in paths] == [f"x_frame{t:02d}.png" for t in range(4)]
+    assert [p.name for p in paths] == [f"x_frame{t:02d}.png" for t in (1, 2, 3, 4)]  # numbered as in the titles
     tsn = create_model("tefe_r18_tiny", num_classes=3, num_segments=4, base_width=8, te=(0, 0, 0, 0),
                        fe=(0, 0, 0, 0))
     out = render_comparison({"TSN": tsn, "TEFE": model}, clip, frames, tmp_path / "fig11.png", ["a", "b", "c"])
@@ -93,6 +93,28 @@ def test_gradcam_errors(tmp_path):
         render(model, clip, None, tmp_path, ["a", "b", "c"], colour="red")
     with pytest.raises(ModelError, match="frame"):
         render(model, clip, None, tmp_path, ["a", "b", "c"], frame=5)
+    with pytest.raises(ModelError, match=r"frames 1\.\.2"):
+        render(model, clip, None, tmp_path, ["a", "b", "c"], frame=0)
+
+
+def test_gradcam_shows_the_frame_with_the_strongest_map_and_names_the_file_by_it(tmp_path):
+    """The large panel is the frame where the map peaks (not the middle one), and its file carries the frame
+    number its title shows."""
+    from actionlab.explain.gradcam import GradCAM, gradcam_figure
+
+    maps = torch.zeros(8, 4, 4)
+    maps[6, 1, 2] = 3.0  # the evidence is on the 7th frame
+    maps[1, 0, 0] = 1.0
+    cam = GradCAM(maps, 0, 0.9, 8, "backbone.layer2")
+    assert cam.strongest_frame() == 6
+    fig = gradcam_figure(cam, np.zeros((8, 32, 32, 3), np.uint8), cam.strongest_frame(), "t")
+    assert "frame 7/8 (the strongest map)" in [ax.get_title() for ax in fig.axes]
+    torch.manual_seed(0)
+    model = create_model("tsn_r18_tiny", num_classes=3, num_segments=8, base_width=4)
+    clip = torch.randn(1, 3, 8, 32, 32)
+    (path,) = render(model, clip, None, tmp_path, ["a", "b", "c"])
+    real = compute_gradcam(model, clip)
+    assert path.name == f"gradcam_frame{real.strongest_frame() + 1:02d}.png"
 
 
 def test_gradcam_picks_the_deepest_map_of_at_least_4x4_or_warns():

@@ -86,3 +86,24 @@ def test_render_draws_both_models(tmp_path):
 
     with pytest.raises(ModelError):
         render(NoAttention(), clip, frames, tmp_path, ["a", "b", "c"])
+
+
+def test_attention_figure_title_clears_the_frame_numbers(tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+
+    from actionlab.explain.attention import render
+    from actionlab.models.tfe import TFEModel, build_frame_encoder
+
+    torch.manual_seed(0)
+    tfe = TFEModel(build_frame_encoder("resnet18", base_width=8), 3, 4, heads=4, k=2)
+    figures = []
+    monkeypatch.setattr(plt, "close", figures.append)
+    render(tfe, torch.randn(1, 3, 4, 32, 32), torch.zeros(4, 32, 32, 3, dtype=torch.uint8), tmp_path, ["a", "b", "c"],
+           action_mask=[False, True, True, False], label=1)
+    (fig,) = figures
+    renderer = fig.canvas.get_renderer()
+    title = fig._suptitle.get_window_extent(renderer)
+    frame_numbers = [ax.title.get_window_extent(renderer) for ax in fig.axes if ax.get_title()]
+    assert frame_numbers and not any(title.overlaps(box) for box in frame_numbers)
+    assert "green = annotated action" in fig._suptitle.get_text()

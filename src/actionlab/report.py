@@ -428,68 +428,92 @@ def _color(i: int, n: int) -> Any:
     return matplotlib.colormaps["tab20"](i % 20)
 
 
-# (history key, fallback key, panel title); a panel is drawn only when it has data and says something new
-CURVE_PANELS: list[tuple[str, str | None, str]] = [
-    ("train_loss", None, "train loss (total)"),
-    ("train_cls", None, "train classification loss"),
-    ("val_top1", None, "validation top-1"),
+# (history key, panel title): the classification loss compares every method; the total loss of a method with
+# auxiliary terms (ART's MTC / semantic losses, TFE's phases) is on its own axis: its scale is another one.
+CURVE_PANELS: list[tuple[str, str]] = [
+    ("train_cls", "train classification loss"),
+    ("train_total", "train total loss incl. auxiliary terms (their methods only)"),
+    ("val_top1", "validation top-1"),
 ]
 
 
+def curve_value(entry: dict[str, Any], key: str) -> float | None:
+    """A panel's value in one metrics.jsonl entry: the classification loss (the total loss of a run that logs no
+    separate classification term), the total loss only where auxiliary terms make it differ, or the key itself."""
+    if key == "train_cls":
+        return _number(entry.get("train_cls", entry.get("train_loss")))
+    if key == "train_total":
+        total, cls = _number(entry.get("train_loss")), _number(entry.get("train_cls"))
+        return total if total is not None and cls is not None and abs(total - cls) > 1e-9 else None
+    return _number(entry.get(key))
+
+
 def curve_panels(groups: list[Group]) -> list[tuple[str, str]]:
-    """(history key, title) of the panels worth drawing: some run has the values, and the classification
-    loss only where it differs from the total loss (a method with auxiliary terms)."""
+    """(panel key, title) of the panels some run has values for."""
     histories = [training_history(r["run_dir"]) for g in groups for r in g.rows]
-    panels = []
-    for key, _, title in CURVE_PANELS:
-        if not any(key in h and _number(h[key]) is not None for hist in histories for h in hist):
-            continue
-        if key == "train_cls" and all(h.get("train_cls") == h.get("train_loss") for hist in histories for h in hist):
-            continue  # the same curve as the total loss: drawing it twice says nothing
-        panels.append((key, title))
-    return panels
+    return [(key, title) for key, title in CURVE_PANELS
+            if any(curve_value(h, key) is not None for hist in histories for h in hist)]
+
+
+def _epoch_axis(ax: Any, epochs: list[float]) -> None:
+    """Whole epochs on the x axis: every epoch when there are few (one epoch is one tick, not 0.96 ... 1.04)."""
+    from matplotlib.ticker import MaxNLocator
+
+    if not epochs:
+        return
+    lo, hi = min(epochs), max(epochs)
+    ax.set_xlim(lo - 0.5, hi + 0.5)
+    if hi - lo <= 12:
+        ax.set_xticks(sorted({int(round(e)) for e in epochs}))
+    else:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
 def plot_training_curves(groups: list[Group], path: Path) -> Path | None:
-    """Per epoch: train loss, its classification part (methods with auxiliary losses), validation top-1.
-
-    One column per benchmark variant, one row per panel that has data; None when no run has a history.
-    """
+    """Per epoch: the classification loss of every run, the total loss of runs with auxiliary terms (its own
+    panel), validation top-1.  One column per benchmark variant, each with its methods' legend under it; one
+    row per panel that has data; None when no run has a history."""
     plt = _pyplot()
     panels = curve_panels(groups)
     if plt is None or not panels:
         return None
     variants = list(dict.fromkeys(g.variant for g in groups))
-    fig, axes = plt.subplots(len(panels), len(variants), figsize=(5 * len(variants), 3.4 * len(panels)),
+    fig, axes = plt.subplots(len(panels), len(variants), figsize=(5 * len(variants), 3.2 * len(panels) + 0.8),
                              squeeze=False)
     for col, variant in enumerate(variants):
+        epochs: list[float] = []
+        handles = []
         for g in (g for g in groups if g.variant == variant):
             color = _color(groups.index(g), len(groups))
-            for i, row in enumerate(g.rows):
+            handles.append(plt.Line2D([], [], color=color, marker=".", label=g.recipe))
+            for row in g.rows:
                 history = training_history(row["run_dir"])
                 for r, (key, _) in enumerate(panels):
-                    points = [(h["epoch"], h[key]) for h in history if _number(h.get(key)) is not None]
+                    points = [(h["epoch"], v) for h in history if (v := curve_value(h, key)) is not None]
                     if points:
-                        axes[r][col].plot(*zip(*points), marker=".", color=color, label=g.recipe if i == 0 else None)
+                        axes[r][col].plot(*zip(*points), marker=".", color=color)
+                        epochs += [e for e, _ in points]
         for r, (key, title) in enumerate(panels):
             ax = axes[r][col]
-            ax.set_title(f"'{variant}': {title}", fontsize=10)
+            ax.set_title(f"'{variant}': {title}", fontsize=9)
             ax.grid(alpha=0.3)
             if key.startswith("val_"):
                 ax.set_ylim(0, 1.02)
             if ax.has_data():
-                ax.legend(fontsize=7)
+                _epoch_axis(ax, epochs)
             else:  # this variant's runs logged no such values: say so instead of an empty frame
-                ax.text(0.5, 0.5, "not logged by these runs", ha="center", va="center", transform=ax.transAxes,
+                ax.text(0.5, 0.5, "not logged by these runs" if key != "train_total" else
+                        "no method here has auxiliary loss terms", ha="center", va="center", transform=ax.transAxes,
                         color="gray")
                 ax.set_xticks([])
                 ax.set_yticks([])
         axes[-1][col].set_xlabel("epoch")
-        for ax in axes[:, col]:
-            ax.xaxis.get_major_locator().set_params(integer=True)
+        # the legend under the column, never over a curve or a point
+        axes[-1][col].legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.22),
+                             ncol=min(3, len(handles)), fontsize=8, frameon=False)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(fig)
     return path
 
@@ -564,10 +588,10 @@ def accuracy_vs_gmacs_figure(groups: list[Group]) -> Any:
     ax.set_ylabel("test top-1")
     ax.set_title("accuracy vs cost (mean over seeds; bars: std)")
     ax.grid(alpha=0.3)
-    if len(variants) > 1 or variants != ["-"]:
+    if len(variants) > 1 or variants != ["-"]:  # under the axes: a legend inside could hide a method's point
         for v in variants:
             ax.plot([], [], markers[v], color="gray", label=f"'{v}' benchmark")
-        ax.legend(fontsize=8, loc="lower right")
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=len(variants), frameon=False)
     fig.tight_layout()
     _place_labels(ax, points)
     return fig
@@ -579,7 +603,7 @@ def plot_accuracy_vs_gmacs(groups: list[Group], path: Path) -> Path | None:
     if fig is None:
         return None
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=100, bbox_inches="tight")  # the legend sits under the axes
     _pyplot().close(fig)
     return path
 

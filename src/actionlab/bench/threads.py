@@ -16,7 +16,9 @@ a training step - forward, cross-entropy, backward, SGD - or a forward without g
 of TSM-R50 at 8 x 112 x 112 without gradients (a model big enough for threads to pay off on an idle machine).
 The settings take turns (`--rounds`), so a load that changes during the run touches all of them alike; each
 measurement runs `--seconds` (at least 3 steps after 2 warm-up steps).  Printed: clips/s (wall clock) and CPU
-ms per clip, medians over the rounds, and both as ratios to 1 thread.  The figures: benchmarks/threads.md.
+ms per clip, medians over the rounds, and both as ratios to 1 thread of the same round (median and range over the
+rounds: on a busy machine the wall clock follows the load, the CPU time much less).  The figures:
+benchmarks/threads.md.
 """
 
 from __future__ import annotations
@@ -114,6 +116,12 @@ def _busy_loops(n: int) -> list[subprocess.Popen]:
     return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
 
 
+def _ratio(values: list[float], base: list[float]) -> str:
+    """Median of the per-round ratios, with their range: 'median (min-max)'."""
+    ratios = sorted(v / b for v, b in zip(values, base))
+    return f"{statistics.median(ratios):.2f}x" + (f" ({ratios[0]:.2f}-{ratios[-1]:.2f})" if len(ratios) > 1 else "")
+
+
 def _load() -> str:
     return ", ".join(f"{x:.1f}" for x in os.getloadavg())
 
@@ -143,7 +151,8 @@ def run(args: argparse.Namespace) -> int:
         for p in loops:
             p.kill()
             p.wait()
-    print(f"\nload average after: {_load()}; medians over {args.rounds} round(s); ratios to '1 thread'")
+    print(f"\nload average after: {_load()}; clips/s and CPU: medians over {args.rounds} round(s); ratios to "
+          "'1 thread': median of the rounds' ratios (range)")
     for work in args.work:
         base = results.get((work, "1 thread"))
         rows = []
@@ -153,9 +162,10 @@ def run(args: argparse.Namespace) -> int:
             cpu = statistics.median(r["cpu_ms_per_clip"] for r in measured)
             row = {"setting": name, "threads": str(measured[0]["threads"]), "clips/s": f"{speed:.1f}",
                    "CPU ms/clip": f"{cpu:.1f}"}
-            if base:
-                row["speed vs 1 thread"] = f"{speed / statistics.median(r['clips_per_s'] for r in base):.2f}x"
-                row["CPU vs 1 thread"] = f"{cpu / statistics.median(r['cpu_ms_per_clip'] for r in base):.2f}x"
+            if base:  # per round (the settings of a round ran back to back, under about the same load), then median
+                row["speed vs 1 thread"] = _ratio([r["clips_per_s"] for r in res], [b["clips_per_s"] for b in base])
+                row["CPU vs 1 thread"] = _ratio([r["cpu_ms_per_clip"] for r in res],
+                                                [b["cpu_ms_per_clip"] for b in base])
             rows.append(row)
         model, batch, size, training = WORKLOADS[work]
         what = "training step" if training else "forward"

@@ -1,6 +1,6 @@
 """Actionness overlays for ATR nets (the paper's Fig. 5): `actionlab explain` on a model with ARL.
 
-    render(model, clip, frames, out_dir, class_names, block="last", value="sigmoid") -> [PNG paths]
+    render(model, clip, frames, out_dir, class_names, block="auto", value="sigmoid") -> [PNG paths]
 
 One PNG per chosen block: the frames on top, the frames under the block's
 actionness map below (bilinearly upsampled to the frame size), titled with the
@@ -11,8 +11,10 @@ model's top prediction. `value` picks what is drawn:
   "softmax"  softmax of M over each frame's positions, the aggregation weights (Eq. 5),
              scaled by the clip's maximum;
   "raw"      M itself, min-max scaled over the whole clip.
-`block`: "last" (the deepest ATR block), "all" (one PNG each), "mean" (every block's
-map resized to the frame and averaged), or a block name such as "layer3.5".
+`block`: "auto" (the default: the deepest ATR block whose map is at least 4x4 cells, as Grad-CAM picks its
+layer - a deeper 1x1 or 2x2 map can only tint the frame; the largest map, with a warning, when none is),
+"last" (the deepest block), "all" (one PNG each), "mean" (every block's map resized to the frame and
+averaged), or a block name such as "layer3.5".
 `boxes` [T, 4] (optional, frame pixels, NaN if unknown) draws the annotated box; `cmap`
 ("jet"), `alpha` (0.5, overlay opacity) and `dpi` (80) style the figure. Unknown options
 are an error (a typo in `--opt` should not pass silently).
@@ -30,7 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import ConfigError, ModelError, require
-from ..localisation import too_small_note
+from ..localisation import MIN_GRID, too_small_note
 from ..metrics import scores_from_logits
 from ..models.recognizer import evaluating
 
@@ -67,6 +69,15 @@ def actionness_values(actionness: torch.Tensor, value: str = "sigmoid") -> torch
     raise ModelError(f"explain option value must be sigmoid, softmax or raw, got {value!r}")
 
 
+def deepest_readable_block(per_block: dict[str, torch.Tensor]) -> str:
+    """The deepest block (the dict's order is the network's) whose map is >= MIN_GRID cells a side, else the
+    deepest block with the largest map."""
+    for name in reversed(per_block):
+        if min(per_block[name].shape[-2:]) >= MIN_GRID:
+            return name
+    return max(reversed(per_block), key=lambda n: per_block[n].shape[-2] * per_block[n].shape[-1])
+
+
 def select_maps(extras: dict[str, Any], block: str, size: tuple[int, int],
                 value: str = "sigmoid") -> dict[str, torch.Tensor]:
     """{label: [T, H, W] in [0, 1]} for the first video, resized to the frame size."""
@@ -80,6 +91,9 @@ def select_maps(extras: dict[str, Any], block: str, size: tuple[int, int],
         vals = actionness_values(maps[0], value)  # [T, 1, h, w]
         return F.interpolate(vals, size=size, mode="bilinear", align_corners=False)[:, 0]
 
+    if block == "auto":
+        name = deepest_readable_block(per_block)
+        return {name: resized(per_block[name])}
     if block == "last":
         name = next(reversed(per_block))
         return {name: resized(per_block[name])}
@@ -88,12 +102,13 @@ def select_maps(extras: dict[str, Any], block: str, size: tuple[int, int],
     if block == "mean":
         return {"mean": torch.stack([resized(maps) for maps in per_block.values()]).mean(0)}
     if block not in per_block:
-        raise ModelError(f"explain option block={block!r}: expected last, all, mean or one of {list(per_block)}")
+        raise ModelError(f"explain option block={block!r}: expected auto, last, all, mean or one of "
+                         f"{list(per_block)}")
     return {block: resized(per_block[block])}
 
 
 def render(model: torch.nn.Module, clip: torch.Tensor, frames: Any, out_dir: str | Path,
-           class_names: list[str] | None = None, *, block: str = "last", value: str = "sigmoid",
+           class_names: list[str] | None = None, *, block: str = "auto", value: str = "sigmoid",
            boxes: Any = None, cmap: str = "jet", alpha: float = 0.5, dpi: int = 80, **unknown: Any) -> list[Path]:
     """Overlay the actionness maps of `model` on `frames` and save PNGs in `out_dir`.
 
@@ -134,7 +149,7 @@ def render(model: torch.nn.Module, clip: torch.Tensor, frames: Any, out_dir: str
         axes = fig.subplots(2, t, squeeze=False)
         for i in range(t):
             axes[0, i].imshow(images[i])
-            axes[0, i].set_title(f"t={i}", fontsize=8)
+            axes[0, i].set_title(f"frame {i + 1}", fontsize=8)
             axes[1, i].imshow(images[i])
             shown = axes[1, i].imshow(heat[i].numpy(), cmap=cmap, alpha=alpha, vmin=0.0, vmax=1.0)
             if box_arr is not None and not np.isnan(box_arr[i]).any():

@@ -142,8 +142,10 @@ def render(model: nn.Module, clip: torch.Tensor, frames: Any, out_dir: str | Pat
         raise ModelError(f"action_mask has {mask.numel()} entries for {t} segments")
 
     rows = 1 + len(results)
-    fig = plt.figure(figsize=(max(6.0, 1.1 * t), 1.2 + 0.75 * len(results) + 0.3))
-    grid = fig.add_gridspec(rows, t, height_ratios=[1.6] + [0.75] * len(results), wspace=0.05, hspace=0.55)
+    height = 1.2 + 0.75 * len(results) + 0.3 + 0.5  # + 0.5 in above the frames: the title, clear of their numbers
+    fig = plt.figure(figsize=(max(6.0, 1.1 * t), height))
+    grid = fig.add_gridspec(rows, t, height_ratios=[1.6] + [0.75] * len(results), wspace=0.05, hspace=0.55,
+                            top=1 - 0.55 / height)
     for i in range(t):
         ax = fig.add_subplot(grid[0, i])
         ax.imshow(images[i])
@@ -174,7 +176,9 @@ def render(model: nn.Module, clip: torch.Tensor, frames: Any, out_dir: str | Pat
     label = opts.get("label")
     if label is not None:
         title += f" | true class: {_class_name(class_names, label) if isinstance(label, int) else label}"
-    fig.suptitle(title, fontsize=9)
+    if mask is not None:
+        title += " | frame border: green = annotated action, red = not"
+    fig.suptitle(title, fontsize=9, y=1 - 0.08 / height, va="top")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{opts.get('prefix', 'attention')}.png"

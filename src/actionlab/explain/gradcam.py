@@ -1,4 +1,4 @@
-"""Grad-CAM (Selvaraju et al.) for CNN recognizers; the middle frame by default, as in TEFE's Fig. 11.
+"""Grad-CAM (Selvaraju et al.) for CNN recognizers: the frame with the strongest map, large, and every frame.
 
     render(model, clip, frames, out_dir, class_names, **opts) -> [PNG paths]
 
@@ -16,11 +16,13 @@ smaller than MIN_MAP x MIN_MAP is used only when nothing larger exists, with a w
 activations [N*T', D, h, w] and 3D ones [N, D, T', h, w] are both understood;
 when T' differs from the clip's T, frame t maps to activation t * T' // T.
 
-Options: class_index (int or class name), frame ("middle", "all" or an index),
+Options: class_index (int or class name), frame ("strongest" - the frame whose map peaks highest,
+the default -, "middle", "all" or a frame number 1..T, counted as in the titles and file names),
 target_layer, alpha (overlay opacity, 0.5), cmap ("jet"), label (true class for
-the title), prefix ("gradcam"), dpi (100).  Each PNG shows the chosen frame and its map
-(with a colorbar), and under them the strip of the clip's frames with each frame's map, all on
-one scale (the video's largest value = 1), as the TFE attention figure does for time.
+the title), prefix ("gradcam"), dpi (100).  Each PNG (<prefix>_frame<NN>.png, NN the frame number of
+its title) shows the chosen frame and its map (with a colorbar), and under them the strip of the clip's
+frames with each frame's map, all on one scale (the video's largest value = 1), as the TFE attention
+figure does for time.
 `render_comparison` draws Fig. 11's layout: the frame, then one overlay per model (e.g. TSN
 next to TEFE).
 """
@@ -57,6 +59,11 @@ class GradCAM:
 
     def _index(self, t: int) -> int:
         return min(t * self.maps.shape[0] // self.num_frames, self.maps.shape[0] - 1)
+
+    def strongest_frame(self) -> int:
+        """The clip frame (0-based) whose map peaks highest: where the model's evidence for the class is."""
+        peaks = [float(self.maps[self._index(t)].max()) for t in range(self.num_frames)]
+        return int(np.argmax(peaks))
 
     def video_map(self, t: int, size: tuple[int, int]) -> np.ndarray:
         """The map of clip frame t resized to `size`, on the video's scale (its largest value over all frames = 1)."""
@@ -180,18 +187,22 @@ def display_frames(clip: torch.Tensor, frames: Any = None) -> np.ndarray:
     return ((x - low) / (high - low).clamp(min=1e-8) * 255).byte().permute(1, 2, 3, 0).numpy()
 
 
-def _frame_indices(frame: int | str, num_frames: int) -> list[int]:
-    if frame == "middle":
+def _frame_indices(frame: int | str, num_frames: int, cam: GradCAM | None = None) -> list[int]:
+    """0-based clip frames for the `frame` option ("strongest", "middle", "all", or a frame number 1..T)."""
+    if frame == "strongest" and cam is not None:
+        return [cam.strongest_frame()]
+    if frame in ("middle", "strongest"):
         return [num_frames // 2]
     if frame == "all":
         return list(range(num_frames))
     try:
         t = int(frame)
     except (TypeError, ValueError):
-        raise ModelError(f"explain option frame must be 'middle', 'all' or an index, got {frame!r}") from None
-    if not -num_frames <= t < num_frames:
-        raise ModelError(f"explain option frame {t} is outside the clip's {num_frames} frames")
-    return [t % num_frames]
+        raise ModelError(f"explain option frame must be 'strongest', 'middle', 'all' or a frame number, got "
+                         f"{frame!r}") from None
+    if not 1 <= t <= num_frames:
+        raise ModelError(f"explain option frame {t} is outside the clip's frames 1..{num_frames}")
+    return [t - 1]
 
 
 def _class_index(value: int | str | None, class_names: Sequence[str]) -> int | None:
@@ -233,9 +244,9 @@ def render(model: nn.Module, clip: torch.Tensor, frames: Any, out_dir: str | Pat
     if opts.get("label") is not None:
         title += f", true: {opts['label']}"
     paths = []
-    for t in _frame_indices(opts.get("frame", "middle"), cam.num_frames):
+    for t in _frame_indices(opts.get("frame", "strongest"), cam.num_frames, cam):
         fig = gradcam_figure(cam, images, t, title, alpha, cmap)
-        path = out / f"{opts.get('prefix', 'gradcam')}_frame{t:02d}.png"
+        path = out / f"{opts.get('prefix', 'gradcam')}_frame{t + 1:02d}.png"  # the number its title shows
         fig.savefig(path, dpi=dpi, bbox_inches="tight")
         paths.append(path)
     return paths
@@ -255,7 +266,8 @@ def gradcam_figure(cam: GradCAM, images: np.ndarray, t: int, title: str, alpha: 
     grid = fig.add_gridspec(3, 2 * n, height_ratios=[width / 2, strip, strip], hspace=0.3, wspace=0.08)
     half = n  # the top row: two panels of n columns each
     ax = fig.add_subplot(grid[0, :half])
-    _overlay(ax, images[t], None, f"frame {t + 1}/{cam.num_frames}", alpha, cmap)
+    strongest = " (the strongest map)" if t == cam.strongest_frame() else ""
+    _overlay(ax, images[t], None, f"frame {t + 1}/{cam.num_frames}{strongest}", alpha, cmap)
     ax = fig.add_subplot(grid[0, half:])
     _overlay(ax, images[t], cam.video_map(t, size), f"Grad-CAM of {cam.layer}", alpha, cmap)
     bar = fig.colorbar(ax.images[-1], ax=ax, fraction=0.046, pad=0.03)

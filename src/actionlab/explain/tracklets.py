@@ -167,32 +167,47 @@ def _art_bank(model: torch.nn.Module):
 
 def render_bank_tsne(model: torch.nn.Module, out_path: str | Path, class_names: list[str] | None = None,
                      method: str = "tsne", seed: int = 0) -> Path:
-    """Fig. 6: S0 (before tuning) and S (after) in 2D side by side, one colour per class."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    bank = _art_bank(model)
-    fig = Figure(figsize=(10, 4.8))
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(1, 2)
-    for ax, (title, tensor) in zip(axes, (("before tuning (S0)", bank.initial), ("after tuning (S)", bank.bank))):
-        p, k, _ = tensor.shape
-        vectors = F.normalize(tensor.detach().float().cpu(), dim=-1).reshape(p * k, -1).numpy()
-        points = embed_2d(vectors, method, seed)
-        labels = np.tile(np.arange(k), p)
-        ax.scatter(points[:, 0], points[:, 1], c=labels, cmap="tab20" if k <= 20 else "hsv", s=14)
-        if class_names and k <= 12:
-            for c in range(k):
-                centre = points[labels == c].mean(0)
-                ax.annotate(class_names[c], centre, fontsize=7, ha="center")
-        ax.set_title(f"{title}: mean inter-class cos {mean_interclass_cosine(tensor):.3f}", fontsize=9)
-        ax.set_xticks([])
-        ax.set_yticks([])
-    fig.suptitle(f"semantic bank ({p} prompts x {k} classes), {method.upper()}", fontsize=10)
+    """Fig. 6 (`bank_tsne_figure`) saved to `out_path`."""
+    fig = bank_tsne_figure(model, class_names, method, seed)
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out_path, dpi=90)
     return out_path
+
+
+def bank_tsne_figure(model: torch.nn.Module, class_names: list[str] | None = None, method: str = "tsne",
+                     seed: int = 0) -> Any:
+    """Fig. 6: S0 (before tuning) and S (after) in 2D side by side, one colour per class, named in a legend."""
+    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    bank = _art_bank(model)
+    p, k, _ = bank.bank.shape
+    legend = k <= 20  # one colour per class, named in a legend (labels on the points would overprint)
+    fig = Figure(figsize=(10 + (2.4 if legend else 0), 4.8))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, 2)
+    colours = matplotlib.colormaps["tab20" if k > 10 else "tab10"]
+    for ax, (title, tensor) in zip(axes, (("before tuning (S0)", bank.initial), ("after tuning (S)", bank.bank))):
+        vectors = F.normalize(tensor.detach().float().cpu(), dim=-1).reshape(p * k, -1).numpy()
+        points = embed_2d(vectors, method, seed)
+        labels = np.tile(np.arange(k), p)
+        for c in range(k):  # one scatter per class: the legend's entries
+            mine = points[labels == c]
+            ax.scatter(mine[:, 0], mine[:, 1], s=16, color=colours(c % colours.N) if legend else None,
+                       label=(class_names[c] if class_names and c < len(class_names) else f"class {c}"),
+                       edgecolors="white", linewidths=0.3)
+        ax.set_title(f"{title}: mean inter-class cos {mean_interclass_cosine(tensor):.3f}", fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if legend:
+        axes[1].legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=7, title="class (each point: one "
+                       "prompt)", title_fontsize=7, frameon=False)
+    fig.suptitle(f"semantic bank ({p} prompts x {k} classes), {method.upper()}"
+                 + ("" if legend else f"; {k} classes: too many to name"), fontsize=10)
+    fig.tight_layout()
+    return fig
 
 
 # ---------------------------------------------------------------------------- tracklet figure
@@ -215,6 +230,58 @@ def _display_frames(clip: torch.Tensor, frames: Any) -> np.ndarray:
     return ((x - low) / (high - low).clamp(min=1e-8) * 255).byte().permute(1, 2, 3, 0).numpy()
 
 
+def _tracklet_figure(images: np.ndarray, heat: torch.Tensor, peaks: torch.Tensor, boxes: np.ndarray | None,
+                     saliency: Any, cmap: str, alpha: float, row_labels: list[str]) -> Any:
+    """The frames on top; one row per tracklet with its response over each frame, its peak ("+") and the
+    annotated box; a label column on the left, a colour bar and a legend for the marks."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch, Rectangle
+
+    t, k = images.shape[0], heat.shape[1]
+    fig = Figure(figsize=(1.3 + 1.6 * t + 0.8, 1.75 * (k + 1) + 0.9))
+    FigureCanvasAgg(fig)
+    grid = fig.add_gridspec(k + 1, t + 2, width_ratios=[1.3] + [1.6] * t + [0.12], wspace=0.06, hspace=0.25)
+    shown = None
+    for i in range(t):
+        ax = fig.add_subplot(grid[0, i + 1])
+        ax.imshow(images[i])
+        ax.set_title(f"frame {i + 1}", fontsize=9)
+        ax.axis("off")
+        for j in range(k):
+            ax = fig.add_subplot(grid[j + 1, i + 1])
+            ax.imshow(images[i])
+            shown = ax.imshow(heat[i, j].numpy(), cmap=cmap, alpha=alpha, vmin=0.0, vmax=1.0)
+            ax.plot([float(peaks[i, j, 0])], [float(peaks[i, j, 1])], marker="+", color="white", markersize=10,
+                    mew=2)
+            if boxes is not None and not np.isnan(boxes[i]).any():
+                x1, y1, x2, y2 = boxes[i]
+                ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, edgecolor="white", lw=1.0,
+                                       linestyle="--"))
+            ax.set_xlim(-0.5, images.shape[2] - 0.5)  # a box past the frame's edge must not widen the panel
+            ax.set_ylim(images.shape[1] - 0.5, -0.5)
+            if saliency is not None:
+                ax.set_title(f"S={float(saliency[0, i, j]):.2f}", fontsize=8)
+            ax.axis("off")
+    for j, label in enumerate(row_labels):  # horizontal labels in their own column
+        ax = fig.add_subplot(grid[j + 1, 0])
+        ax.axis("off")
+        ax.text(0.95, 0.5, label, ha="right", va="center", fontsize=9, transform=ax.transAxes)
+    bar = fig.colorbar(shown, cax=fig.add_subplot(grid[1:, t + 1]))
+    bar.set_label("response / the tracklet's clip maximum", fontsize=8)
+    bar.ax.tick_params(labelsize=7)
+    marks = [Line2D([], [], marker="+", color="black", linestyle="none", markersize=10, mew=2,
+                    label="peak of the tracklet's response (white on the frames)")]
+    if boxes is not None:
+        marks.append(Patch(fill=False, edgecolor="black", linestyle="--", label="annotated moving part (box)"))
+    if saliency is not None:
+        marks.append(Patch(color="none", label="S = the tracklet's saliency on that frame"))
+    fig.legend(handles=marks, loc="lower center", ncol=len(marks), fontsize=8, frameon=False,
+               bbox_to_anchor=(0.5, 0.0))
+    return fig
+
+
 def _flag(value: Any) -> bool:
     return value if isinstance(value, bool) else str(value).lower() not in ("0", "false", "no", "off", "")
 
@@ -227,9 +294,6 @@ def render(model: torch.nn.Module, clip: torch.Tensor, frames: Any, out_dir: str
     clip: the normalised input [1, C, T, H, W] (or [C, T, H, W]); frames: uint8 [T, H, W, 3] for
     display (None: the clip min-max scaled); boxes: [T, 4] clip pixels of the moving part (optional).
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    from matplotlib.patches import Rectangle
 
     if clip.dim() == 4:
         clip = clip.unsqueeze(0)
@@ -258,32 +322,13 @@ def render(model: torch.nn.Module, clip: torch.Tensor, frames: Any, out_dir: str
     box_arr = None if boxes is None else np.asarray(torch.as_tensor(boxes, dtype=torch.float32).reshape(-1, t, 4)[0])
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    fig = Figure(figsize=(1.7 * t, 1.8 * (k + 1) + 0.4))
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(k + 1, t, squeeze=False)
-    for i in range(t):
-        axes[0, i].imshow(images[i])
-        axes[0, i].set_title(f"t={i}", fontsize=8)
-        for j in range(k):
-            ax = axes[j + 1, i]
-            ax.imshow(images[i])
-            ax.imshow(heat[i, j].numpy(), cmap=cmap, alpha=alpha, vmin=0.0, vmax=1.0)
-            ax.plot([float(peaks[i, j, 0])], [float(peaks[i, j, 1])], marker="+", color="white", markersize=9, mew=2)
-            if box_arr is not None and not np.isnan(box_arr[i]).any():
-                x1, y1, x2, y2 = box_arr[i]
-                ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, edgecolor="white", lw=1.0))
-            if saliency is not None:
-                ax.set_title(f"S={float(saliency[0, i, j]):.2f}", fontsize=7)
-        for ax in axes[:, i]:
-            ax.axis("off")
-    for j in range(k):
-        seed = f" <- '{name_of(int(topk[0, j]))}'" if topk is not None else ""
-        axes[j + 1, 0].text(-0.1, 0.5, f"tracklet {j}{seed}", transform=axes[j + 1, 0].transAxes, rotation=90,
-                            va="center", ha="right", fontsize=7)
+    fig = _tracklet_figure(images, heat, peaks, box_arr, saliency, cmap, alpha,
+                           [f"tracklet {j + 1}" + (f"\nseeded by\n'{name_of(int(topk[0, j]))}'" if topk is not None
+                                                  else "") for j in range(k)])
     fig.suptitle(f"ART region responses: predicted '{name_of(top)}' ({float(probs[top]):.2f})"
-                 + (f"\n{note}" if note else ""), fontsize=9)
+                 + (f"\n{note}" if note else ""), fontsize=10)
     path = out_dir / "tracklets.png"
-    fig.savefig(path, dpi=80)
+    fig.savefig(path, dpi=80, bbox_inches="tight")
     paths = [path]
     if _flag(tsne):
         paths.append(render_bank_tsne(model, out_dir / "bank_tsne.png", class_names, tsne_method))
