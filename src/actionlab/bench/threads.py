@@ -163,8 +163,9 @@ def run(args: argparse.Namespace) -> int:
             row = {"setting": name, "threads": str(measured[0]["threads"]), "clips/s": f"{speed:.1f}",
                    "CPU ms/clip": f"{cpu:.1f}"}
             if base:  # per round (the settings of a round ran back to back, under about the same load), then median
-                row["speed vs 1 thread"] = _ratio([r["clips_per_s"] for r in res], [b["clips_per_s"] for b in base])
-                row["CPU vs 1 thread"] = _ratio([r["cpu_ms_per_clip"] for r in res],
+                row["speed vs 1 thread"] = _ratio([r["clips_per_s"] for r in measured],
+                                                  [b["clips_per_s"] for b in base])
+                row["CPU vs 1 thread"] = _ratio([r["cpu_ms_per_clip"] for r in measured],
                                                 [b["cpu_ms_per_clip"] for b in base])
             rows.append(row)
         model, batch, size, training = WORKLOADS[work]

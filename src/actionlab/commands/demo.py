@@ -23,7 +23,9 @@ import json
 import os
 import sys
 import time
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -33,8 +35,15 @@ from ..errors import ConfigError
 DEFAULT_EPOCHS = 30
 # A measured run of the default demo (tsn + tsm, 48 training videos a class, 16 frames) on the 2-core
 # development machine, for the expected time printed at the start (see README: "The two commands").
-REFERENCE = {"epochs": DEFAULT_EPOCHS, "videos_per_class": 48, "fixed_s": 60.0, "epoch_s": 5.0,
-             "where": "the 2-core development machine when idle"}
+@dataclass(frozen=True)
+class Reference:
+    videos_per_class: int
+    fixed_s: float  # data generation, process start, test, cost and predictions
+    epoch_s: float  # one epoch of tsn and tsm side by side
+    where: str
+
+
+REFERENCE = Reference(videos_per_class=48, fixed_s=60.0, epoch_s=5.0, where="the 2-core development machine when idle")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -149,17 +158,17 @@ def predictions_table(rows: list[dict[str, Any]], data_root: Path, per_class: in
     return format_table(table, ["video", "true class", *predictors])
 
 
-def expected_minutes(jobs: list[tuple[Any, str]], epochs: int, videos_per_class: int, workers: int) -> str:
+def expected_minutes(jobs: Sequence[tuple[Any, Any]], epochs: int, videos_per_class: int, workers: int) -> str:
     """The expected time, scaled from `REFERENCE` (tsn and tsm); other methods cost more per epoch."""
     ref = REFERENCE
     rounds = -(-len(jobs) // workers)  # models trained one after the other per process
-    seconds = ref["fixed_s"] * rounds + ref["epoch_s"] * epochs * videos_per_class / ref["videos_per_class"] * rounds
+    seconds = (ref.fixed_s + ref.epoch_s * epochs * videos_per_class / ref.videos_per_class) * rounds
     known = all(r.name in ("tsn", "tsm") for r, _ in jobs)
-    return (f"about {seconds / 60:.0f} min on {ref['where']}" + ("" if known else " if the methods cost what tsn "
+    return (f"about {seconds / 60:.0f} min on {ref.where}" + ("" if known else " if the methods cost what tsn "
             "does per epoch (most cost more: `actionlab flops MODEL`)") + "; longer on a busy machine")
 
 
-def _generate(jobs: list[tuple[Any, str]], args: argparse.Namespace, out: Path, cores: int) -> dict[str, Path]:
+def _generate(jobs: Sequence[tuple[Any, Any]], args: argparse.Namespace, out: Path, cores: int) -> dict[str, Path]:
     """The benchmark variant of every job, generated once (or the external dataset), with progress."""
     from ..data.synthetic import generate
     from ..engine.logs import Progress
@@ -185,7 +194,7 @@ def _generate(jobs: list[tuple[Any, str]], args: argparse.Namespace, out: Path, 
     return roots
 
 
-def _train_all(configs: list[tuple[Any, str, Any]], workers: int, threads: int) -> dict[tuple[str, str], Any]:
+def _train_all(configs: Sequence[tuple[Any, Any, Any]], workers: int, threads: int) -> dict[tuple[str, str], Any]:
     """Train + test + cost of every (recipe, variant), `workers` at a time, each with `threads` torch threads."""
     import torch
 
@@ -262,7 +271,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def results_text(rows: list[dict[str, Any]], jobs: list[tuple[Any, str]], roots: dict[str, Path]) -> str:
+def results_text(rows: list[dict[str, Any]], jobs: Sequence[tuple[Any, Any]], roots: dict[str, Path]) -> str:
     """The tables a seed fixes: comparison, within-pair by pair, predictions on held-out videos."""
     sections = []
     for variant in roots:

@@ -234,6 +234,7 @@ def _tracklet_figure(images: np.ndarray, heat: torch.Tensor, peaks: torch.Tensor
                      saliency: Any, cmap: str, alpha: float, row_labels: list[str]) -> Any:
     """The frames on top; one row per tracklet with its response over each frame, its peak ("+") and the
     annotated box; a label column on the left, a colour bar and a legend for the marks."""
+    from matplotlib.artist import Artist
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
@@ -268,10 +269,11 @@ def _tracklet_figure(images: np.ndarray, heat: torch.Tensor, peaks: torch.Tensor
         ax = fig.add_subplot(grid[j + 1, 0])
         ax.axis("off")
         ax.text(0.95, 0.5, label, ha="right", va="center", fontsize=9, transform=ax.transAxes)
+    assert shown is not None  # t >= 1 frames and k >= 1 tracklets were drawn
     bar = fig.colorbar(shown, cax=fig.add_subplot(grid[1:, t + 1]))
     bar.set_label("response / the tracklet's clip maximum", fontsize=8)
     bar.ax.tick_params(labelsize=7)
-    marks = [Line2D([], [], marker="+", color="black", linestyle="none", markersize=10, mew=2,
+    marks: list[Artist] = [Line2D([], [], marker="+", color="black", linestyle="none", markersize=10, mew=2,
                     label="peak of the tracklet's response (white on the frames)")]
     if boxes is not None:
         marks.append(Patch(fill=False, edgecolor="black", linestyle="--", label="annotated moving part (box)"))
