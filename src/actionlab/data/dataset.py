@@ -35,7 +35,7 @@ from torch.utils.data import Dataset
 
 from ..config import Config, DataConfig
 from ..errors import ConfigError, DataError
-from .cache import FrameCache, build_cache
+from .cache import CacheCorrupt, FrameCache, build_cache
 from .formats import UNLABELED, Annotations, VideoRecord, effective_on_error, load_annotations
 from .readers import open_video
 from .sampling import Sampler, build_sampler, parse_views
@@ -144,9 +144,16 @@ class VideoDataset(Dataset):
         rng = np.random.default_rng(item_seed) if item_seed is not None and self.seed is None else self._rng(index)
         if self.cache is not None and self.cache.has(index):  # the same frames the reader would return
             n = self.cache.num_frames(index)
+            state = rng.bit_generator.state
             indices = self.sampler(n, rng, self.train, 1 if self.train else self.num_clips)
-            return self._finish(index, record, rng, indices, self.cache.read(index, indices), n,
-                                self.cache.fps(index))
+            try:
+                return self._finish(index, record, rng, indices, self.cache.read(index, indices), n,
+                                    self.cache.fps(index))
+            except CacheCorrupt as e:
+                log.warning("%s: the cache is dropped (the next run rebuilds it); reading the videos from their "
+                            "files", e)
+                self.cache.drop()
+                rng.bit_generator.state = state  # the same draws as if the cache had not been there
         try:
             with open_video(record.path, self.backend, frame_template=self.frame_template,
                             frame_start=self.frame_start, num_frames=record.num_frames,

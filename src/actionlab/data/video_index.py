@@ -23,15 +23,18 @@ Open GOPs stay on the fast path: a run starts at the keyframe before a leading
 picture (see `PyAVReader._key_for`).  The reader also checks each run as it decodes
 and redoes the read sequentially (and keeps the file on that path) when one fails.
 
-Scans are kept per process in a bounded LRU keyed by (path, size, mtime): an epoch over
+Scans are kept per process in a bounded LRU keyed by the file's identity (path, size, mtime
+and a content fingerprint, `file_key`): an epoch over
 the same files does not demux them again.  Packets of small files stay cached too, up to
 a byte budget; beyond it only the index stays and runs are read after a container seek.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import stat
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -70,7 +73,7 @@ class VideoIndex:
     container_format: str
     packets: list[Any] | None = None
     packet_bytes: int = 0
-    rotation: int | None = None  # display rotation in degrees counter-clockwise, once a frame was decoded
+    orientation: str | None = None  # what the display matrix makes ffmpeg apply (readers._ORIENT), once known
     display_pos: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # frame i -> packet position
     display_pts: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # frame i -> its pts
     packet_order: mpeg4.PacketOrder | None = None  # MPEG-4 Part 2: frames numbered by packet order (`mpeg4`)
@@ -85,9 +88,48 @@ class VideoIndex:
         return "packet order" if self.packet_order is not None else "keyframe runs"
 
 
-def file_key(path: str) -> tuple[str, int, int]:
+#: bytes read at the start, the middle and the end of a file for its content fingerprint
+FINGERPRINT_BLOCK = 16 * 1024
+_FINGERPRINTS: dict[tuple[int, int, int, int, int], str] = {}
+_FINGERPRINTS_KEPT = 1 << 20
+
+
+def fingerprint(path: str, size: int) -> str:
+    """A content fingerprint: a hash of the size and of 16 KiB at the start, the middle and the end.
+
+    The start holds the container's headers and the end (AVI idx1, MP4 moov when written last) an index
+    of every packet's size and offset, so another encode of the same size differs there; the middle block
+    catches an in-place edit of the payload there.  An edit that keeps size and mtime and touches none of
+    the three blocks is not seen.  Three reads per file: cheap next to one decode.
+    """
+    h = hashlib.blake2b(str(size).encode(), digest_size=16)
+    with open(path, "rb") as f:
+        if size <= 3 * FINGERPRINT_BLOCK:
+            h.update(f.read())
+        else:
+            for at in (0, size // 2 - FINGERPRINT_BLOCK // 2, size - FINGERPRINT_BLOCK):
+                f.seek(at)
+                h.update(f.read(FINGERPRINT_BLOCK))
+    return h.hexdigest()
+
+
+def file_key(path: str) -> tuple[str, int, int, str]:
+    """A file's identity: (absolute path, size, mtime, content fingerprint).
+
+    Path, size and mtime alone miss a file replaced by another of the same size whose old mtime was restored
+    (`cp -p`, `rsync -t`, backup restores).  The fingerprint is computed once per process and inode state:
+    (device, inode, size, mtime, ctime) - ctime changes with every write and cannot be set back - so a
+    repeated open costs one stat.  Folders (frame folders) carry no fingerprint.
+    """
     st = os.stat(path)
-    return os.path.abspath(path), st.st_size, st.st_mtime_ns
+    memo = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    found = _FINGERPRINTS.get(memo)
+    if found is None:
+        found = "folder" if stat.S_ISDIR(st.st_mode) else fingerprint(path, st.st_size)
+        if len(_FINGERPRINTS) >= _FINGERPRINTS_KEPT:
+            _FINGERPRINTS.clear()
+        _FINGERPRINTS[memo] = found
+    return os.path.abspath(path), st.st_size, st.st_mtime_ns, found
 
 
 #: codecs whose decoders never reorder frames (intra-only, or I/P only): in AVI, which stores no presentation
@@ -241,18 +283,18 @@ def decode_sequential(container: Any, stream: Any, path: str, stop: int | None =
 
 
 class IndexCache:
-    """Bounded LRU of scans keyed by (path, size, mtime); thread-safe."""
+    """Bounded LRU of scans keyed by the file's identity (`file_key`); thread-safe."""
 
     def __init__(self, entries: int = CACHE_ENTRIES, packet_bytes: int = CACHE_PACKET_BYTES):
         self.entries = entries
         self.packet_bytes = packet_bytes
-        self._data: OrderedDict[tuple[str, int, int], VideoIndex] = OrderedDict()
+        self._data: OrderedDict[tuple[str, int, int, str], VideoIndex] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
 
-    def get(self, key: tuple[str, int, int]) -> VideoIndex | None:
+    def get(self, key: tuple[str, int, int, str]) -> VideoIndex | None:
         with self._lock:
             index = self._data.get(key)
             if index is None:
@@ -262,7 +304,7 @@ class IndexCache:
             self.hits += 1
             return index
 
-    def put(self, key: tuple[str, int, int], index: VideoIndex) -> None:
+    def put(self, key: tuple[str, int, int, str], index: VideoIndex) -> None:
         with self._lock:
             old = self._data.pop(key, None)
             if old is not None:
@@ -316,7 +358,7 @@ def _load_counts() -> dict[str, int]:
 
 
 def cached_count(path: str) -> int | None:
-    """The decoded frame count of an exact-path file, if counted before (keyed by path, size, mtime)."""
+    """The decoded frame count of an exact-path file, if counted before (keyed by the file's identity)."""
     n = _load_counts().get(_count_key(path))
     return n if isinstance(n, int) else None
 
