@@ -99,3 +99,27 @@ def test_packed_avi_reads_are_faster_than_decoding_from_the_start():
 
         runs = mpeg4.plan(order, [40], 2, skip_b=True)
         assert len(runs) == 1 and runs[0].start == 35 and runs[0].stop <= 42
+
+
+def _read_in_child(path: str, queue) -> None:
+    queue.put(read(path, [3]).numpy())
+
+
+def test_reads_work_in_a_forked_worker():
+    """A DataLoader worker forked after the parent converted frames reads too (no swscale thread pool or
+    lock is inherited half-held)."""
+    import multiprocessing
+
+    path = str(corpus_file("mp4_h264_vfr"))
+    expected = read(path, [3]).numpy()  # the parent converts a frame first
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_read_in_child, args=(path, queue))
+    child.start()
+    try:
+        got = queue.get(timeout=120)
+    finally:
+        child.join(10)
+        if child.is_alive():
+            child.kill()
+    assert np.array_equal(got, expected)

@@ -3,8 +3,10 @@
 Frame index i always means the i-th frame that a full sequential decode of the
 file yields, whatever the container and codec and whether frames are fetched
 sparsely or densely.  Header frame counts are hints, never a reason to refuse a file.
-Frames come out upright: the display matrix (rotation metadata, e.g. phone videos) is
-applied as ffmpeg does, unless `autorotate=False` (config `data.autorotate`).
+Frames come out as ffmpeg shows them: the display matrix (rotation metadata, e.g. phone
+videos, and mirroring) is applied as the `ffmpeg` tool's autorotate does - turns of 90, 180
+and 270 degrees, horizontal and vertical flips - unless `autorotate=False` (config
+`data.autorotate`).
 
 PyAV backend (default, no system packages).  Opening a file demuxes it once
 without decoding (`video_index.scan`, a few ms for a 10 s clip; kept per process in an
@@ -53,9 +55,11 @@ two agree within a few grey levels.
 from __future__ import annotations
 
 import bisect
+import math
 import os
 import re
 import string
+import struct
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -188,28 +192,89 @@ _CONVERT = threading.local()
 
 
 def _rgb24(frame: Any) -> np.ndarray:
-    """`frame.to_ndarray(format="rgb24")`, bit for bit, through one swscale context per thread: a frame's own
-    reformatter builds a new context for every frame (0.5 ms of a 320x240 frame's 0.6 ms conversion)."""
+    """`frame.to_ndarray(format="rgb24")`, bit for bit, through one single-threaded swscale context per thread:
+    a frame's own reformatter builds a new context for every frame (0.5 ms of a 320x240 frame's 0.6 ms).
+
+    Single-threaded, and dropped in a forked child: a context with slice threads, inherited by a DataLoader
+    worker, waits forever for threads the child does not have."""
     reformatter = getattr(_CONVERT, "reformatter", None)
     if reformatter is None:
         from av.video.reformatter import VideoReformatter
 
         reformatter = _CONVERT.reformatter = VideoReformatter()
-    return reformatter.reformat(frame, format="rgb24").to_ndarray()
+    return reformatter.reformat(frame, format="rgb24", threads=1).to_ndarray()
+
+
+def _forget_converters() -> None:
+    global _CONVERT
+    _CONVERT = threading.local()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_converters)
+
+
+#: what ffmpeg's autorotate inserts for a display matrix, as numpy on an [H, W, C] image
+_ORIENT = {
+    "": lambda a: a,
+    "hflip": lambda a: a[:, ::-1],
+    "vflip": lambda a: a[::-1],
+    "hflip,vflip": lambda a: a[::-1, ::-1],  # a half turn
+    "cclock": lambda a: np.rot90(a, 1),  # transpose=cclock: 90 degrees counter-clockwise
+    "clock": lambda a: np.rot90(a, -1),  # transpose=clock
+    "cclock_flip": lambda a: a.transpose(1, 0, 2),  # transpose=cclock_flip: a counter-clockwise turn, then vflip
+    "clock_flip": lambda a: np.rot90(a, -1)[::-1],  # transpose=clock_flip: a clockwise turn, then vflip
+}
+
+
+def display_matrix(frame: Any) -> tuple[int, ...] | None:
+    """The frame's display matrix (9 int32 values, 16.16 fixed point), or None."""
+    for side in frame.side_data:
+        if side.type.name == "DISPLAYMATRIX":
+            data = bytes(side)
+            return struct.unpack("<9i", data[:36]) if len(data) >= 36 else None
+    return None
+
+
+def orientation(matrix: tuple[int, ...] | None) -> str:
+    """The filters ffmpeg's autorotate applies for `matrix` (fftools: get_rotation, then transpose/hflip/vflip):
+    a key of `_ORIENT`.  Angles that are not a multiple of 90 degrees are refused (ffmpeg resamples those)."""
+    if matrix is None:
+        return ""
+    m = [v / 65536.0 for v in matrix]
+    scale0, scale1 = math.hypot(m[0], m[3]), math.hypot(m[1], m[4])
+    if scale0 == 0 or scale1 == 0:
+        return ""
+    theta = -round(-math.degrees(math.atan2(m[1] / scale1, m[0] / scale0)))
+    theta -= 360 * math.floor(theta / 360 + 0.9 / 360)
+    if abs(theta - 90) < 1:
+        return "cclock_flip" if matrix[3] > 0 else "clock"
+    if abs(theta - 180) < 1:
+        return ",".join(f for f, neg in (("hflip", matrix[0] < 0), ("vflip", matrix[4] < 0)) if neg)
+    if abs(theta - 270) < 1:
+        return "clock_flip" if matrix[3] < 0 else "cclock"
+    if abs(theta) > 1:
+        raise DataError(f"the display matrix turns frames by {theta:g} degrees; only multiples of 90 are applied "
+                        f"(set data.autorotate: false to read the stored orientation)")
+    return "vflip" if matrix[4] < 0 else ""
+
+
+def display_transform(frame: Any, img: np.ndarray, autorotate: bool) -> np.ndarray:
+    """`img` (the frame's RGB) as ffmpeg shows it: turned and mirrored by the frame's display matrix."""
+    if not autorotate:
+        return img
+    how = orientation(display_matrix(frame))
+    return img if not how else np.ascontiguousarray(_ORIENT[how](img))
+
+
+def swaps_sides(how: str) -> bool:
+    """Whether an orientation exchanges width and height."""
+    return "clock" in how
 
 
 def frame_to_rgb(frame: Any, autorotate: bool) -> np.ndarray:
-    """RGB of a decoded frame, turned upright by its display matrix like ffmpeg's autorotate.
-
-    `frame.rotation` is counter-clockwise degrees; np.rot90 turns counter-clockwise for k > 0.  Mirroring
-    display matrices are not applied (ffmpeg applies them; phones do not write them).
-    """
-    img = _rgb24(frame)
-    if autorotate:
-        k = round(frame.rotation / 90) % 4
-        if k:
-            img = np.ascontiguousarray(np.rot90(img, k))
-    return img
+    """RGB of a decoded frame, upright and mirrored by its display matrix as ffmpeg's autorotate shows it."""
+    return display_transform(frame, _rgb24(frame), autorotate)
 
 
 class PyAVReader(_ClosesOnExit):
@@ -260,23 +325,23 @@ class PyAVReader(_ClosesOnExit):
         self.read_path = index.read_path
 
     @property
-    def rotation(self) -> int:
-        """Display rotation (degrees counter-clockwise) from the first frame's display matrix."""
-        if self._index.rotation is None:
+    def orientation(self) -> str:
+        """What the first frame's display matrix makes ffmpeg apply ('' none, 'hflip', 'cclock', ...: `_ORIENT`)."""
+        if self._index.orientation is None:
             self._reopen()
             frame = next((f for _, f in decode_sequential(self._container, self._stream, self.path, 0)), None)
-            self._index.rotation = int(frame.rotation) if frame is not None else 0
-        return self._index.rotation
+            self._index.orientation = orientation(display_matrix(frame)) if frame is not None else ""
+        return self._index.orientation
 
     @property
     def width(self) -> int:
         """Width of the frames `read` returns (after autorotate)."""
-        turned = self.autorotate and round(self.rotation / 90) % 2
+        turned = self.autorotate and swaps_sides(self.orientation)
         return self._index.height if turned else self._index.width
 
     @property
     def height(self) -> int:
-        turned = self.autorotate and round(self.rotation / 90) % 2
+        turned = self.autorotate and swaps_sides(self.orientation)
         return self._index.width if turned else self._index.height
 
     # -- opening and counting
@@ -390,8 +455,8 @@ class PyAVReader(_ClosesOnExit):
                 slot = run.wanted.get(frame.pts)
                 if slot is not None and frames[slot] is None:
                     frames[slot] = frame_to_rgb(frame, self.autorotate)
-                    if self._index.rotation is None:
-                        self._index.rotation = int(frame.rotation)
+                    if self._index.orientation is None:
+                        self._index.orientation = orientation(display_matrix(frame))
 
         try:
             for pkt in packets:
@@ -459,8 +524,8 @@ class PyAVReader(_ClosesOnExit):
                 slot = run.wanted.get(vid)
                 if slot is not None and frames[slot] is None:
                     frames[slot] = frame_to_rgb(frame, self.autorotate)
-                    if self._index.rotation is None:
-                        self._index.rotation = int(frame.rotation)
+                    if self._index.orientation is None:
+                        self._index.orientation = orientation(display_matrix(frame))
 
         try:
             cc.flush_buffers()
@@ -724,6 +789,9 @@ def resolve_backend(backend: str = "auto") -> str:
 AUTO_BACKEND = "pyav"
 
 
+#: orientations torchcodec 0.13 returns as PyAV does (with autorotate, without): it always turns frames by
+#: the display matrix's angle and has not been checked on mirrored ones
+TORCHCODEC_ORIENTS = {True: {"", "cclock", "clock", "hflip,vflip"}, False: {""}}
 #: containers torchcodec 0.13 cannot seek in ("Requested next frame while there are no more frames")
 TORCHCODEC_FAILS_ON = {"mpeg", "mpegts"}
 
@@ -743,7 +811,7 @@ def open_video(path: str | os.PathLike, backend: str = "auto", *, threads: int =
     name = resolve_backend(backend)
     if name == "torchcodec":
         reader = PyAVReader(path, threads, autorotate=autorotate)
-        if reader.read_path == "keyframe runs" and (autorotate or not reader.rotation) and \
+        if reader.read_path == "keyframe runs" and reader.orientation in TORCHCODEC_ORIENTS[autorotate] and \
                 not set(reader.container_format.split(",")) & TORCHCODEC_FAILS_ON:
             reader.close()
             return TorchCodecReader(path, threads)
@@ -782,7 +850,8 @@ def video_info(path: str | os.PathLike, backend: str = "auto", *, frame_template
 
     The count is the reader's (the frames of a full sequential decode): one demux pass, kept in the
     per-process scan cache; files on the exact path are counted by one decode, cached on disk
-    (`$ACTIONLAB_CACHE_DIR` or `~/.cache/actionlab`).  The size needs the first frame decoded (rotation).
+    (`$ACTIONLAB_CACHE_DIR` or `~/.cache/actionlab`).  The size needs the first frame decoded (its display
+    matrix).
     `backend` is only checked: every backend reads the frames this count describes.
     """
     path = str(path)
