@@ -4,12 +4,16 @@ Per split: annotation lines that do not parse, videos that are missing, truncate
 corrupt or without frames (each one is opened and - unless `decode=False` - the frames
 the test sampler takes are decoded), frame-count statistics (and how many videos are
 shorter than `data.num_segments`), and the class histogram (empty classes flagged).
+With `verify=N` (`--verify-frames --sample N`), each video's reads are also compared with a
+sequential decode of the whole file (`verify.verify_video`): N random single frames and the
+sampler's clips; every difference is a problem, named with the file, the frame and the offset.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +26,7 @@ from ..errors import ConfigError, DataError
 from .formats import UNLABELED, VideoRecord, load_annotations
 from .readers import open_video
 from .sampling import build_sampler
+from .verify import Verified, verify_video
 
 
 @dataclass
@@ -39,11 +44,15 @@ class SplitReport:
     histogram: Counter = field(default_factory=Counter)  # readable videos per class (what training sees)
     unreadable_histogram: Counter = field(default_factory=Counter)  # unreadable or missing videos per class
     num_segments: int = 8
+    verified: Verified | None = None  # --verify-frames: what the comparison with sequential decodes found
+    verified_videos: int = 0
+    folders_not_verified: int = 0  # frame folders: read image by image, nothing to number
 
     @property
     def problems(self) -> int:
         return len(self.annotation_errors) + len(self.duplicates) + len(self.unreadable) + \
-            (self.status == "failed") + (self.status == "ok" and self.num_videos == 0)
+            (self.status == "failed") + (self.status == "ok" and self.num_videos == 0) + \
+            (len(self.verified.mismatches) if self.verified is not None else 0)
 
 
 def _probe(record: VideoRecord, cfg: DataConfig, template: str, start: int, decode: bool) -> tuple[int, str | None]:
@@ -76,11 +85,27 @@ def _quiet_line_errors() -> Iterator[None]:
         logger.setLevel(level)
 
 
+def _verify(record: VideoRecord, cfg: DataConfig, sample: int, test_clips: int, seed: int) -> Verified | None:
+    """The reader against a sequential decode of the file; None for frame folders."""
+    if os.path.isdir(record.path):
+        return None
+    try:
+        return verify_video(record.path, {"backend": cfg.backend, "autorotate": cfg.autorotate}, sample,
+                            cfg.num_segments, cfg.sampler, cfg.frame_interval, test_clips, seed)
+    except DataError as e:
+        return Verified(mismatches=[f"{record.path}: not verified: {e}"])
+
+
 def check_split(cfg: DataConfig, split: str, *, limit: int | None = None, decode: bool = True, workers: int = 1,
-                progress: Callable[[int, int], None] | None = None, validates: bool = True) -> SplitReport:
+                progress: Callable[[int, int], None] | None = None, validates: bool = True,
+                verify: int | None = None, test_clips: int = 1) -> SplitReport:
     """One split's report.  `validates` False: nothing reads the val split (train.eval_every 0), so a val list
-    file that does not exist is "not used", not a problem."""
+    file that does not exist is "not used", not a problem.  `verify`: compare `verify` random single frames and
+    the sampler's clips (one training clip, `test_clips` test clips) of every readable video with a sequential
+    decode (`--verify-frames --sample N`)."""
     report = SplitReport(split, num_segments=cfg.num_segments)
+    if verify is not None:
+        report.verified = Verified()
     try:
         with _quiet_line_errors():
             ann = load_annotations(cfg, split, on_error="skip")
@@ -103,11 +128,14 @@ def check_split(cfg: DataConfig, split: str, *, limit: int | None = None, decode
     report.num_videos = len(records)
     done = 0
 
-    def run(r: VideoRecord) -> tuple[VideoRecord, int, str | None]:
-        return (r, *_probe(r, cfg, ann.frame_template, ann.frame_start, decode))
+    def run(r: VideoRecord) -> tuple[VideoRecord, int, str | None, Verified | None]:
+        n, reason = _probe(r, cfg, ann.frame_template, ann.frame_start, decode)
+        checked = _verify(r, cfg, verify, test_clips, seed=len(r.path)) if verify is not None and reason is None \
+            else None
+        return r, n, reason, checked
 
     with ThreadPoolExecutor(max(1, workers)) as pool:
-        for r, n, reason in pool.map(run, records):
+        for r, n, reason, checked in pool.map(run, records):
             done += 1
             if reason is None:
                 report.frame_counts.append(n)
@@ -117,6 +145,14 @@ def check_split(cfg: DataConfig, split: str, *, limit: int | None = None, decode
             for c in (r.label if isinstance(r.label, tuple) else (r.label,)):
                 if c != UNLABELED:
                     counter[c] += 1
+            if report.verified is not None and reason is None:
+                if checked is None:
+                    report.folders_not_verified += 1
+                else:
+                    report.verified_videos += 1
+                    report.verified.singles += checked.singles
+                    report.verified.clips += checked.clips
+                    report.verified.mismatches += checked.mismatches
             if progress is not None:
                 progress(done, len(records))
     return report
@@ -146,6 +182,8 @@ def format_report(report: SplitReport, max_lines: int = 20) -> str:
         short = int((counts < report.num_segments).sum())
         lines.append(f"  frames per video: min {counts.min()}, median {int(np.median(counts))}, max {counts.max()}, "
                      f"mean {counts.mean():.1f}; {short} shorter than data.num_segments={report.num_segments}")
+    if report.verified is not None:
+        lines += format_verified(report, max_lines)
     if report.num_videos == 0:
         lines.append("  the split is empty")
     if report.class_names:
@@ -167,4 +205,17 @@ def _class_lines(report: SplitReport) -> list[str]:
     lines.append(f"  classes without readable videos: {len(empty)}" + (f" ({', '.join(empty[:10])}"
                                                                       f"{', ...' if len(empty) > 10 else ''})"
                                                                       if empty else ""))
+    return lines
+
+
+def format_verified(report: SplitReport, max_lines: int = 20) -> list[str]:
+    v = report.verified
+    assert v is not None
+    lines = [f"  frames verified against a sequential decode: {report.verified_videos} videos, {v.singles} single "
+             f"frames and {v.clips} clips read: {len(v.mismatches)} mismatches"]
+    if report.folders_not_verified:
+        lines.append(f"    ({report.folders_not_verified} frame folders not verified: read image by image)")
+    lines += [f"    {m}" for m in v.mismatches[:max_lines]]
+    if len(v.mismatches) > max_lines:
+        lines.append(f"    ... and {len(v.mismatches) - max_lines} more")
     return lines
