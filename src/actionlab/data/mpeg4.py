@@ -202,6 +202,13 @@ class Packet(NamedTuple):
 
 
 def describe_packet(data: bytes, facts: StreamFacts) -> Packet:
+    if len(data) < 16 and data.startswith(VOP_START) and data.find(START, 4) < 0:  # one small VOP: mostly
+        vop = vop_header(data, 0, facts)  # the N-VOP placeholders, half the packets of a packed AVI
+        if vop is None:
+            facts.note(f"a VOP header that does not parse with {facts.time_increment_bits} time-increment bits")
+            return Packet((), len(data), False)
+        facts.has_b = facts.has_b or vop.type == "B"
+        return Packet((vop,), len(data), False)
     first = data.find(START)
     if first < 0:
         return Packet((), len(data), False)
@@ -338,11 +345,11 @@ def _earlier_start(order: PacketOrder, pos: int) -> int:
     return order.starts[k] if k >= 0 else 0
 
 
-def _exact_in_run(order: PacketOrder, run: PacketRun) -> set[VopId]:
-    """Wanted VOPs the run decodes as the full decode does: same references, every anchor before it too."""
-    calls, _ = replay(order.packets, order.facts, run.start, run.stop, run.skip_b)
+def _exact_in_run(order: PacketOrder, calls: list[Call], wanted: dict[VopId, int]) -> bool:
+    """Whether the run (its replayed `calls`) decodes every wanted VOP as the full decode does: with the same
+    references, after anchors that all predict from the same anchors as there."""
     good: set[VopId] = set()
-    chain_ok = True  # every anchor decoded so far predicts from the same anchor as in the full decode
+    chain_ok = True
     for call in calls:
         vid = call.decoded
         if vid is None:
@@ -350,11 +357,9 @@ def _exact_in_run(order: PacketOrder, run: PacketRun) -> set[VopId]:
         same = order.refs.get(vid) == call.refs
         if len(call.refs) < 2:  # an anchor
             chain_ok = chain_ok and same
-            if chain_ok:
-                good.add(vid)
-        elif same and chain_ok:
+        if same and chain_ok:
             good.add(vid)
-    return good & set(run.wanted)
+    return all(v in good for v in wanted)
 
 
 def _skip_plan(order: PacketOrder, run: PacketRun) -> set[int]:
@@ -402,8 +407,8 @@ def plan(order: PacketOrder, frames: list[int], restart_cost: int, skip_b: bool)
     for run in runs:
         while True:
             run.skip_b = _skip_plan(order, run) if skip_b else set()
-            _, run.outputs = replay(order.packets, order.facts, run.start, run.stop, run.skip_b)
-            if set(run.wanted) <= set(run.outputs) and _exact_in_run(order, run) == set(run.wanted):
+            calls, run.outputs = replay(order.packets, order.facts, run.start, run.stop, run.skip_b)
+            if _exact_in_run(order, calls, run.wanted) and set(run.wanted) <= set(run.outputs):
                 break
             if run.start == 0:  # from the file's start the replay is the full decode: never reached
                 raise AssertionError("MPEG-4 packet-order replay cannot decode a wanted frame")
