@@ -5,10 +5,20 @@ Shared helpers (not fixtures) live in the `tests` package: `from tests._engine_t
 
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 
 import pytest
 import torch
+
+# What the code caches under $ACTIONLAB_CACHE_DIR (scans, decoded frame counts, frame caches) goes to a folder of
+# this test session, not the user's ~/.cache (subprocesses inherit it)
+if "ACTIONLAB_CACHE_DIR" not in os.environ:
+    os.environ["ACTIONLAB_CACHE_DIR"] = tempfile.mkdtemp(prefix="actionlab-test-cache-")
+    atexit.register(shutil.rmtree, os.environ["ACTIONLAB_CACHE_DIR"], True)
 
 
 @pytest.fixture(scope="module")

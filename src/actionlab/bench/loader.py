@@ -8,6 +8,10 @@
      configured device (`train.device`), clips/s.
   3. the ratio loader / step per worker count (below 1: the model waits on data), and a
      recommendation for data.num_workers, data.cache and torch threads.
+  --scan-cost: only what the per-file scans cost an epoch (0 workers, no frame cache, whole epochs,
+     interleaved repeats): every item scanning its file (a dataset larger than the per-process
+     scan cache, before the on-disk scan store), every item reading its scan from the store, and
+     every scan in memory; CPU ms per clip, and the share of the epoch the scans take.
   --train R: `actionlab train` side by side with the plain loop, R interleaved repeats of
      [loader alone, plain loop, `trainer.train` (what `actionlab train` runs, in this process,
      `--epochs` epochs)], so that a load that changes during the run affects all three alike.
@@ -46,6 +50,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--train", type=int, default=0, metavar="R",
                    help="also run `actionlab train` side by side with the plain loop, R interleaved repeats")
     p.add_argument("--epochs", type=int, default=2, help="epochs of `actionlab train` per repeat (with --train)")
+    p.add_argument("--scan-cost", action="store_true",
+                   help="only measure what scanning each video costs an epoch, with and without the on-disk scan store")
+    p.add_argument("--repeats", type=int, default=3, help="interleaved repeats of the --scan-cost epochs (default 3)")
     p.add_argument("--threads", type=int, default=0,
                    help="torch threads of the training process for every measurement (0: torch's default)")
 
@@ -235,6 +242,9 @@ def run(args: argparse.Namespace) -> int:
           f"{batches} batches per measurement; {cores} cores, torch threads {torch.get_num_threads()}, "
           f"device {device or cfg.train.device}; load average {_load()}")
     del train_set
+    if args.scan_cost:
+        scan_cost(cfg, args.repeats)
+        return 0
 
     # 1. the loader alone ------------------------------------------------------------------------
     rates: dict[int, float] = {}
@@ -269,6 +279,74 @@ def run(args: argparse.Namespace) -> int:
     if args.train:
         side_by_side(cfg, args.train, args.epochs, batches, decoded)
     return 0
+
+
+def _epoch_cpu(cfg: Config, disk: bool) -> tuple[float, float, int]:
+    """(CPU s of one whole epoch of the loader alone at 0 workers, CPU s spent scanning, clips); `disk`: the
+    on-disk scan store is used.  The per-process scan cache is as the caller left it."""
+    from ..data import build_dataset, readers
+    from ..data.video_index import INDEX_CACHE
+    from ..engine.loader import train_loader
+
+    saved = INDEX_CACHE.disk, readers.scan
+    spent = [0.0]
+
+    def timed_scan(*a: Any, **k: Any) -> Any:
+        c = time.process_time()
+        try:
+            return saved[1](*a, **k)
+        finally:
+            spent[0] += time.process_time() - c
+
+    INDEX_CACHE.disk, readers.scan = disk, timed_scan
+    try:
+        dataset = build_dataset(cfg, "train")
+        loader, _, _ = train_loader(dataset, cfg.data.batch_size, 0, cfg.train.seed)
+        cpu = time.process_time()
+        clips = sum(0 if b is None else b["clip"].shape[0] for b in loader)
+        return time.process_time() - cpu, spent[0], clips
+    finally:
+        INDEX_CACHE.disk, readers.scan = saved
+
+
+def scan_cost(cfg: Config, repeats: int) -> None:
+    """Per-epoch scan cost, before and after the on-disk scan store (see the module docstring)."""
+    from ..data.video_index import INDEX_CACHE
+
+    cfg = _cfg(cfg, cache="none")
+    limits = INDEX_CACHE.entries, INDEX_CACHE.packet_bytes
+    settings = {  # name: (per-process scan cache holds the split, on-disk store)
+        "scan every file (before: split > per-process scan cache)": (False, False),
+        "scans read from the on-disk store (after)": (False, True),
+        "every scan and its packets in memory (lower bound)": (True, True),
+    }
+    got: dict[str, list[tuple[float, float, int]]] = {name: [] for name in settings}
+    try:
+        INDEX_CACHE.entries, INDEX_CACHE.packet_bytes = 1 << 30, 1 << 40
+        INDEX_CACHE.clear()
+        _epoch_cpu(cfg, True)  # a first epoch: fills the store and the memory cache
+        held = (INDEX_CACHE._data.copy(), INDEX_CACHE._bytes)
+        for _ in range(repeats):
+            for name, (in_memory, disk) in settings.items():
+                INDEX_CACHE.clear()
+                if in_memory:
+                    INDEX_CACHE._data, INDEX_CACHE._bytes = held[0].copy(), held[1]
+                INDEX_CACHE.entries = 1 << 30 if in_memory else 0  # 0: a miss for every item, as when the split
+                got[name].append(_epoch_cpu(cfg, disk))  # is larger than the cache
+    finally:
+        INDEX_CACHE.entries, INDEX_CACHE.packet_bytes = limits
+        INDEX_CACHE.clear()
+    print(f"\n## per-epoch scan cost (loader alone, 0 workers, data.cache=none, whole epochs, median of {repeats}, "
+          f"interleaved)\n")
+    print(f"{'setting':<56} {'CPU ms/clip':>11} {'scanning':>9} {'vs before':>9}")
+    base = None
+    for name, runs in got.items():
+        cpu = statistics.median(r[0] / r[2] for r in runs)
+        scanning = statistics.median(r[1] / r[0] for r in runs)
+        base = base or cpu
+        print(f"{name:<56} {1e3 * cpu:>11.2f} {100 * scanning:>8.1f}% {base / cpu:>8.2f}x")
+    print(f"(scanning: the share of the epoch's CPU time spent in the scans; the per-process scan cache holds "
+          f"{limits[0]} files per worker)")
 
 
 def train_set_classes(cfg: Config) -> int:

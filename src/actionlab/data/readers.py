@@ -70,7 +70,7 @@ import numpy as np
 import torch
 
 from ..errors import DataError
-from . import mpeg4
+from . import mpeg4, scan_store
 from .open_errors import open_failure
 from .video_index import (
     INDEX_CACHE,
@@ -304,15 +304,40 @@ class PyAVReader(_ClosesOnExit):
             self._key = file_key(self.path)
             index = cache.get(self._key) if cache is not None else None
             if index is None:
-                index = scan(self._container, self._stream, self.path, self._key[1] <= max_packet_bytes)
-                if index.exact_reason is not None:
-                    index.num_frames = self._count_decoded()
+                index = self._stored_or_scanned(self._key[1] <= max_packet_bytes)
                 if cache is not None:
                     cache.put(self._key, index)
             self._use(index)
         except BaseException:
             self.close()
             raise
+
+    def _stored_or_scanned(self, keep_packets: bool) -> VideoIndex:
+        """The file's scan from the on-disk store (`scan_store`, with the shared cache only), else a new scan
+        (stored for the next epoch, worker and run).  A stored scan has no packets: small files demux them
+        again (no parsing), larger ones are read through container seeks."""
+        disk = self._cache is not None and self._cache.disk
+        index = scan_store.load(self._key, self.path) if disk else None
+        if index is not None:
+            if keep_packets:
+                index.packets, index.packet_bytes = self._demux_all(len(index.pts))
+            return index
+        index = scan(self._container, self._stream, self.path, keep_packets)
+        if index.exact_reason is not None:
+            index.num_frames = self._count_decoded()
+        if disk:
+            scan_store.save(self._key, index)
+        return index
+
+    def _demux_all(self, expected: int) -> tuple[list[Any] | None, int]:
+        """Every packet of the stream (what the scan kept), or None when the count is not the stored one."""
+        try:
+            packets = [p for p in self._container.demux(self._stream) if p.size]
+        except self._av.error.FFmpegError:
+            packets = []
+        if len(packets) != expected:
+            return None, 0
+        return packets, sum(p.size for p in packets)
 
     def _use(self, index: VideoIndex) -> None:
         self._index = index
@@ -383,6 +408,8 @@ class PyAVReader(_ClosesOnExit):
         index.num_frames = self._count_decoded()
         if self._cache is not None:
             self._cache.put(self._key, index)
+            if self._cache.disk:
+                scan_store.save(self._key, index)
         self._use(index)
 
     # -- reading

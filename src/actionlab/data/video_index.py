@@ -198,15 +198,21 @@ def scan(container: Any, stream: Any, path: str, keep_packets: bool) -> VideoInd
     index = VideoIndex(path, pts, dts, keys, len(pts), exact_reason(fmt, pts, discard, cc.name),
                        float(rate) if rate else 0.0, int(cc.width), int(cc.height), cc.name, fmt,
                        packets if keep_packets else None, size if keep_packets else 0)
-    if facts is not None:
-        _number_by_packets(index, described, facts, any(discard))
-    if index.read_path == "keyframe runs" and pts:
-        display_pts = np.asarray(pts, dtype=np.int64)
+    derive(index, described if facts is not None else None, facts, any(discard))
+    return index
+
+
+def derive(index: VideoIndex, described: list[mpeg4.Packet] | None, facts: mpeg4.StreamFacts | None,
+           discarded: bool = False) -> None:
+    """What follows from a scan: packet-order numbering (MPEG-4), display order, seek keys (also on a reload)."""
+    if facts is not None and described is not None:
+        _number_by_packets(index, described, facts, discarded)
+    if index.read_path == "keyframe runs" and index.pts:
+        display_pts = np.asarray(index.pts, dtype=np.int64)
         order = np.argsort(display_pts, kind="stable")
         index.display_pos = order.astype(np.int64)
         index.display_pts = display_pts[order]
     _seek_keys(index)
-    return index
 
 
 def _number_by_packets(index: VideoIndex, described: list[mpeg4.Packet], facts: mpeg4.StreamFacts,
@@ -285,9 +291,10 @@ def decode_sequential(container: Any, stream: Any, path: str, stop: int | None =
 class IndexCache:
     """Bounded LRU of scans keyed by the file's identity (`file_key`); thread-safe."""
 
-    def __init__(self, entries: int = CACHE_ENTRIES, packet_bytes: int = CACHE_PACKET_BYTES):
+    def __init__(self, entries: int = CACHE_ENTRIES, packet_bytes: int = CACHE_PACKET_BYTES, disk: bool = False):
         self.entries = entries
         self.packet_bytes = packet_bytes
+        self.disk = disk  # backed by the on-disk scan store (`scan_store`): scans outlive the process
         self._data: OrderedDict[tuple[str, int, int, str], VideoIndex] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
@@ -331,8 +338,9 @@ class IndexCache:
         self._lock = threading.Lock()  # a forked worker must not inherit a lock another thread held
 
 
-#: the per-process cache the readers use (each DataLoader worker process has its own)
-INDEX_CACHE = IndexCache()
+#: the per-process cache the readers use (each DataLoader worker process has its own), backed by the on-disk
+#: scan store that all of them share
+INDEX_CACHE = IndexCache(disk=True)
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=INDEX_CACHE._after_fork)
 
