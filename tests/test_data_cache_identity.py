@@ -16,12 +16,12 @@ import numpy as np
 import pytest
 import torch
 
-from _data_helpers import frame_images, workdir, write_video
 from actionlab.config import DataConfig
 from actionlab.data import build_dataset
 from actionlab.data import cache as cache_mod
 from actionlab.data.readers import read, read_all_sequential
 from actionlab.data.video_index import file_key
+from tests._data_helpers import frame_images, workdir, write_video
 
 
 @pytest.fixture(autouse=True)

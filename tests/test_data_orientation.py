@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 import torch
 
-from _data_helpers import frame_images, workdir
 from actionlab.data.readers import PyAVReader, read, video_info
+from tests._data_helpers import frame_images, workdir
 
 CASES = [(angle, h, v) for angle in (0, 90, 180, 270) for h in (0, 1) for v in (0, 1)]
 

@@ -10,10 +10,10 @@ import numpy as np
 import torch
 import yaml
 
-from _data_helpers import workdir, write_jpegs
-from _video_corpus import CORPUS, corpus_file, xvid_available
 from actionlab.cli import main
 from actionlab.data import readers
+from tests._data_helpers import workdir, write_jpegs
+from tests._video_corpus import CORPUS, corpus_file, xvid_available
 
 FILES = ["avi_mpeg4_bframes", "avi_xvid_packed_bf1", "avi_xvid_unpacked", "avi_h264_bframes", "mp4_h264_open_gop",
          "webm_vp9", "mp4_h264_edit_list"]
