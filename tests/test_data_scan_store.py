@@ -36,15 +36,18 @@ def no_scans(monkeypatch) -> None:
 
 
 def _names() -> list[str]:
-    return [n for n in ("avi_xvid_packed_bf1", "avi_mpeg4_bframes", "mp4_h264_open_gop", "h264_raw", "webm_vp9")
+    """Files whose scans are stored: MPEG-4 packet order (packed Xvid, FFmpeg's mpeg4) and the sequential path."""
+    return [n for n in ("avi_xvid_packed_bf1", "avi_mpeg4_bframes", "avi_h264_bframes", "h264_raw")
             if not CORPUS[n].cli or xvid_available()]
 
 
 def test_a_scan_stored_by_one_process_serves_the_next(store, monkeypatch):
     paths = [str(corpus_file(n)) for n in _names()]
+    runs = str(corpus_file("mp4_h264_open_gop"))  # keyframe runs, packets kept: its scan is the demux, not stored
     code = "import sys; from actionlab.data.readers import read\nfor p in sys.argv[1:]: read(p, [0])"
-    subprocess.run([sys.executable, "-c", code, *paths], check=True, env=dict(os.environ))
+    subprocess.run([sys.executable, "-c", code, *paths, runs], check=True, env=dict(os.environ))
     assert len(list(store.rglob("*.json"))) == len(paths)
+    assert scan_store.load(file_key(runs), runs) is None
     no_scans(monkeypatch)
     for path in paths:
         full = read_all_sequential(path)
@@ -58,9 +61,9 @@ def test_a_scan_stored_by_one_process_serves_the_next(store, monkeypatch):
 
 
 def test_a_replaced_file_is_scanned_again(store):
-    a = write_video(workdir() / "store_a.mp4", frame_images(20, seed=1), options={"g": "5"})
-    b = write_video(workdir() / "store_b.mp4", frame_images(30, seed=2), options={"g": "5"})
-    target = workdir() / "store_target.mp4"
+    a = write_video(workdir() / "store_a.avi", frame_images(20, seed=1), "mpeg4", options={"g": "5", "bf": "1"})
+    b = write_video(workdir() / "store_b.avi", frame_images(30, seed=2), "mpeg4", options={"g": "5", "bf": "1"})
+    target = workdir() / "store_target.avi"
     shutil.copyfile(a, target)
     assert PyAVReader(target).num_frames == 20
     INDEX_CACHE.clear()
@@ -74,7 +77,7 @@ def test_a_replaced_file_is_scanned_again(store):
 
 @pytest.mark.parametrize("damage", ["garbage", "version", "other key", "truncated"])
 def test_a_damaged_entry_is_a_miss_not_an_error(store, damage):
-    path = str(corpus_file("mp4_h264_open_gop"))
+    path = str(corpus_file("avi_mpeg4_bframes"))
     read(path, [3])
     entry = next(store.rglob("*.json"))
     data = json.loads(entry.read_text())
@@ -121,9 +124,9 @@ def test_bench_loader_scan_cost_shows_before_and_after(store, capsys):
 
     root = workdir() / "scan_cost"
     (root / "v").mkdir(parents=True, exist_ok=True)
-    for i in range(4):
-        write_video(root / "v" / f"{i}.mp4", frame_images(12, seed=40 + i), options={"g": "4"})
-    (root / "list.txt").write_text("".join(f"v/{i}.mp4 {i % 2}\n" for i in range(4)))
+    for i in range(4):  # MPEG-4 AVIs: their scans (VOP headers, packet order) are the ones the store keeps
+        write_video(root / "v" / f"{i}.avi", frame_images(12, seed=40 + i), "mpeg4", options={"g": "4", "bf": "1"})
+    (root / "list.txt").write_text("".join(f"v/{i}.avi {i % 2}\n" for i in range(4)))
     (root / "cfg.yaml").write_text(yaml.safe_dump({"data": {"root": str(root), "train_list": "list.txt",
                                                             "num_segments": 2, "input_size": 32, "scale_size": 36,
                                                             "batch_size": 2}}))

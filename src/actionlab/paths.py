@@ -3,6 +3,7 @@
     $ACTIONLAB_CACHE_DIR (default ~/.cache/actionlab)
         clips/                       decoded frames (data.cache: disk; data.cache_dir overrides this one)
         decoded_frame_counts.json    frame counts of videos that needed a full decode
+        scans/                       per-video scans worth keeping (data/scan_store.py), keyed by file identity
         text_banks/                  ART's prompt embeddings, per text encoder and class list
 
 `$ACTIONLAB_CACHE`, which the text banks read before, still works when `$ACTIONLAB_CACHE_DIR` is not set;

@@ -417,9 +417,11 @@ def run(args: argparse.Namespace) -> int:
     else:
         tmp = tempfile.TemporaryDirectory(prefix="actionlab-bench-data-")
         root = Path(tmp.name)
+    from ..paths import ENV
+
     threads = torch.get_num_threads()
-    store = os.environ.get("ACTIONLAB_CACHE_DIR")
-    os.environ["ACTIONLAB_CACHE_DIR"] = str(root / "actionlab-cache")  # scans of these videos: not the user's store
+    store = os.environ.get(ENV)
+    os.environ[ENV] = str(root / "actionlab-cache")  # scans of these videos: not the user's cache root
     try:
         load0 = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
         print(f"machine: {platform.machine()} {platform.processor() or ''} {os.cpu_count()} CPU cores, "
@@ -451,9 +453,9 @@ def run(args: argparse.Namespace) -> int:
     finally:
         torch.set_num_threads(threads)
         if store is None:
-            os.environ.pop("ACTIONLAB_CACHE_DIR", None)
+            os.environ.pop(ENV, None)
         else:
-            os.environ["ACTIONLAB_CACHE_DIR"] = store
+            os.environ[ENV] = store
         if tmp is not None:
             tmp.cleanup()
     return 0

@@ -313,19 +313,23 @@ class PyAVReader(_ClosesOnExit):
             raise
 
     def _stored_or_scanned(self, keep_packets: bool) -> VideoIndex:
-        """The file's scan from the on-disk store (`scan_store`, with the shared cache only), else a new scan
-        (stored for the next epoch, worker and run).  A stored scan has no packets: small files demux them
-        again (no parsing), larger ones are read through container seeks."""
+        """The file's scan from the on-disk store (`scan_store`, with the shared cache only), else a new scan.
+
+        Stored are the scans a later epoch, worker or run would pay for beyond the demux its read needs:
+        MPEG-4 packet order (the VOP parse and replay), the sequential path (a read needs no packets) and
+        files too large to keep their packets (read through container seeks).  A small file on the
+        keyframe-run path is scanned again: its scan is the demux, and a read from a stored scan would
+        demux it anyway.  A stored scan has no packets: small files demux them again (no parsing)."""
         disk = self._cache is not None and self._cache.disk
         index = scan_store.load(self._key, self.path) if disk else None
         if index is not None:
-            if keep_packets:
+            if keep_packets and index.read_path != "sequential":
                 index.packets, index.packet_bytes = self._demux_all(len(index.pts))
             return index
         index = scan(self._container, self._stream, self.path, keep_packets)
         if index.exact_reason is not None:
             index.num_frames = self._count_decoded()
-        if disk:
+        if disk and (index.read_path != "keyframe runs" or not keep_packets):
             scan_store.save(self._key, index)
         return index
 

@@ -22,6 +22,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ..paths import cache_root
 from . import mpeg4
 from .video_index import VideoIndex, derive
 
@@ -30,8 +31,7 @@ VERSION = 1
 
 
 def store_dir() -> Path:
-    base = os.environ.get("ACTIONLAB_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "actionlab")
-    return Path(base) / "scans"
+    return cache_root() / "scans"
 
 
 def _entry(key: tuple[Any, ...]) -> Path:
