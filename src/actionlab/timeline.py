@@ -75,7 +75,7 @@ def iter_frames(path: str | Path) -> Iterator[Any]:
 
 
 def _rgb(frame: Any, autorotate: bool = True) -> torch.Tensor:
-    from .data.readers import frame_to_rgb  # upright by the display matrix, as the readers return frames
+    from .data.display import frame_to_rgb  # upright by the display matrix, as the readers return frames
 
     return torch.from_numpy(frame_to_rgb(frame, autorotate))
 

@@ -138,7 +138,7 @@ class AnnotatedVideo:
         """Decode, draw and encode every frame (in this thread)."""
         import av
 
-        from ..data.readers import frame_to_rgb
+        from ..data.display import frame_to_rgb
         from ..data.video_writer import VideoWriter
 
         shown = frame_windows(self._spans, max(self._num_frames, 1))

@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import DataError
-from .readers import display_transform, open_video
+from .display import display_transform
+from .readers import open_video
 from .sampling import build_sampler
 
 #: a wrong frame is searched for among the reference frames this many indices either side
