@@ -183,6 +183,8 @@ def test_latency_benchmark_runs(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert bench.main(args) == 0
     out = capsys.readouterr().out
     assert "export (torchscript)" in out and re.search(r"ratio eager / ORT \(medians\): \d+\.\d+x", out)
+    # the long steps say what they do before they start, and the timing loop counts its calls
+    assert "exporting tsn_r18_tiny to ONNX (torchscript exporter" in out and "timed call pairs (eager, ORT) 3/3" in out
     assert bench.main(args) == 0 and f"export: reused {onnx_path}" in capsys.readouterr().out
 
 

@@ -43,8 +43,10 @@ def test_predict_folder_prints_a_table_and_writes_json(trained, capsys, tmp_path
     out = tmp_path / "p.json"
     assert main(["predict", str(root / "data/videos/test"), "--checkpoint", str(ckpt), "--topk", "2",
                  "--json", str(out)]) == 0
-    table = capsys.readouterr().out
+    captured = capsys.readouterr()
+    table = captured.out
     assert "top-1" in table and "move_left_0000.mp4" in table
+    assert "predict: videos 4/4" in captured.err and "predict:" not in table  # progress on stderr, not in the table
     preds = json.loads(out.read_text())["predictions"]
     assert len(preds) == 4 and all(len(p["top"]) == 2 for p in preds)
     scores = [t["score"] for t in preds[0]["top"]]

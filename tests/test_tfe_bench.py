@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -61,5 +62,9 @@ def test_tiny_sweep_writes_results_and_table(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "| 1 | tfe | 2 |" in out and "±" in out
     assert (tmp_path / "models" / "tfe_corr1.pt").is_file()
+    # never silent: run k of N with the time left; the table says what its columns are and where the files went
+    assert "run 1 of 4: corr 1 vanilla_1l seed 0" in out and re.search(r"run 4 of 4: .*min left\)", out)
+    assert "predicted = cue: share of test videos" in out and f"results: {tmp_path / 'results.jsonl'}" in out
+    assert bench.run(args) == 0 and "0 runs to train (4 already in" in capsys.readouterr().out
     with pytest.raises(ConfigError):
         bench.run(p.parse_args(["sweep", "--models", "tfe,nope", "--out", str(tmp_path)]))

@@ -46,17 +46,21 @@ def first_line(e: BaseException) -> str:
     return text.splitlines()[0] if text else type(e).__name__
 
 
-def predict_files(predictor: Predictor, videos: Sequence[str], *, topk: int = 5, views: str = "1x1"
+def predict_files(predictor: Predictor, videos: Sequence[str], *, topk: int = 5, views: str = "1x1",
+                  progress: Callable[[int, int], None] | None = None
                   ) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
-    """([{"video", "label", "top", ...}], [(video, error)]): one unreadable file does not stop the others."""
+    """([{"video", "label", "top", ...}], [(video, error)]): one unreadable file does not stop the others.
+    progress(done, total) after each video."""
     results, failures = [], []
-    for video in videos:
+    for i, video in enumerate(videos, 1):
         try:
             prediction = predictor.predict(video, topk=topk, views=views)
         except READ_ERRORS as e:
             failures.append((video, first_line(e)))
-            continue
-        results.append({"video": video, **prediction.to_dict()})
+        else:
+            results.append({"video": video, **prediction.to_dict()})
+        if progress is not None:
+            progress(i, len(videos))
     return results, failures
 
 

@@ -17,6 +17,7 @@ import argparse
 import os
 import platform
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -98,6 +99,8 @@ def export_once(args: argparse.Namespace, workdir: Path) -> tuple[torch.nn.Modul
             raise SystemExit(f"{path} holds another export ({meta.get('model')}); remove it or pick another --onnx")
         # the weights differ from the ones exported (random either way): latency does not depend on them
         return model, path, f"  export: reused {path} ({path.stat().st_size / 2**20:.1f} MiB)"
+    print(f"  exporting {args.model} to ONNX ({args.exporter} exporter, then the parity check): minutes for an R50 "
+          "model ...", flush=True)
     t0 = time.perf_counter()
     r = export_model(model, path, num_frames=args.frames, size=args.size, mean=info.mean, std=info.std,
                      exporter=args.exporter)
@@ -111,6 +114,7 @@ def latency(model: torch.nn.Module, path: Path, args: argparse.Namespace, thread
     import onnxruntime as ort
     import torch
 
+    from ..engine.logs import Progress
     from ..export import ExportableClassifier, example_clip
     from ..models.registry import model_info
 
@@ -125,17 +129,22 @@ def latency(model: torch.nn.Module, path: Path, args: argparse.Namespace, thread
     clip = example_clip(args.frames, args.size, "uint8", "ncthw", batch=args.batch, seed=0)
     feed = {session.get_inputs()[0].name: clip.numpy()}
     times: dict[str, list[float]] = {"eager": [], "ort": []}
+    bar = Progress(f"  {threads} thread(s): warm-up + timed call pairs (eager, ORT)", args.warmup + args.repeats,
+                   stream=sys.stdout)
     with torch.inference_mode():
-        for _ in range(args.warmup):
+        for i in range(args.warmup):
             eager(clip)
             session.run(None, feed)
-        for _ in range(args.repeats):
+            bar.update(i + 1)
+        for i in range(args.repeats):
             t = time.perf_counter()
             eager(clip)
             times["eager"].append(time.perf_counter() - t)
             t = time.perf_counter()
             session.run(None, feed)
             times["ort"].append(time.perf_counter() - t)
+            bar.update(args.warmup + i + 1)
+    bar.close()
     return times
 
 
@@ -146,8 +155,9 @@ def methods_table(args: argparse.Namespace, workdir: Path) -> list[str]:
     from ..models.registry import model_info
 
     lines = [f"{'method':6s} {'model':14s} {'T':>3s} {'export':>8s}  result"]
-    for method, name in METHOD_MODELS:
+    for k, (method, name) in enumerate(METHOD_MODELS, 1):
         info = model_info(name)
+        print(f"  [{k}/{len(METHOD_MODELS)}] exporting {name} ({method}) ...", flush=True)
         t0 = time.perf_counter()
         try:
             model = _build(name, 10, info.num_frames)

@@ -321,28 +321,44 @@ def run_sweep(args: argparse.Namespace) -> int:
         datasets[corr] = data = load_data(out, corr, args)
         print(f"corr {corr:g}: features {tuple(data['train']['features'].shape)} "
               f"({time.perf_counter() - t0:.0f} s)", flush=True)
-    for seed in range(args.seeds):  # seeds outermost: a cut-short sweep still covers every correlation
-        for corr, data in datasets.items():
-            for kind in kinds:
-                if (corr, kind, seed) in done and done[(corr, kind, seed)].get("settings") == settings:
-                    continue
-                t0 = time.perf_counter()
-                model, row = train_one(kind, data, seed, args)
-                row = {"corr": corr, "model": kind, "seed": seed, "seconds": round(time.perf_counter() - t0, 1),
-                       "settings": settings, **row}
-                if seed == 0:
-                    (out / "models").mkdir(exist_ok=True)
-                    torch.save(model.state_dict(), out / "models" / f"{kind}_corr{corr:g}.pt")
-                with open(results_path, "a", encoding="utf-8") as f:
-                    f.write(json.dumps(row) + "\n")
-                done[(corr, kind, seed)] = row
-                print(f"corr {corr:g} {kind} seed {seed}: val {row['val']['top1']:.3f} | conflict test "
-                      f"{row['test']['top1']:.3f}, as cue {row['test']['cue']:.3f} | mass {row['test']['mass']:.3f} "
-                      f"AUC {row['test']['auc']:.3f} | {row['seconds']} s", flush=True)
+    # seeds outermost: a cut-short sweep still covers every correlation
+    todo = [(seed, corr, kind) for seed in range(args.seeds) for corr in datasets for kind in kinds
+            if not ((corr, kind, seed) in done and done[(corr, kind, seed)].get("settings") == settings)]
+    skipped = args.seeds * len(datasets) * len(kinds) - len(todo)
+    print(f"{len(todo)} runs to train" + (f" ({skipped} already in {results_path})" if skipped else ""), flush=True)
+    started = time.perf_counter()
+    for k, (seed, corr, kind) in enumerate(todo, 1):
+        left = (f" (about {(time.perf_counter() - started) / (k - 1) * (len(todo) - k + 1) / 60:.1f} min left)"
+                if k > 1 else "")
+        print(f"run {k} of {len(todo)}: corr {corr:g} {kind} seed {seed}{left}", flush=True)
+        t0 = time.perf_counter()
+        model, row = train_one(kind, datasets[corr], seed, args)
+        row = {"corr": corr, "model": kind, "seed": seed, "seconds": round(time.perf_counter() - t0, 1),
+               "settings": settings, **row}
+        if seed == 0:
+            (out / "models").mkdir(exist_ok=True)
+            torch.save(model.state_dict(), out / "models" / f"{kind}_corr{corr:g}.pt")
+        with open(results_path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(row) + "\n")
+        done[(corr, kind, seed)] = row
+        print(f"  corr {corr:g} {kind} seed {seed}: val {row['val']['top1']:.3f} | conflict test "
+              f"{row['test']['top1']:.3f}, as cue {row['test']['cue']:.3f} | mass {row['test']['mass']:.3f} "
+              f"AUC {row['test']['auc']:.3f} | {row['seconds']} s", flush=True)
     rows = [r for r in done.values() if r.get("settings") == settings and r["corr"] in args.corr
             and r["model"] in kinds]
     print(table(rows, kinds, args.corr))
+    print(TABLE_LEGEND)
+    print(f"results: {results_path} (one JSON line per run); seed-0 models: {out / 'models'}/ "
+          f"(`actionlab bench tfe figure --out {out}` draws Fig. 4 from them)")
     return 0
+
+
+TABLE_LEGEND = (
+    "corr: train/val cue-label correlation; mean +- std over seeds. val top-1: validation split (the cue as in "
+    "training). conflict-test top-1: test videos whose cue is another class's (chance 1/8). predicted = cue: share "
+    "of test videos predicted as their cue's class (following the cue, not the action). attention on action: the "
+    "model's temporal attention mass on the annotated action frames (uniform attention in brackets). action AUC: "
+    "P(attention on an action frame > on a non-action frame), chance 0.5.")
 
 
 def _stat(values: list[float]) -> str:

@@ -66,10 +66,19 @@ def _synth(args: argparse.Namespace) -> int:
     classes = [c.strip() for c in args.classes.split(",") if c.strip()] if args.classes else None
     if args.workers < 1:
         raise ConfigError("--workers must be >= 1")
+    from ..engine.logs import Progress
+
     start = time.perf_counter()
+    bar = Progress("data synth: videos written", None)
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.update(done)
+
     result = generate(args.out, args.variant, args.videos_per_class, args.size, args.frames, args.seed,
                       classes=classes, eval_per_class=args.eval_per_class, fps=args.fps, cue_prob=args.cue_prob,
-                      workers=args.workers, test_cue=args.test_cue)
+                      workers=args.workers, test_cue=args.test_cue, progress=progress)
+    bar.close()
     total = sum(result.counts.values())
     print(f"wrote {total} videos ({', '.join(f'{k} {v}' for k, v in result.counts.items())}) of "
           f"{len(result.class_names)} classes to {result.root} in {time.perf_counter() - start:.1f} s")

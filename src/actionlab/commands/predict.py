@@ -95,6 +95,7 @@ def _run(args: argparse.Namespace) -> int:
         return code
     from ..api import load, parse_views
     from ..batch_predict import find_videos, predict_files, print_failures
+    from ..engine.logs import Progress
     from ..engine.reports import format_table
 
     if args.views:
@@ -107,7 +108,10 @@ def _run(args: argparse.Namespace) -> int:
     predictor = load(args.checkpoint, device=args.device, weights=args.weights, protocol=args.protocol)
     args.views = args.views or predictor.views
     predictor.check_views(args.views)
-    results, failures = predict_files(predictor, videos, topk=args.topk, views=args.views)
+    bar = Progress("predict: videos", len(videos), enabled=len(videos) > 1)  # stderr: stdout keeps the table
+    results, failures = predict_files(predictor, videos, topk=args.topk, views=args.views,
+                                      progress=lambda done, total: bar.update(done))
+    bar.close()
     if args.json != "-" and results:
         rows = [{"video": r["video"], "top-1": r["top"][0]["label"], "score": f"{r['top'][0]['score']:.3f}",
                  f"top-{args.topk}": ", ".join(f"{t['label']} {t['score']:.2f}" for t in r["top"])} for r in results]
