@@ -14,9 +14,11 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import select
 import shutil
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -49,13 +51,20 @@ class WebDriverError(RuntimeError):
     pass
 
 
+def _drain(fd: int) -> None:
+    try:
+        while os.read(fd, 4096):
+            pass
+    except OSError:  # the pipe was closed when the driver stopped
+        pass
+
+
 class Chromium:
     """One headless Chromium session.  Use as a context manager; `quit()` ends both processes."""
 
     def __init__(self, chromium: str, driver: str, width: int = 1200, height: int = 900, timeout: float = 60.0):
         self.timeout = timeout
-        self.proc = subprocess.Popen([driver, "--port=0"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     text=True)
+        self.proc = subprocess.Popen([driver, "--port=0"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         self.base = f"http://127.0.0.1:{self._port()}"
         args = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--mute-audio",
                 "--autoplay-policy=no-user-gesture-required", "--disable-background-networking",
@@ -71,19 +80,24 @@ class Chromium:
         self._call("POST", f"/session/{self.session}/timeouts", {"script": int(timeout * 1000)})
 
     def _port(self) -> int:
+        """The port chromedriver says it listens on.  Raw reads: a buffered readline could hold the line that
+        names the port while select() waits for more bytes."""
         deadline = time.monotonic() + self.timeout
-        seen = []
+        fd = self.proc.stdout.fileno()
+        seen = b""
         while time.monotonic() < deadline:
-            ready, _, _ = select.select([self.proc.stdout], [], [], 0.5)
+            ready, _, _ = select.select([fd], [], [], 0.5)
             if ready:
-                line = self.proc.stdout.readline()
-                seen.append(line)
-                if "started successfully on port" in line:
-                    return int(line.rsplit("port", 1)[1].strip().rstrip("."))
-            if self.proc.poll() is not None:
-                break
+                chunk = os.read(fd, 4096)
+                seen += chunk
+                found = re.search(rb"started successfully on port (\d+)", seen)
+                if found:  # from now on its output is read and dropped, so a full pipe never blocks it
+                    threading.Thread(target=_drain, args=(fd,), daemon=True).start()
+                    return int(found[1])
+                if not chunk:  # end of output: the driver exited
+                    break
         self._stop_driver()
-        raise WebDriverError(f"chromedriver did not start: {''.join(seen)!r}")
+        raise WebDriverError(f"chromedriver did not start (exit code {self.proc.returncode}): {seen.decode()!r}")
 
     def _call(self, method: str, path: str, body: Any = None) -> Any:
         data = None if body is None else json.dumps(body).encode()

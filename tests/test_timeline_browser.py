@@ -121,11 +121,17 @@ def test_timeline_page_in_chromium(page: dict) -> None:
         assert expected_top(page, 0.35)[0] == "red square" and expected_top(page, 5.55)[0] == "green square"
 
         # playing: the cursor follows the video, and the top-1 with it
-        b.run_async(SEEK, 1.0)
-        played_to = b.run_async(PLAY_TO, 3.3)
-        assert played_to >= 3.3
-        state = check_state(b, page, played_to)
-        assert state["paused"] and state["top"][0] == "green square"
+        b.run_async(SEEK, 1.05)
+        assert b.run_async(PLAY_TO, 3.3) >= 3.3
+        state = b.run(STATE)
+        assert state["paused"] and state["time"] >= 3.3 and state["top"][0] == "green square"
+        assert state["cursorTime"] == pytest.approx(state["time"], abs=0.1)  # it followed playback to the pause
+        t = state["time"]
+        if abs(t * FPS - round(t * FPS)) > 1e-3:  # not on a frame boundary, where rounding could pick either frame
+            assert state["top"] == expected_top(page, t)
+        mid = (int(t * FPS) + 0.5) / FPS  # settle on the middle of the frame reached, and check it exactly
+        b.run_async(SEEK, mid)
+        check_state(b, page, mid)
 
         # clicking the chart at 1.5 s seeks the video there (to within one chart pixel)
         duration = page["timeline"].duration
