@@ -25,8 +25,8 @@ def _rgb24(frame: Any) -> np.ndarray:
     """`frame.to_ndarray(format="rgb24")`, bit for bit, through one single-threaded swscale context per thread:
     a frame's own reformatter builds a new context for every frame (0.5 ms of a 320x240 frame's 0.6 ms).
 
-    Single-threaded, and dropped in a forked child: a context with slice threads, inherited by a DataLoader
-    worker, waits forever for threads the child does not have."""
+    Single-threaded, and not used by a forked child (`_forget_converters`): a context with slice threads,
+    inherited by a DataLoader worker, waits forever for threads the child does not have."""
     reformatter = getattr(_CONVERT, "reformatter", None)
     if reformatter is None:
         from av.video.reformatter import VideoReformatter
@@ -35,8 +35,14 @@ def _rgb24(frame: Any) -> np.ndarray:
     return reformatter.reformat(frame, format="rgb24", threads=1).to_ndarray()
 
 
+_INHERITED: list[Any] = []
+
+
 def _forget_converters() -> None:
+    """In a forked child: new contexts, and the inherited ones kept (never freed): freeing a context whose slice
+    threads lived in the parent waits forever on their condition variable (a DataLoader worker hung there)."""
     global _CONVERT
+    _INHERITED.append(_CONVERT)
     _CONVERT = threading.local()
 
 

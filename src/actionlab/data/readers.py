@@ -687,8 +687,8 @@ class FrameFolderReader(_ClosesOnExit):
         if name.startswith("yuv") and name[-4:-1] in ("420", "422"):
             # swscale's direct YUV->RGB repeats chroma samples; up-sampling them bilinearly first matches
             # libjpeg's ("fancy upsampling", what Pillow returns) within 2 grey levels
-            frame = frame.reformat(format=name[:-4] + "444p", interpolation="BILINEAR")
-        return frame.to_ndarray(format="rgb24")
+            frame = frame.reformat(format=name[:-4] + "444p", interpolation="BILINEAR", threads=1)
+        return frame.to_ndarray(format="rgb24", threads=1)  # no slice threads a forked worker would inherit
 
     def read(self, indices: Any) -> torch.Tensor:
         idx = _as_indices(indices)

@@ -48,7 +48,7 @@ def reference_frames(path: str, wanted: set[int], autorotate: bool) -> tuple[int
             for i, frame in enumerate(container.decode(stream)):
                 count = i + 1
                 if i in wanted:
-                    out[i] = display_transform(frame, frame.to_ndarray(format="rgb24"), autorotate)
+                    out[i] = display_transform(frame, frame.to_ndarray(format="rgb24", threads=1), autorotate)
     except av.error.FFmpegError as e:
         raise DataError(f"{path}: the reference decode failed after {count} frames ({e})") from None
     return count, out
