@@ -92,14 +92,14 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    configure_openmp()  # before anything imports torch: OpenMP reads it when torch loads
     argv = sys.argv[1:] if argv is None else list(argv)
     command = command_of(argv)
     parser = build_parser(command if command in COMMANDS else "")  # "": names only
-    args = parser.parse_args(argv)
+    args = parser.parse_args(argv)  # --help and bad arguments end here, without torch
     if not getattr(args, "command", None):
         parser.print_help()
         return 2
+    configure_openmp()  # before anything imports torch: OpenMP reads it when torch loads
     try:
         if args.command not in OWN_THREADS:
             from .engine.runtime import set_threads
