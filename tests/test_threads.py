@@ -72,3 +72,16 @@ def test_configure_leaves_given_values_and_a_process_with_torch_alone():
 
     before = dict(os.environ)
     assert configure_openmp() == {} and dict(os.environ) == before
+
+
+def test_logs_say_how_many_threads_and_why(monkeypatch):
+    from actionlab import threads
+
+    env = {}
+    monkeypatch.setattr(threads, "_CHOICE", {})
+    threads.configure_openmp(env, busy=1.9)
+    monkeypatch.setenv("OMP_NUM_THREADS", env["OMP_NUM_THREADS"])
+    n = int(env["OMP_NUM_THREADS"])
+    assert threads.describe(n).startswith(f"{n} torch thread")
+    assert "1.9 of" in threads.describe(n) and "busy with other work" in threads.describe(n)
+    assert threads.describe(n + 1) == f"{n + 1} torch threads"  # set by --threads: no reason to give

@@ -99,7 +99,9 @@ def configure_openmp(environ: MutableMapping[str, str] | None = None, busy: floa
 
 
 def describe(threads: int) -> str:
-    """Why torch runs `threads` threads, for logs: e.g. '1 (auto: 1.8 of 2 cores busy with other work)'."""
+    """torch's thread count and why, for logs: e.g. '1 torch thread (chosen: 1.8 of 2 cores busy with other work
+    at start)'."""
+    text = f"{threads} torch thread{'s' if threads != 1 else ''}"
     if _CHOICE and os.environ.get("OMP_NUM_THREADS") == str(threads):
-        return f"{threads} (auto: {_CHOICE['busy']:.1f} of {_CHOICE['cores']} cores busy with other work at start)"
-    return str(threads)
+        text += f" (chosen: {_CHOICE['busy']:.1f} of {_CHOICE['cores']} cores busy with other work at start)"
+    return text

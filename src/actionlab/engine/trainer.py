@@ -392,7 +392,7 @@ class TrainingRun:
         self.log.info(f"training {model_name_of(unwrap(self.model), cfg)} on {num_items(self.train_set)} videos "
                       f"({self.num_classes} classes), {cfg.train.epochs} epochs x {self.batches_per_epoch} batches "
                       f"of {self.batch_size}{f' x {dist.world_size} processes' if dist.enabled else ''}, "
-                      f"device {self.device}" + (f" ({describe_threads(torch.get_num_threads())} torch threads)"
+                      f"device {self.device}" + (f", {describe_threads(torch.get_num_threads())}"
                                                  if self.device.type == "cpu" else ""))
         if self.rng_state is not None:  # last, so nothing above draws from the restored generators
             rng = self.rng_state
