@@ -12,6 +12,7 @@ from actionlab.cli import main
 from actionlab.config import load_config
 from actionlab.data import build_dataset, read
 from actionlab.data.synthetic import DEFAULT_CLASSES, PAIRS, generate, render
+from actionlab.errors import ConfigError
 from tests._data_helpers import workdir
 
 
@@ -108,3 +109,46 @@ def test_cli_synth_conflicting_test_cue(capsys):
     videos = json.loads((out / "annotations.json").read_text())["videos"]
     test = {k: v for k, v in videos.items() if "/test/" in k or k.startswith("test/")}
     assert len(test) == 4 and all(v["cue"] is not None and v["cue"] != v["label"] for v in test.values())
+
+
+def test_finegrained_class_names_say_what_the_class_shows():
+    """classes.txt of 'finegrained' names each class by what it shows (ART's text bank reads these), the pairs
+    and the flip map use the same names, and the files keep the short ids."""
+    from actionlab.data.synthetic import FINEGRAINED_NAMES
+
+    result = generate(workdir() / "synth_fg_names", "finegrained", videos_per_class=1, size=32, frames=8,
+                      classes=["rotate_cw", "rotate_ccw"], eval_per_class=1)
+    names = (result.root / "classes.txt").read_text().splitlines()
+    assert names == result.class_names == [FINEGRAINED_NAMES["rotate_cw"], FINEGRAINED_NAMES["rotate_ccw"]]
+    assert "clockwise" in names[0] and "counterclockwise" in names[1] and "small" in names[0]
+    meta = json.loads((result.root / "annotations.json").read_text())
+    assert meta["pairs"] == [names] and meta["flip_swaps"] == [names]
+    assert (result.root / "train.txt").read_text().splitlines()[0] == "videos/train/rotate_cw_0000.mp4 0"
+    cfg = load_config(result.config, ["data.num_segments=2"])
+    assert build_dataset(cfg, "test").num_classes == 2
+    assert len(set(FINEGRAINED_NAMES.values())) == len(DEFAULT_CLASSES)
+
+
+def test_distractor_layout_options():
+    """cue_frames puts the cue patch before / after / around / over the action; test_cue='none' paints none;
+    action_length sets the share of frames the action fills."""
+    def cue_pixels(v, t):
+        # the cue is a saturated patch in a top corner; the background is dark and grey-ish
+        corner = np.concatenate([v["frames"][t, :8, :8], v["frames"][t, :8, -8:]]).astype(int)
+        return int(((corner.max(-1) - corner.min(-1)) > 150).sum())
+
+    kw = dict(split="train", num_classes=8, class_index=2, cue_prob=1.0)
+    for where in ("outside", "before", "after", "all"):
+        v = render("distractor", "rotate_cw", np.random.default_rng(5), 32, 16, cue_frames=where, **kw)
+        ((s, e),) = v["action_frames"]
+        has = [cue_pixels(v, t) > 4 for t in range(16)]
+        want = {"outside": [t < s or t >= e for t in range(16)], "before": [t < s for t in range(16)],
+                "after": [t >= e for t in range(16)], "all": [True] * 16}[where]
+        assert has == want, where
+    v = render("distractor", "rotate_cw", np.random.default_rng(5), 32, 16, split="test", test_cue="none")
+    assert v["cue"] is None and not any(cue_pixels(v, t) > 4 for t in range(16))
+    lengths = [np.subtract(*render("distractor", "grow", np.random.default_rng(i), 32, 20,
+                                   action_length=(0.75, 0.8), **kw)["action_frames"][0][::-1]) for i in range(5)]
+    assert all(14 <= n <= 16 for n in lengths)
+    with pytest.raises(ConfigError, match="cue_frames"):
+        render("distractor", "grow", np.random.default_rng(0), 32, 16, cue_frames="middle")

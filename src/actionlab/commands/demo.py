@@ -136,7 +136,7 @@ def predictions_table(rows: list[dict[str, Any]], data_root: Path, per_class: in
     from ..api import load
     from ..engine.reports import format_table
 
-    class_names = (data_root / "classes.txt").read_text().split()
+    class_names = [c.strip() for c in (data_root / "classes.txt").read_text().splitlines() if c.strip()]
     picked: list[tuple[str, int]] = []
     for line in (data_root / "test.txt").read_text().splitlines():
         parts = line.split()

@@ -41,6 +41,8 @@ distractor   the action fills a middle segment (40-60% of the frames); the frame
              fidelity (TFE).  `cue_prob` sets the train/val cue-label correlation (0 = none,
              1 = always the label's); `test_cue="conflict"` gives every test video the cue
              of another class than its label (cue-conflicting test videos).
+In 'finegrained' classes.txt names each class by what it shows (`FINEGRAINED_NAMES`, e.g. "turning a
+small hand clockwise beside a drifting body"); the video files keep the short ids (rotate_cw_0000.mp4).
 The per-frame box is the moving part: the object (order), the small part (finegrained),
 the object in the action frames and null elsewhere (distractor).
 
@@ -89,9 +91,25 @@ CLASS_TO_PAIR = {name: (pair, k) for pair, names in PAIRS.items() for k, name in
 #: a horizontal flip turns these classes into their partner (the flip label map of the data config)
 FLIP_SWAPS = {"move_right": "move_left", "rotate_cw": "rotate_ccw"}
 DEFAULT_CLASSES = tuple(name for names in PAIRS.values() for name in names)
+#: what each class *is* in the finegrained variant, written to classes.txt: a text-seeded model (ART) reads
+#: these phrases, and an arbitrary token ("a_then_b") would give its text constraint nothing to use.  The
+#: files keep the short ids; the phrases are gerunds, so ART's templates ("The person is {}") read as sentences.
+FINEGRAINED_NAMES: dict[str, str] = {
+    "move_right": "moving a small square to the right beside a drifting body",
+    "move_left": "moving a small square to the left beside a drifting body",
+    "rotate_cw": "turning a small hand clockwise beside a drifting body",
+    "rotate_ccw": "turning a small hand counterclockwise beside a drifting body",
+    "grow": "growing a small disk beside a drifting body",
+    "shrink": "shrinking a small disk beside a drifting body",
+    "a_then_b": "changing a small square into a ring beside a drifting body",
+    "b_then_a": "changing a small ring into a square beside a drifting body",
+}
 VARIANTS = ("order", "finegrained", "distractor")
 SPLITS = ("train", "val", "test")
-TEST_CUES = ("random", "conflict")
+TEST_CUES = ("random", "conflict", "none")
+#: where the distractor variant's cue patch sits in time: every frame outside the action (the default), only
+#: before it, only after it, or in every frame (the action's too)
+CUE_FRAMES = ("outside", "before", "after", "all")
 
 
 @dataclass
@@ -247,17 +265,25 @@ def _constant(v: float, f: int) -> np.ndarray:
 
 def render(variant: str, class_name: str, rng: np.random.Generator, size: int, frames: int, *,
            split: str = "train", num_classes: int = 8, class_index: int = 0, cue_prob: float = 0.9,
-           test_cue: str = "random") -> dict[str, Any]:
+           test_cue: str = "random", cue_frames: str = "outside",
+           action_length: tuple[float, float] = (0.4, 0.6)) -> dict[str, Any]:
     """One video: {"frames": uint8 [F, S, S, 3], "boxes": float [F, 4] (NaN = none),
     "action_frames": [(s, e)], "distractor_frames": [(s, e)], "cue": int | None}.
 
     distractor: `cue_prob` is the cue-label correlation of train/val (the cue is the label's with
     this probability, else a uniformly random class's); `test_cue` "random" draws the test cue
-    uniformly, "conflict" from the other classes only (cue-conflicting test videos)."""
+    uniformly, "conflict" from the other classes only (cue-conflicting test videos), "none" paints no cue
+    (the action alone: can a model recognise it without the cue?).  `cue_frames` (see `CUE_FRAMES`) and
+    `action_length` (the share of the frames the action fills, drawn uniformly in [lo, hi]) vary the
+    variant's layout in time; their defaults give the built-in benchmark."""
     if test_cue not in TEST_CUES:
         raise ConfigError(f"unknown test_cue {test_cue!r}: expected one of {', '.join(TEST_CUES)}")
     if not 0.0 <= cue_prob <= 1.0:
         raise ConfigError(f"cue_prob (cue-label correlation) must lie in [0, 1], got {cue_prob}")
+    if cue_frames not in CUE_FRAMES:
+        raise ConfigError(f"unknown cue_frames {cue_frames!r}: expected one of {', '.join(CUE_FRAMES)}")
+    if not 0.0 < action_length[0] <= action_length[1] <= 1.0:
+        raise ConfigError(f"action_length must be (lo, hi) with 0 < lo <= hi <= 1, got {action_length}")
     if class_name not in CLASS_TO_PAIR:
         raise ConfigError(f"unknown synthetic class {class_name!r}; known: {', '.join(DEFAULT_CLASSES)}")
     pair, member = CLASS_TO_PAIR[class_name]
@@ -289,8 +315,11 @@ def render(variant: str, class_name: str, rng: np.random.Generator, size: int, f
         if member == 1:
             video, boxes = video[::-1], boxes[::-1]
     elif variant == "distractor":
-        length = int(round(frames * rng.uniform(0.4, 0.6)))
+        length = max(1, int(round(frames * rng.uniform(*action_length))))
         margin = max(1, int(round(0.15 * frames)))
+        if length + 2 * margin > frames:  # a long action: keep at least one frame on each side for the distractor
+            margin = max(1, (frames - length) // 2)
+            length = min(length, frames - 2 * margin)
         start = int(rng.integers(margin, max(margin, frames - length - margin) + 1))
         end = min(frames, start + length)
         seg = video[start:end]
@@ -317,9 +346,16 @@ def render(variant: str, class_name: str, rng: np.random.Generator, size: int, f
         else:
             cue = class_index if correlated else int(rng.integers(num_classes))
         cue_x = 8 * scale if rng.random() < 0.5 else size - 8 * scale  # top-left or top-right corner
-        _paint(part, canvas.square(_constant(cue_x, len(outside)), _constant(8 * scale, len(outside)), 5 * scale),
-               cue_colour(cue, num_classes))
         video[outside] = part
+        cue_at = {"outside": outside, "before": np.r_[0:start], "after": np.r_[end:frames],
+                  "all": np.r_[0:frames]}[cue_frames]
+        if split == "test" and test_cue == "none":
+            cue = None
+        elif len(cue_at):
+            patch = video[cue_at]
+            _paint(patch, canvas.square(_constant(cue_x, len(cue_at)), _constant(8 * scale, len(cue_at)), 5 * scale),
+                   cue_colour(cue, num_classes))
+            video[cue_at] = patch
         action = [(start, end)]
         distract = [(0, start), (end, frames)] if start > 0 else [(end, frames)]
     else:
@@ -410,19 +446,27 @@ def generate(out_dir: str | os.PathLike, variant: str = "order", videos_per_clas
     for split in SPLITS:
         lines = [f"{rel} {info['label']}" for rel, info in results if info["split"] == split]
         (root / f"{split}.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    (root / "classes.txt").write_text("\n".join(names) + "\n", encoding="utf-8")
-    meta = {"variant": variant, "size": size, "frames": frames, "fps": fps, "seed": seed, "classes": names,
-            "pairs": [[a, b] for a, b in PAIRS.values() if a in names and b in names],
-            "flip_swaps": [[a, b] for a, b in FLIP_SWAPS.items() if a in names and b in names], "videos": videos}
+    shown = class_names_for(variant, names)
+    label = dict(zip(names, shown))
+    (root / "classes.txt").write_text("\n".join(shown) + "\n", encoding="utf-8")
+    meta = {"variant": variant, "size": size, "frames": frames, "fps": fps, "seed": seed, "classes": shown,
+            "pairs": [[label[a], label[b]] for a, b in PAIRS.values() if a in names and b in names],
+            "flip_swaps": [[label[a], label[b]] for a, b in FLIP_SWAPS.items() if a in names and b in names],
+            "videos": videos}
     with open(root / "annotations.json", "w", encoding="utf-8") as f:
         json.dump(meta, f, separators=(",", ":"))
     config = root / "data.yaml"
     import yaml
 
-    flip_map = {a: b for a, b in FLIP_SWAPS.items() if a in names and b in names}
+    flip_map = {label[a]: label[b] for a, b in FLIP_SWAPS.items() if a in names and b in names}
     fragment = {"data": {"format": "generic", "root": str(root.resolve()), "train_list": "train.txt",
                          "val_list": "val.txt", "test_list": "test.txt", "class_names": "classes.txt",
                          "scale_size": size, "input_size": size * 7 // 8 // 2 * 2, "flip": False,
                          "flip_label_map": flip_map, "options": {"annotations": "annotations.json"}}}
     config.write_text(yaml.safe_dump(fragment, sort_keys=False), encoding="utf-8")
-    return SynthResult(root, names, {k: v * len(names) for k, v in counts.items()}, config)
+    return SynthResult(root, shown, {k: v * len(names) for k, v in counts.items()}, config)
+
+
+def class_names_for(variant: str, ids: Sequence[str]) -> list[str]:
+    """The class names `generate` writes for these class ids: the ids, or in 'finegrained' what each class shows."""
+    return [FINEGRAINED_NAMES[i] for i in ids] if variant == "finegrained" else list(ids)
