@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import pytest
 import torch
@@ -107,3 +108,95 @@ def test_the_budget_is_epochs_by_default_and_the_same_for_every_model(monkeypatc
     with pytest.raises(ConfigError, match="every run failed"):
         accuracy.run(args)
     assert seen == [("tsn", accuracy.DEFAULT_EPOCHS, None), ("tsm", accuracy.DEFAULT_EPOCHS, None)]
+
+
+def test_epochs_per_variant():
+    assert accuracy.parse_epochs("12", ["order", "distractor"]) == {"order": 12, "distractor": 12}
+    assert accuracy.parse_epochs("order=40, distractor=30", ["order", "distractor"]) == {"order": 40, "distractor": 30}
+    assert accuracy.format_epochs({"order": 40, "distractor": 30}) == "order=40,distractor=30"
+    assert accuracy.format_epochs({"order": 8, "distractor": 8}) == "8"
+    with pytest.raises(ConfigError, match="no budget for distractor"):
+        accuracy.parse_epochs("order=40", ["order", "distractor"])
+    with pytest.raises(ConfigError, match="expected a number"):
+        accuracy.parse_epochs("order:40", ["order"])
+
+
+def _fake_generate(tmp_path):
+    from types import SimpleNamespace
+
+    def generate(out, variant, **kwargs):
+        Path(out).mkdir(parents=True, exist_ok=True)
+        return SimpleNamespace(root=Path(out), counts={}, class_names=[])
+
+    return generate
+
+
+def test_each_variant_trains_its_own_epochs_and_finished_runs_are_kept(monkeypatch, tmp_path):
+    """--epochs order=..,finegrained=..: every model of a variant gets that budget (and --eval-every reaches the
+    config); a second invocation with more seeds keeps the finished runs and trains only the new seeds."""
+    import json
+
+    from actionlab.report import ROW_FILE
+
+    seen = []
+
+    def fake_bench_one(recipe, cfg, minutes, threads, seed):
+        seen.append((recipe.name, cfg["train"]["epochs"], cfg["train"]["eval_every"], seed))
+        run_dir = tmp_path / "runs" / cfg["name"]
+        run_dir.mkdir(parents=True, exist_ok=True)
+        row = {"recipe": recipe.name, "variant": recipe.variant, "seed": seed, "run_dir": str(run_dir), "top1": 0.5,
+               "budget_epochs": cfg["train"]["epochs"], "budget_minutes": minutes, "model": "m", "baseline": None}
+        (run_dir / ROW_FILE).write_text(json.dumps(row))
+        return row
+
+    monkeypatch.setattr(accuracy, "bench_one", fake_bench_one)
+    monkeypatch.setattr("actionlab.data.synthetic.generate", _fake_generate(tmp_path))
+    monkeypatch.setattr("actionlab.report.write_report", lambda rows, out, header: {"markdown": _note(out, header)})
+    parser = argparse.ArgumentParser()
+    accuracy.add_arguments(parser)
+    argv = ["--methods", "tsm,art", "--jobs", "1", "--out", str(tmp_path), "--epochs", "order=5,finegrained=7",
+            "--eval-every", "2"]
+    assert accuracy.run(parser.parse_args(argv + ["--seeds", "1"])) == 0
+    assert sorted(seen) == sorted([("tsn", 5, 2, 0), ("tsm", 5, 2, 0), ("art_backbone", 7, 2, 0), ("art", 7, 2, 0)])
+    seen.clear()
+    assert accuracy.run(parser.parse_args(argv + ["--seeds", "2"])) == 0
+    assert sorted(seen) == sorted([("tsn", 5, 2, 1), ("tsm", 5, 2, 1), ("art_backbone", 7, 2, 1), ("art", 7, 2, 1)])
+    header = (tmp_path / "note.md").read_text()
+    assert "kept 4 finished" in header and "--epochs order=5,finegrained=7" in header and "load average" in header
+
+
+def _note(out, header):
+    (Path(out) / "note.md").write_text(header)
+    return Path(out) / "note.md"
+
+
+def test_quick_is_small_and_keeps_what_is_given():
+    parser = argparse.ArgumentParser()
+    accuracy.add_arguments(parser)
+    args = parser.parse_args(["--quick", "--seeds", "2"])
+    accuracy._apply_defaults(args)
+    assert (args.epochs, args.seeds, args.videos_per_class, args.eval_per_class) == ("2", 2, 8, 4)
+    args = parser.parse_args([])
+    accuracy._apply_defaults(args)
+    assert (args.epochs, args.seeds, args.videos_per_class) == (None, 3, 48)
+
+
+def test_extra_metrics_read_arts_own_backbone_prediction(monkeypatch):
+    """ART's Eq. 10 readout (extras["backbone_logits"]) is scored beside the final prediction."""
+    from types import SimpleNamespace
+
+    import actionlab.data
+    import actionlab.engine.build
+    import actionlab.engine.loader
+
+    class Model(torch.nn.Module):
+        def forward(self, clip):
+            logits = torch.tensor([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [1.0, 0.0, 0.0], [1.0, 0.0, 0.0]])
+            return SimpleNamespace(logits=logits, extras={"backbone_logits": logits})
+
+    batch = {"clip": torch.zeros(4, 1, 3, 2, 8, 8, dtype=torch.uint8), "label": torch.tensor([1, 2, 1, 0])}
+    monkeypatch.setattr(actionlab.data, "build_dataset", lambda cfg, split, views=None: SimpleNamespace(num_classes=3))
+    monkeypatch.setattr(actionlab.engine.loader, "eval_loader", lambda *a, **k: [batch])
+    monkeypatch.setattr(actionlab.engine.build, "load_for_inference", lambda *a, **k: SimpleNamespace(model=Model()))
+    cfg = SimpleNamespace(test=SimpleNamespace(batch_size=4), train=SimpleNamespace(seed=0))
+    assert accuracy.extra_metrics(cfg, "unused.pt")["backbone_top1"] == pytest.approx(0.75)
