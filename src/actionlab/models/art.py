@@ -135,8 +135,11 @@ class ART(Recognizer):
     def __init__(self, frames: nn.Module, head: ARTHead, num_classes: int, num_segments: int,
                  mtc_weight: float = 5.0, sema_weight: float = 5.0, backbone_lr_mult: float = 1.0,
                  class_names: Sequence[str] | None = None, templates: str | Sequence[str] = "all",
-                 text_encoder: str = "minilm", bank_cache_dir: str | None = None):
+                 text_encoder: str = "minilm", bank_cache_dir: str | None = None, text_bank: str = "encoder",
+                 freeze_backbone: bool = False):
         super().__init__()
+        if text_bank not in ("encoder", "random"):
+            raise ConfigError(f"ART: text_bank must be 'encoder' or 'random', got {text_bank!r}")
         self.frames = frames
         self.head = head
         self.num_classes = num_classes
@@ -148,6 +151,10 @@ class ART(Recognizer):
         self.templates = resolve_templates(templates)
         self.text_encoder = text_encoder
         self.bank_cache_dir = bank_cache_dir
+        self.text_bank = text_bank  # "random": unit vectors instead of the class names' text (an ablation)
+        self.freeze_backbone = freeze_backbone
+        if freeze_backbone:  # only the head trains; the backbone also keeps its BN statistics (see train())
+            frames.requires_grad_(False)
         self.bank_ready: torch.Tensor
         self.register_buffer("bank_ready", torch.tensor(False))
         self._warned_random = False
@@ -155,12 +162,21 @@ class ART(Recognizer):
         self.register_load_state_dict_post_hook(_forget_ready)
 
     # ------------------------------------------------------------------ the text bank
+    def train(self, mode: bool = True) -> ART:
+        super().train(mode)
+        if self.freeze_backbone:
+            self.frames.eval()  # a frozen backbone: its BN layers keep their running statistics
+        return self
+
     def prepare_text_bank(self) -> None:
         """Fill S0, S and S^a from the cache or the text encoder (once; a checkpoint also fills them)."""
         if self.class_names is None:
             raise ConfigError("ART: no class names to build the semantic bank from (model.kwargs.class_names)")
-        bank = build_semantic_bank(self.class_names, self.templates, self.text_encoder, self.bank_cache_dir)
         target = self.head.bank
+        if self.text_bank == "random":  # the ablation without text: fixed random unit vectors, same shape
+            bank = random_bank(target.num_prompts, target.num_classes, target.dim, seed=1)
+        else:
+            bank = build_semantic_bank(self.class_names, self.templates, self.text_encoder, self.bank_cache_dir)
         if bank.shape != target.bank.shape:
             raise ModelError(f"ART: the text encoder gives a bank of {tuple(bank.shape)}, the model was built for "
                              f"{tuple(target.bank.shape)} (set model.kwargs.text_dim)")
@@ -247,12 +263,15 @@ def build_art(frames: CNNFrames | ViTFrames, num_classes: int, num_segments: int
               class_names: str | Sequence[str] | None = None,
               templates: str | Sequence[str] = "all", text_encoder: str = "minilm", text_dim: int | None = None,
               bank_cache_dir: str | None = None, mtc_weight: float = 5.0, sema_weight: float = 5.0,
-              backbone_lr_mult: float = 1.0, head_dropout: float = 0.5, **head_kwargs: Any) -> ART:
+              backbone_lr_mult: float = 1.0, head_dropout: float = 0.5, text_bank: str = "encoder",
+              freeze_backbone: bool = False, **head_kwargs: Any) -> ART:
     """An ART recognizer around a frame encoder (`CNNFrames` / `ViTFrames`).
 
     Text: `class_names` (list or file, one per line), `templates` ('art', 'actionclip', 'all' or a
     list), `text_encoder` (spec, see `models.text.encoders`), `text_dim` (C_t; read from the
-    encoder's config when omitted), `bank_cache_dir`. Head and ablation options: see `ARTHead`.
+    encoder's config when omitted), `bank_cache_dir`; `text_bank="random"` fills the bank with random
+    unit vectors instead (the ablation without text). `freeze_backbone`: only the head trains (with
+    `model.pretrained` naming a trained backbone's checkpoint). Head and ablation options: see `ARTHead`.
     """
     check_kwargs("ART", head_kwargs, _HEAD_KEYS)
     names = read_class_names(class_names) if class_names is not None else None
@@ -272,7 +291,7 @@ def build_art(frames: CNNFrames | ViTFrames, num_classes: int, num_segments: int
     head = ARTHead(frames.num_features, num_classes, random_bank(len(prompts), num_classes, text_dim),
                    dropout=head_dropout, video_to_text=projection, **head_kwargs)
     return ART(frames, head, num_classes, num_segments, mtc_weight, sema_weight, backbone_lr_mult, names,
-               prompts, text_encoder, bank_cache_dir)
+               prompts, text_encoder, bank_cache_dir, text_bank, freeze_backbone)
 
 
 def _art_keys() -> set[str]:

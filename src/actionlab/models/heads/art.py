@@ -98,8 +98,8 @@ class SelfAttentionLayer(nn.Module):
 class RegionActivationLayer(nn.Module):
     """Pre-norm cross-attention layer: R = MCA(Q, X^) + Q (Eq. 3), then an FFN.
 
-    Returns the updated queries and the attention of each query over the HW tokens (softmax over
-    HW, averaged over heads): the region response map.
+    Returns the updated queries, the attention of each query over the HW tokens (softmax over HW,
+    averaged over heads): the region response map, and the attention's read-out alone.
     """
 
     def __init__(self, dim: int, heads: int, ffn_ratio: float = 4.0, dropout: float = 0.0):
@@ -111,11 +111,12 @@ class RegionActivationLayer(nn.Module):
         self.ffn = FeedForward(dim, ffn_ratio, dropout)
 
     def forward(self, queries: torch.Tensor, tokens: torch.Tensor, pos: torch.Tensor
-                ) -> tuple[torch.Tensor, torch.Tensor]:
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(updated queries, region response maps, the read-out MCA(Q, X^) alone - Eq. 3 without its + Q)."""
         x = self.norm_x(tokens)
         out, weights = self.attn(self.norm_q(queries), x + pos, x, need_weights=True, average_attn_weights=True)
         queries = queries + out
-        return queries + self.ffn(self.norm2(queries)), weights
+        return queries + self.ffn(self.norm2(queries)), weights, out
 
 
 # ---------------------------------------------------------------------------- losses (Eqs. 5-8, 13-16)
@@ -192,6 +193,16 @@ class ARTHead(nn.Module):
     tracklet), `video_consistency` / `prototype_consistency` (the two bank losses; with both off
     the bank is not tuned).
 
+    `query_source` (the text constraint): "text" (default) seeds the queries with the top-K classes' text
+    semantics; "learned" replaces those K semantics by K free parameters (DETR-style learned queries: no
+    text in Eqs. 1, 2 and 9); a random bank in place of the text ("random" text) is `ART(text_bank="random")`.
+
+    `mtc_on` (where Eqs. 5-7 are measured): "responses" (default, the paper: R_t of Eq. 3) or "readout"
+    (MCA(Q_t, X^_t) alone, without Eq. 3's residual + Q_t). R_t = MCA + Q_t, and Q_t = P + S^_t is nearly the
+    same in every frame: the terms on R are satisfied by the prompts alone (with K = 2, P_2 = -P_1 gives
+    spatial = tracklet = -1 and temporal = 0, whatever the frames show), so they stop shaping what the queries
+    read. On the read-out, two queries are apart only if they read different content of the frame.
+
     `couple_sema` (default False): L_sema (Eqs. 12-17) trains the agent bank S^a and the map
     `video_to_text`; by default x_cls is detached before that map, so L_sema sends no gradient into
     the backbone. With `couple_sema=True` it does: 5 x L_sema at temperature 0.07 then sends ~200x the
@@ -210,7 +221,9 @@ class ARTHead(nn.Module):
                  mtc_terms: tuple[str, ...] | list[str] = MTC_TERMS, video_consistency: bool = True,
                  prototype_consistency: bool = True, prototypes: Literal["head", "free"] = "head",
                  sema_temperature: float = 0.07, bank_momentum: float = 0.999, position_code: bool = True,
-                 couple_sema: bool = False, video_to_text: nn.Module | None = None):
+                 couple_sema: bool = False, video_to_text: nn.Module | None = None,
+                 query_source: Literal["text", "learned"] = "text",
+                 mtc_on: Literal["responses", "readout"] = "responses"):
         super().__init__()
         if bank.dim() != 3 or bank.shape[1] != num_classes:
             raise ConfigError(f"ART: the semantic bank is {tuple(bank.shape)}, expected [prompts, {num_classes}, C_t]")
@@ -225,6 +238,10 @@ class ARTHead(nn.Module):
             raise ConfigError(f"ART: tracklet_aggregation must be 'saliency' or 'mean', got {tracklet_aggregation!r}")
         if prototypes not in ("head", "free"):
             raise ConfigError(f"ART: prototypes must be 'head' or 'free', got {prototypes!r}")
+        if query_source not in ("text", "learned"):
+            raise ConfigError(f"ART: query_source must be 'text' or 'learned', got {query_source!r}")
+        if mtc_on not in ("responses", "readout"):
+            raise ConfigError(f"ART: mtc_on must be 'responses' (the paper's R_t) or 'readout', got {mtc_on!r}")
         self.num_classes, self.dim, self.num_tracklets = num_classes, dim, num_tracklets
         self.visual_dim = visual_dim
         self.spatial_enhancement = spatial_enhancement
@@ -239,16 +256,21 @@ class ARTHead(nn.Module):
         self.bank_momentum = bank_momentum
         self.position_code = position_code
         self.couple_sema = couple_sema
+        self.query_source = query_source
+        self.mtc_on = mtc_on
 
         self.bank = SemanticBank(bank, tune=video_consistency or prototype_consistency)
         text_dim = self.bank.dim
         self.visual_proj = nn.Linear(visual_dim, dim)
-        self.text_proj = nn.Linear(text_dim, dim)
+        self.text_proj = nn.Linear(text_dim, dim) if query_source == "text" else None
         # a ViT that shares CLIP's space with the text passes its own visual projection (ViTFrames)
         self.video_to_text = video_to_text if video_to_text is not None else nn.Linear(visual_dim, text_dim)
         self.enhance = nn.ModuleList(SelfAttentionLayer(dim, heads, ffn_ratio, attn_dropout)
                                      for _ in range(se_layers if spatial_enhancement else 0))
         self.prompts = nn.Parameter(torch.randn(num_tracklets, dim) * 0.02)
+        # "learned" queries: K free vectors where the top-K text semantics would go (no text constraint)
+        self.learned_semantics = (nn.Parameter(torch.randn(num_tracklets, dim) * 0.02) if query_source == "learned"
+                                  else None)
         if rssa_layers < 1:
             raise ConfigError("ART: rssa_layers must be >= 1 (the region responses come from it)")
         self.activate = nn.ModuleList(RegionActivationLayer(dim, heads, ffn_ratio, attn_dropout)
@@ -275,7 +297,10 @@ class ARTHead(nn.Module):
         with torch.no_grad():
             scores = video_consistency_logits(video_text.detach(), self.bank.bank)  # the EMA bank S, no grad
             top = scores.topk(self.num_tracklets, dim=-1).indices
+        if self.learned_semantics is not None:  # no text constraint: the same K learned vectors for every video
+            return top, self.learned_semantics[None].expand(len(x_cls), -1, -1), video_text
         class_text = self.bank.class_semantics("bank")  # [K_cls, C_t]
+        assert self.text_proj is not None
         semantics = self.text_proj(class_text[top])  # [N, K, d]
         return top, semantics, video_text
 
@@ -299,11 +324,12 @@ class ARTHead(nn.Module):
             x, sem = joint[:, :hw], joint[:, hw:]
         queries = self.prompts[None] + sem  # Eq. 2
         for layer in self.activate:  # Eq. 3
-            queries, attn = layer(queries, x, pos)
+            queries, attn, readout = layer(queries, x, pos)
         responses = queries.view(n, t, k, self.dim)  # R_t; tracklet k = responses[:, :, k] (Eq. 4)
         regions = attn.view(n, t, k, h, w)
 
-        mtc = mtc_losses(responses, self.mtc_correlation)
+        measured = responses if self.mtc_on == "responses" else readout.view(n, t, k, self.dim)
+        mtc = mtc_losses(measured, self.mtc_correlation)
         saliency = self.temporal_saliency(responses, semantics)
         aggregated = (saliency[..., None] * responses).sum(1)  # [N, K, d] (Eq. 9)
         features = torch.cat([x_cls, self.tracklet_norm(aggregated).flatten(1)], 1)
