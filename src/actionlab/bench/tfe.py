@@ -1,10 +1,13 @@
-"""actionlab bench tfe {sweep,figure,flops,adversary}: TFE vs vanilla temporal attention (results: benchmarks/tfe.md).
+"""actionlab bench tfe {sweep,factors,figure,flops,adversary}: TFE vs vanilla temporal attention (benchmarks/tfe.md).
 
   sweep      the paper's claim on the built-in 'distractor' variant: sweep the train/val cue-label
              correlation (default 0, 0.5, 0.8, 1) over >= 3 seeds; per run the test split has a
              *conflicting* cue (another class's) on every video.  Reports, mean +- std over seeds:
              val top-1, cue-conflict test top-1, the share of test videos predicted as the cue's class,
              and temporal fidelity (attention mass on the annotated action frames, ranking AUC).
+  factors    what the fidelity verdict depends on, one factor at a time around the built-in variant (cue
+             correlation, the cue's place in time, action length, segments, encoder), >= 5 seeds a cell,
+             with what the models recognise when the cue is absent (`bench/tfe_factors.py`).
   figure     Fig. 4 on one cue-conflicting test video from the sweep's saved seed-0 models.
   flops      GMACs / parameters, vanilla vs TFE (Table 4), on the meta device.
   adversary  the plain -L_N vs the bounded surrogates on toy embeddings (divergence).
@@ -29,19 +32,16 @@ sampling.  Models (all width `--width`, 4 heads):
 from __future__ import annotations
 
 import argparse
-import functools
 import json
-import math
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    import numpy as np
     import torch
 
-MODELS = ("vanilla_2l", "vanilla_6l", "vanilla_1l", "tfe", "tfe_negative")
+from .tfe_features import MODELS, _clips, _no_grad, build, pool_encode, sample_segments, train_one
+
 DEFAULT_MODELS = "vanilla_2l,vanilla_6l,tfe"
 
 
@@ -70,6 +70,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     e.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     e.add_argument("--out", default="runs/tfe_e2e", help="data, runs and results.jsonl go here")
     e.add_argument("--set", nargs="*", default=[], help="extra config overrides for every run")
+    from . import tfe_factors
+
+    tfe_factors.add_arguments(sub.add_parser("factors", help="what the fidelity verdict depends on: corr, cue "
+                                             "position, action length, segments, encoder; >= 5 seeds a cell"))
     g = sub.add_parser("flops", help="GMACs / parameters: vanilla vs TFE (Table 4)")
     g.add_argument("--num-classes", type=int, default=157, help="classifier size (157: Charades)")
     a = sub.add_parser("adversary", help="-L_N plain vs bounded surrogates (divergence)")
@@ -97,20 +101,11 @@ def _sweep_args(s: argparse.ArgumentParser) -> None:
     s.add_argument("--fresh", action="store_true", help="ignore results already in OUT/results.jsonl")
 
 
-def _no_grad(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """torch.no_grad() as a decorator that imports torch on the first call (this module loads without it)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        import torch
-
-        with torch.no_grad():
-            return fn(*args, **kwargs)
-
-    return wrapper
-
-
 def run(args: argparse.Namespace) -> int:
+    if args.tfe_command == "factors":
+        from .tfe_factors import run_factors
+
+        return run_factors(args)
     return {"sweep": run_sweep, "figure": run_figure, "e2e": run_e2e, "flops": run_flops,
             "adversary": run_adversary}[args.tfe_command](args)
 
@@ -144,17 +139,6 @@ def render_split(split: str, corr: float, frames: int, per_class: int, data_seed
             "cues": torch.tensor(cues)}
 
 
-def pool_encode(frames: np.ndarray, grid: int) -> torch.Tensor:
-    """The frozen, weight-free encoder: uint8 [N, F, S, S, 3] -> [N, F, 3 * grid^2], each frame
-    average-pooled to grid x grid and scaled to about unit variance."""
-    import torch
-
-    x = torch.from_numpy(frames).float().permute(0, 1, 4, 2, 3)  # [N, F, 3, S, S]
-    n, f = x.shape[:2]
-    pooled = torch.nn.functional.adaptive_avg_pool2d(x.flatten(0, 1), grid)  # [N*F, 3, g, g]
-    return ((pooled - 128.0) / 64.0).reshape(n, f, -1)
-
-
 def load_data(out: Path, corr: float, args: argparse.Namespace) -> dict[str, dict[str, torch.Tensor]]:
     """Features of the three splits for one correlation, cached under OUT."""
     import torch
@@ -173,111 +157,6 @@ def load_data(out: Path, corr: float, args: argparse.Namespace) -> dict[str, dic
     cache.parent.mkdir(parents=True, exist_ok=True)
     torch.save(data, cache)
     return data
-
-
-# ---------------------------------------------------------------------------- models on cached features
-
-
-def build(kind: str, dim: int, num_classes: int, segments: int, width: int) -> torch.nn.Module:
-    import torch
-
-    from ..models.tfe import FrameEncoder, TFEModel, VanillaTemporalModel
-
-    class CachedFeatures(torch.nn.Module):
-        """Stands in for the frozen encoder whose outputs were computed once: clips are features [N, D, T, 1, 1]."""
-
-        def __init__(self, dim: int):
-            super().__init__()
-            self.num_features = dim
-
-        def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-            return x
-
-    encoder = FrameEncoder(CachedFeatures(dim), "cnn", dim, freeze=False)
-    common: dict[str, Any] = dict(num_classes=num_classes, num_segments=segments, width=width, heads=4, dropout=0.1)
-    if kind.startswith("vanilla_"):
-        return VanillaTemporalModel(encoder, num_layers=int(kind.split("_")[1].rstrip("l")), **common)
-    if kind in ("tfe", "tfe_negative"):
-        return TFEModel(encoder, num_layers=1, **common)
-    raise ValueError(f"unknown model '{kind}': expected one of {', '.join(MODELS)}")
-
-
-def sample_segments(num_frames: int, segments: int, train: bool, n: int) -> torch.Tensor:
-    """TSN sampling, the data package's `SegmentSampler` (the one training and testing use): a random frame
-    per segment (train, drawn from torch's seeded generator) or the middle frames (test) -> [n, T]."""
-    import numpy as np
-    import torch
-
-    from ..data.sampling import SegmentSampler
-
-    sampler = SegmentSampler(segments)
-    if not train:
-        return torch.from_numpy(sampler(num_frames, np.random.default_rng(0), train=False)).expand(n, segments)
-    rng = np.random.default_rng(int(torch.randint(0, 2**62, ())))
-    return torch.from_numpy(np.concatenate([sampler(num_frames, rng, train=True) for _ in range(n)]))
-
-
-def _clips(feats: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-    import torch
-
-    x = torch.gather(feats, 1, idx[..., None].expand(-1, -1, feats.shape[-1]))  # [n, T, D]
-    return x.transpose(1, 2)[..., None, None]  # [n, D, T, 1, 1]
-
-
-@_no_grad
-def evaluate(model: torch.nn.Module, split: dict[str, torch.Tensor], segments: int) -> dict[str, float]:
-    """top-1, share predicted as the cue's class, temporal fidelity (mass, uniform share, AUC)."""
-    import torch
-
-    from ..fidelity import FidelityMeter
-
-    model.eval()
-    feats, labels = split["features"], split["labels"]
-    idx = sample_segments(feats.shape[1], segments, False, len(labels))
-    out = model(_clips(feats, idx))
-    pred = out.logits.argmax(-1)
-    meter = FidelityMeter()
-    meter.update(out.extras["attention"], torch.gather(split["masks"], 1, idx))
-    scores = meter.compute()
-    model.train()
-    return {"top1": float((pred == labels).float().mean()), "cue": float((pred == split["cues"]).float().mean()),
-            "mass": scores["fidelity_mass"], "chance": scores["fidelity_chance"], "auc": scores["fidelity_auc"]}
-
-
-def train_one(kind: str, data: dict[str, dict[str, torch.Tensor]], seed: int, args: argparse.Namespace
-              ) -> tuple[torch.nn.Module, dict[str, Any]]:
-    import torch
-
-    from ..config import OptimConfig
-    from ..engine.optim import Schedule, build_optimizer
-    from ..models import tfe as tfe_mod
-
-    torch.manual_seed(seed)
-    feats, labels = data["train"]["features"], data["train"]["labels"]
-    model = build(kind, feats.shape[-1], int(labels.max()) + 1, args.segments, args.width)
-    strategy = (tfe_mod.TFEStrategy(adversary="negative" if kind == "tfe_negative" else "uniform")
-                if kind.startswith("tfe") else tfe_mod.TrainStrategy())
-    cfg = OptimConfig(name="adamw", lr=args.lr, weight_decay=0.05, schedule="cosine", warmup_epochs=1, clip_grad=5.0)
-    optimizers = strategy.build_optimizers(model, lambda m: build_optimizer(m, cfg))
-    steps = math.ceil(len(labels) / args.batch_size)
-    schedules = [Schedule(o, cfg, steps, args.epochs) for o in optimizers.values()]
-    model.train()
-    last: dict[str, float] = {}
-    for _epoch in range(args.epochs):
-        order = torch.randperm(len(labels))
-        last = {}
-        for b in range(steps):
-            batch = order[b * args.batch_size:(b + 1) * args.batch_size]
-            idx = sample_segments(feats.shape[1], args.segments, True, len(batch))
-            ctx = tfe_mod.StepContext(model, optimizers, clip_grad=cfg.clip_grad)
-            logs = strategy.train_step(ctx, _clips(feats[batch], idx), labels[batch])
-            for s in schedules:
-                s.step()
-            for k, v in logs.items():
-                last[k] = last.get(k, 0.0) + float(v) / steps  # strategies may log tensors
-    return model, {"val": evaluate(model, data["val"], args.segments),
-                   "test": evaluate(model, data["test"], args.segments),
-                   "last_epoch": {k: round(v, 4) for k, v in last.items()}}
 
 
 # ---------------------------------------------------------------------------- sweep

@@ -9,6 +9,7 @@
   tfe       TFE vs vanilla temporal attention: cue-correlation sweep with fidelity, FLOPs, adversary
   timeline  the annotated video (`timeline --out-video`) vs the plain timeline, CPU and wall time, as a ratio
   threads   torch CPU threads on a busy machine: 1 thread vs torch's default vs actionlab's (OpenMP wait policy)
+  art       ART's ablations (no MTC, gamma1, random/learned queries, K, frozen backbone) vs its backbone
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ BENCHMARKS = {
     "tfe": "TFE vs vanilla attention: correlation sweep, fidelity, FLOPs, adversary",
     "timeline": "annotated video vs plain timeline: CPU and wall time ratio",
     "threads": "1 thread vs torch's default vs actionlab's on a busy machine",
+    "art": "ART's parts ablated one at a time on the fine-grained variant, against its backbone",
 }
 
 
