@@ -26,7 +26,7 @@ COMMANDS: dict[str, str] = {
     "timeline": "scores over time of long videos: JSON/CSV/PNG, an annotated video, a page to watch them",
     "demo": "the built-in demo: generated videos, methods vs baselines",
     "flops": "GMACs, parameters, activation memory and CPU latency of a model",
-    "bench": "benchmarks that print their figures (data, loader, model, accuracy, export, tfe, timeline, threads)",
+    "bench": "benchmarks that print their figures (data, loader, model, accuracy, export, tfe, timeline, threads, art)",
     "explain": "show where a model looked (Grad-CAM, actionness, tracklets, attention)",
     "data": "dataset tools: synth (built-in benchmark), check (scan a dataset)",
     "export": "export a checkpoint to ONNX, torch.export or a shareable folder (hub)",
