@@ -40,6 +40,7 @@ METRICS: list[tuple[str, str, str]] = [
     ("pointing_chance", "pointing chance", ".3f"),
     ("actionness_in_box", "actionness in box", ".3f"),
     ("actionness_in_box_chance", "in-box chance", ".3f"),
+    ("backbone_top1", "its backbone's top-1 (ART Eq. 10)", ".3f"),
     ("gmacs", "GMACs", ".4f"),
     ("params_m", "params (M)", ".3f"),
     ("test_clips_per_s", "CPU clips/s", ".1f"),
@@ -131,13 +132,17 @@ def _plain_run_cost(run_dir: Path, row: dict[str, Any]) -> dict[str, float]:
 
 
 def load_rows(paths: list[Path]) -> list[dict[str, Any]]:
-    """One row per finished run under `paths`: `bench accuracy` directories (bench_row.json in each run),
-    `actionlab demo` directories (their results.json), or tested training run directories."""
+    """One row per finished run under `paths`: `bench accuracy` / `bench art` directories (bench_row.json in each
+    run), `actionlab demo` directories (their results.json), tested training run directories, or saved reports
+    (a results.json / art_ablations.json file)."""
     rows: list[dict[str, Any]] = []
     for path in paths:
         path = Path(path)
         if not path.exists():
             raise ConfigError(f"{path}: no such run directory")
+        if path.is_file():  # the rows a report saved (results.json, art_ablations.json): no run directory needed
+            rows += rows_from_file(path)
+            continue
         demo = _demo_rows(path) if not any(path.rglob(ROW_FILE)) else None
         if demo is not None:
             rows += demo
@@ -156,7 +161,31 @@ def load_rows(paths: list[Path]) -> list[dict[str, Any]]:
             rows.append(row)
     if not rows:
         raise ConfigError(f"no tested run in {', '.join(str(p) for p in paths)} (run `actionlab test` first)")
+    return _unique(rows)
+
+
+def rows_from_file(path: Path) -> list[dict[str, Any]]:
+    """The rows of a saved report: `results.json` ({"rows": [...]}, what `write_report` writes) or a JSON list
+    of rows (`bench art`'s art_ablations.json)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ConfigError(f"{path}: not a saved report ({e})") from None
+    rows = data.get("rows") if isinstance(data, dict) else data
+    if not isinstance(rows, list) or not all(isinstance(r, dict) and "recipe" in r for r in rows):
+        raise ConfigError(f"{path}: not a saved report (expected a list of rows with 'recipe', or {{\"rows\": ...}})")
     return rows
+
+
+def _unique(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per run (the same run reached through two inputs - a bench directory and a saved report of
+    it - counts once): keyed by recipe, variant, seed and the run directory's name."""
+    seen: dict[tuple[str, str, str, str], dict[str, Any]] = {}
+    for row in rows:
+        key = (str(row.get("recipe")), str(row.get("variant")), str(row.get("seed")),
+               Path(str(row.get("run_dir", ""))).name)
+        seen.setdefault(key, row)
+    return list(seen.values())
 
 
 def training_history(run_dir: str | Path) -> list[dict[str, Any]]:
@@ -261,6 +290,7 @@ class Claim:
     numbers: str
     method: str = ""  # the recipe the claim is about: without a run of it the claim is left out
     checked: bool = True  # False: a run needed to check it (its baseline) did not run
+    measured_by: str = ""  # the command that measures it, where not `bench accuracy` (bench art, bench tfe factors)
 
     @property
     def verdict(self) -> str:
@@ -271,7 +301,7 @@ class Claim:
     @property
     def command(self) -> str:
         """The command that measures this claim over seeds (every metric a claim reads)."""
-        return f"actionlab bench accuracy --methods {self.method} --seeds 3"
+        return self.measured_by or f"actionlab bench accuracy --methods {self.method} --seeds 3"
 
     def line(self) -> str:
         where = f" Measured over seeds by `{self.command}`." if self.holds is None and self.method else ""
@@ -367,6 +397,65 @@ def _tsn_near_chance(tsn: Group | None) -> Claim:
                  + (notes if holds is None else ""), "tsn")
 
 
+# (paper, claim, better recipe, worse recipe, metric, variant): the claims that compare two methods
+COMPARISONS: list[tuple[str, str, str, str, str, str]] = [
+    ("TSM", "tells time-reversed pairs apart better than TSN", "tsm", "tsn", "within_pair", "order"),
+    ("TEFE", "TEFE beats TSN (top-1)", "tefe", "tsn", "top1", "order"),
+    ("TEFE", "TE alone beats TSN (top-1)", "tefe_te_only", "tsn", "top1", "order"),
+    ("TEFE", "FE alone beats TSN (top-1)", "tefe_fe_only", "tsn", "top1", "order"),
+    ("TEFE", "TE and FE together beat TE alone (top-1)", "tefe", "tefe_te_only", "top1", "order"),
+    ("TEFE", "TE and FE together beat FE alone (top-1)", "tefe", "tefe_fe_only", "top1", "order"),
+    ("ATR", "ATR on TSN beats TSN (top-1)", "atr", "tsn", "top1", "order"),
+    ("ATR", "ATR beats ATR_sim (top-1)", "atr", "atr_sim", "top1", "order"),
+    ("ATR", "ATR on TSM beats TSM (top-1)", "tsm_atr", "tsm", "top1", "order"),
+    ("TFE", "higher temporal fidelity (ranking AUC of attention on the action frames) than the vanilla attention "
+     "model", "tfe", "vanilla_attention", "fidelity_auc", "distractor"),
+    ("TFE", "higher top-1 than the vanilla attention model when the distractor cue is random (test split)", "tfe",
+     "vanilla_attention", "top1", "distractor"),
+    ("ART", "higher top-1 than its backbone on the fine-grained variant", "art", "art_backbone", "top1",
+     "finegrained"),
+]
+
+# `actionlab bench art`: one part of ART changed at a time (Tables IV-VI, Fig. 5 of the paper); listed only
+# where both runs are there
+ART_ABLATIONS: list[tuple[str, str, str, str, str, str]] = [
+    ("ART", "its head on the trained backbone, frozen, beats the backbone alone", "art_frozen", "art_backbone",
+     "top1", "finegrained"),
+    ("ART", "the MTC loss helps (gamma1 = 5 beats gamma1 = 0)", "art", "art_gamma1_0", "top1", "finegrained"),
+    ("ART", "gamma1 = 5 beats gamma1 = 1", "art", "art_gamma1_1", "top1", "finegrained"),
+    ("ART", "the text constraint helps (class-name text beats random vectors)", "art", "art_random_text", "top1",
+     "finegrained"),
+    ("ART", "text-seeded queries beat learned queries", "art", "art_learned_queries", "top1", "finegrained"),
+    ("ART", "K = 2 tracklets beat K = 4", "art", "art_k4", "top1", "finegrained"),
+    ("ART", "MTC on the attention read-out (mtc_on: readout) beats the paper's form on R", "art_mtc_readout", "art",
+     "top1", "finegrained"),
+]
+
+# (paper, claim, recipe, metric, the same runs' reference metric, variant): a measure above its own reference
+ABOVE_OWN: list[tuple[str, str, str, str, str, str]] = [
+    ("ATR", "actionness concentrates on the moving object (share of the largest map inside its box above a "
+     "uniform map's)", "atr", "actionness_in_box", "actionness_in_box_chance", "order"),
+    ("ATR (on TSM)", "actionness concentrates on the moving object (share of the largest map inside its box above "
+     "a uniform map's)", "tsm_atr", "actionness_in_box", "actionness_in_box_chance", "order"),
+    ("ART", "tracklets point at the moving part (pointing game above its chance)", "art", "pointing_any",
+     "pointing_chance", "finegrained"),
+    ("ART", "the final prediction (Eq. 11) beats its own backbone's (Eq. 10, the same model)", "art", "top1",
+     "backbone_top1", "finegrained"),
+]
+
+
+def _above_own(paper: str, text: str, groups: list[Group], recipe: str, key: str, reference: str,
+               variant: str) -> Claim:
+    """`key` of a recipe's runs above `reference` of the same runs (a chance level, another readout)."""
+    g = _find(groups, recipe, variant)
+    if g is None or not g.stats[key].n or not g.stats[reference].n:
+        return Claim(paper, text, None, f"(no {key} / {reference} of {recipe} on '{variant}' in these runs)", recipe,
+                     checked=False)
+    holds, note = verdict(g.stats[key], g.stats[reference], "above")
+    return Claim(paper, text, holds, f"{recipe} {key} {g.stats[key].format('.3f')} vs {reference} "
+                 f"{g.stats[reference].format('.3f')}{note}", recipe)
+
+
 def check_claims(groups: list[Group]) -> list[Claim]:
     """Each paper's claim on the built-in benchmark, checked from the aggregated numbers (means over seeds).
 
@@ -383,24 +472,16 @@ def check_claims(groups: list[Group]) -> list[Claim]:
         holds, note = verdict(g.stats["within_pair"], FAR_ABOVE, "above")
         claims.append(Claim(paper, f"{name} far above chance inside the pairs (within-pair above {FAR_ABOVE})",
                             holds, _fmt(g, "within_pair") + note, name))
-    claims.append(_compare("TEFE", "TE alone beats TSN (top-1)", groups, "tefe_te_only", "tsn", "top1", "order"))
-    claims.append(_compare("TEFE", "FE alone beats TSN (top-1)", groups, "tefe_fe_only", "tsn", "top1", "order"))
-    claims.append(_compare("ATR", "ATR beats ATR_sim (top-1)", groups, "atr", "atr_sim", "top1", "order"))
-    claims.append(_compare("TFE", "higher temporal fidelity (ranking AUC of attention on the action frames) than the "
-                           "vanilla attention model", groups, "tfe", "vanilla_attention", "fidelity_auc", "distractor"))
-    claims.append(_compare("TFE", "higher top-1 than the vanilla attention model when the distractor cue is random "
-                           "(test split)", groups, "tfe", "vanilla_attention", "top1", "distractor"))
-    claims.append(_compare("ART", "higher top-1 than its backbone on the fine-grained variant", groups, "art",
-                           "art_backbone", "top1", "finegrained"))
-    art = _find(groups, "art", "finegrained")
-    if art is None or not art.stats["pointing_any"].n:
-        claims.append(Claim("ART", "tracklets point at the moving part", None,
-                            "(no pointing game of art on 'finegrained' in these runs)", "art", checked=False))
-    else:
-        holds, note = verdict(art.stats["pointing_any"], art.stats["pointing_chance"], "above")
-        claims.append(Claim("ART", "tracklets point at the moving part (pointing game above its chance)", holds,
-                            f"pointing {art.stats['pointing_any'].format('.3f')} vs chance "
-                            f"{art.stats['pointing_chance'].format('.3f')}{note}", "art"))
+    claims += [_compare(paper, text, groups, better, worse, key, variant)
+               for paper, text, better, worse, key, variant in COMPARISONS]
+    claims += [_above_own(paper, text, groups, recipe, key, reference, variant)
+               for paper, text, recipe, key, reference, variant in ABOVE_OWN]
+    for paper, text, better, worse, key, variant in ART_ABLATIONS:
+        claim = _compare(paper, text, groups, better, worse, key, variant)
+        if claim.checked:
+            ablation = better if better != "art" else worse
+            claim.measured_by = f"actionlab bench art --ablations {ablation} --seeds 3"
+            claims.append(claim)
     ran = {g.recipe for g in groups}
     return [c for c in claims if c.method in ran]
 
