@@ -96,3 +96,27 @@ def test_within_pairs_by_a_plain_loop():
     assert out["within_pair"] == pytest.approx(sum(wins) / len(wins))
     move = [w for w, y in zip(wins, labels) if int(y) in (0, 1)]
     assert out["pair0"] == pytest.approx(sum(move) / len(move))
+
+
+def test_response_probe_sees_prompt_made_responses():
+    """The probe `bench art` adds to every ART run: responses made by antipodal prompts barely vary across
+    videos and frames and sit at cos -1, while what the two queries read is far from opposite."""
+    import torch.nn.functional as F
+
+    from actionlab.models.heads.art import ARTHead
+
+    torch.manual_seed(0)
+    head = ARTHead(16, 5, F.normalize(torch.randn(3, 5, 12), dim=-1), dim=32, num_tracklets=2, se_layers=0,
+                   rssa_layers=1, heads=4, dropout=0.0, spatial_enhancement=False).eval()
+    v = F.normalize(torch.randn(32), dim=0) * 1e3
+    with torch.no_grad():
+        head.prompts.copy_(torch.stack([v, -v]))
+        out = head(torch.randn(6, 4, 9, 16), (3, 3), torch.randn(6, 16))
+    probe = bench_art.probe_metrics(out)
+    assert probe["response_variation"] < 1e-3 and probe["response_cos"] == pytest.approx(-1.0, abs=1e-3)
+    assert probe["readout_cos"] > 0.5 and 1 / 9 <= probe["region_peak"] <= 1.0
+    free = bench_art.probe_metrics(head.__class__(16, 5, F.normalize(torch.randn(3, 5, 12), dim=-1), dim=32,
+                                                  se_layers=0, rssa_layers=1, heads=4, dropout=0.0,
+                                                  spatial_enhancement=False).eval()(torch.randn(6, 4, 9, 16), (3, 3),
+                                                                                    torch.randn(6, 16)))
+    assert free["response_variation"] > 10 * probe["response_variation"]

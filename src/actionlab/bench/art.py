@@ -142,6 +142,9 @@ def run(args: argparse.Namespace) -> int:
         failed += bad
     if not rows:
         raise ConfigError("bench art: every run failed:\n" + "\n".join(failed))
+    for row in rows:  # what the tracklets carry (a row from an earlier invocation may have it already)
+        if row["recipe"] != BACKBONE and not all(k in row for k in PROBE_KEYS[:1]):
+            row.update(response_probe(row["run_dir"]))
     elapsed = time.perf_counter() - started
     reproduce = (f"actionlab bench art --epochs {args.epochs} --seeds {args.seeds} --ablations {','.join(names)} "
                  f"--videos-per-class {args.videos_per_class} --eval-per-class {args.eval_per_class} "
@@ -159,6 +162,55 @@ def run(args: argparse.Namespace) -> int:
     print("\n" + text)
     print(f"everything is in {out}")
     return 0 if not failed else 1
+
+
+PROBE_KEYS = ("response_variation", "response_cos", "readout_cos", "region_peak")
+
+
+def response_probe(run_dir: str | Path, videos: int = 64) -> dict[str, float]:
+    """What an ART model's tracklets carry, on the first `videos` test videos (one view):
+
+    response_variation  share of the responses' energy that changes across videos and frames (R = MCA + Q:
+                        near 0 when the queries alone make R, i.e. the tracklets carry no video)
+    response_cos        cosine between the K responses of a frame (what Eq. 5 minimises; -1 = opposite)
+    readout_cos         cosine between the K queries' read-outs MCA(Q, X^) of a frame (1 = they read the same)
+    region_peak         the region maps' mean peak share (a uniform map's is 1 / (h w))
+    """
+    import torch
+
+    from ..config import load_config
+    from ..data import build_dataset
+    from ..data.transforms import normalize
+    from ..engine.build import load_for_inference
+    from ..engine.runtime import model_mean_std
+    from ..models.recognizer import evaluating
+
+    cfg = load_config(str(Path(run_dir) / "config.yaml"))
+    dataset = build_dataset(cfg, "test", views="1x1")
+    model = load_for_inference(Path(run_dir) / "checkpoints" / "last.pt", cfg, num_classes=dataset.num_classes).model
+    mean, std = model_mean_std(model)
+    picked = range(0, len(dataset), max(1, len(dataset) // videos))
+    with evaluating(model):
+        clip = normalize(torch.stack([dataset[i]["clip"][0] for i in picked]), mean, std)
+        return probe_metrics(model(clip).extras["art"])
+
+
+def probe_metrics(art: Any) -> dict[str, float]:
+    """`response_probe`'s numbers from one ARTHeadOutput (responses, read-outs, regions of N videos)."""
+    import torch.nn.functional as F
+
+    r, readout, regions = art.responses.detach(), art.readout.detach(), art.regions.detach()
+    n, t, k, d = r.shape
+    flat = r.reshape(n * t, k, d)
+    out = {"response_variation": float((flat - flat.mean(0)).pow(2).sum(-1).mean() / flat.pow(2).sum(-1).mean()),
+           "region_peak": float(regions.flatten(3).amax(-1).mean())}
+    if k > 1:
+        pairs = [(i, j) for i in range(k) for j in range(i + 1, k)]
+        out["response_cos"] = float(sum(F.cosine_similarity(r[:, :, i], r[:, :, j], dim=-1).mean()
+                                        for i, j in pairs) / len(pairs))
+        out["readout_cos"] = float(sum(F.cosine_similarity(readout[:, :, i], readout[:, :, j], dim=-1).mean()
+                                       for i, j in pairs) / len(pairs))
+    return out
 
 
 def _final(rows: list[dict[str, Any]], key: str) -> list[float]:
@@ -188,8 +240,9 @@ def ablation_report(rows: list[dict[str, Any]], names: list[str], header: str = 
 
     groups = {g.recipe: g for g in aggregate(rows)}
     lines = ["| run | what changes | seeds | top-1 (Eq. 11) | its backbone's top-1 (Eq. 10) | pointing (chance) "
-             "| MTC spatial | MTC temporal | MTC tracklet | total loss | vs art_backbone | vs art |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| MTC spatial | MTC temporal | MTC tracklet | total loss | R varies | cos(r_1, r_2) | cos(read-outs) "
+             "| vs art_backbone | vs art |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     base, paper = groups.get(BACKBONE), groups.get("art")
     for name in [BACKBONE, *names]:
         g = groups.get(name)
@@ -201,13 +254,19 @@ def ablation_report(rows: list[dict[str, Any]], names: list[str], header: str = 
         pointing = (f"{g.stats['pointing_any'].format('.3f')} ({g.stats['pointing_chance'].format('.3f')})"
                     if g.stats["pointing_any"].n else "-")
         backbone_top1 = summarize([r.get("backbone_top1") for r in g.rows]).format(".3f")
+        probe = [summarize([r.get(k) for r in g.rows]).format(".3f" if k != "response_variation" else ".4f")
+                 for k in PROBE_KEYS[:3]]
         lines.append(f"| {name} | {what} | {len(g.rows)} | {g.stats['top1'].format('.3f')} | {backbone_top1} | "
-                     f"{pointing} | {' | '.join(terms)} | {_versus(g, base)} | {_versus(g, paper)} |")
+                     f"{pointing} | {' | '.join(terms)} | {' | '.join(probe)} | {_versus(g, base)} | "
+                     f"{_versus(g, paper)} |")
     parts = [header.strip()] if header else []
     parts.append("\n".join(lines))
     parts.append("Mean ± std over seeds (test split, 1 view). 'Its backbone's top-1' is the Eq. 10 classifier of the "
                  "same ART model; MTC terms and loss are the last epoch's means (unweighted terms; the loss is "
-                 "Eq. 18's total). 'higher' / 'lower': beyond two standard errors over seeds.")
+                 "Eq. 18's total). 'R varies': the share of the responses' energy that changes across test videos "
+                 "and frames (0: the tracklets carry nothing of the video); cos(r_1, r_2): the K responses of a "
+                 "frame (what Eq. 5 minimises); cos(read-outs): what the K queries read from the frame, MCA(Q, X^) "
+                 "(1: the same content). 'higher' / 'lower': beyond two standard errors over seeds.")
     return "\n\n".join(parts) + "\n"
 
 

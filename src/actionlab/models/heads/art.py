@@ -183,6 +183,7 @@ class ARTHeadOutput:
     topk_classes: torch.Tensor  # [N, K] indices of the selected semantics
     video_text: torch.Tensor  # [N, C_t] x_cls mapped into the text space (Eq. 13)
     mtc: dict[str, torch.Tensor]  # unweighted MTC terms (Eqs. 5-7)
+    readout: torch.Tensor | None = None  # [N, T, K, d] MCA(Q_t, X^_t) of the last RSSA layer (R without + Q)
 
 
 class ARTHead(nn.Module):
@@ -334,7 +335,8 @@ class ARTHead(nn.Module):
         aggregated = (saliency[..., None] * responses).sum(1)  # [N, K, d] (Eq. 9)
         features = torch.cat([x_cls, self.tracklet_norm(aggregated).flatten(1)], 1)
         logits = self.classifier(self.dropout(features))  # Eq. 11
-        return ARTHeadOutput(logits, regions, responses, aggregated, saliency, top, video_text, mtc)
+        return ARTHeadOutput(logits, regions, responses, aggregated, saliency, top, video_text, mtc,
+                             readout.view(n, t, k, self.dim))
 
     # ------------------------------------------------------------------ Sec. III-D.1: aggregation
     def temporal_saliency(self, responses: torch.Tensor, semantics: torch.Tensor) -> torch.Tensor:
