@@ -191,7 +191,8 @@ def response_probe(run_dir: str | Path, videos: int = 64) -> dict[str, float]:
     mean, std = model_mean_std(model)
     picked = range(0, len(dataset), max(1, len(dataset) // videos))
     with evaluating(model):
-        clip = normalize(torch.stack([dataset[i]["clip"][0] for i in picked]), mean, std)
+        items = [dataset[i] for i in picked]
+        clip = normalize(torch.stack([item["clip"][0] for item in items if item is not None]), mean, std)
         return probe_metrics(model(clip).extras["art"])
 
 

@@ -119,10 +119,9 @@ def gap_encoder() -> torch.nn.Module:
     gen = torch.Generator().manual_seed(0)
     layers: list[torch.nn.Module] = []
     for cin, cout, k in ((3, 32, 5), (32, 64, 3), (64, 64, 3)):
-        conv = torch.nn.Conv2d(cin, cout, k, stride=2, padding=k // 2)
+        conv = torch.nn.Conv2d(cin, cout, k, stride=2, padding=k // 2, bias=False)
         with torch.no_grad():
             conv.weight.copy_(torch.randn(conv.weight.shape, generator=gen) * (2.0 / (cin * k * k)) ** 0.5)
-            conv.bias.zero_()
         layers += [conv, torch.nn.ReLU()]
     return torch.nn.Sequential(*layers, torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten()).eval()
 
@@ -162,8 +161,8 @@ def load_cell(out: Path, cell: dict[str, Any], args: argparse.Namespace) -> dict
                       "masks": raw["masks"], "cues": raw["cues"]}
     if cell["encoder"] == "gap":  # scale to about unit variance with the training split's statistics
         mean, std = data["train"]["features"].mean((0, 1)), data["train"]["features"].std((0, 1)).clamp_min(1e-6)
-        for split in data.values():
-            split["features"] = (split["features"] - mean) / std
+        for part in data.values():
+            part["features"] = (part["features"] - mean) / std
     cache.parent.mkdir(parents=True, exist_ok=True)
     torch.save(data, cache)
     return data
