@@ -28,7 +28,7 @@ OWNERS = {
     r"\.sigmoid\(\) if|softmax\(-1\) if": {"metrics.py"},  # logits -> scores
     r"model\.train\(was_training\)": {"models/recognizer.py", "profile.py"},  # eval mode + no grad, restored
     r"add_stream\(": {"data/video_writer.py", "tests/_watch_helpers.py"},  # the PyAV encode loop (+ audio tones)
-    r"pip install 'actionlab": {"errors.py", "api.py", "commands/export.py", "models/pretrained.py"},  # (docs)
+    r"pip install": {"errors.py", "api.py", "commands/export.py", "models/pretrained.py"},  # (the last 3: docs)
     r"def (resolve|select)_device": {"engine/runtime.py"},
     r"linspace\(0, num_frames": set(),  # TSN segment arithmetic: data/sampling.py only
     r"setattr\(owner, name": set(),  # swapping functions in during export
@@ -163,3 +163,74 @@ def test_a_broken_optional_package_is_not_called_missing(monkeypatch, tmp_path):
     monkeypatch.syspath_prepend(str(tmp_path))
     with pytest.raises(MissingDependencyError, match="brokenpkg, which does not import .*a_module_that_does_not"):
         require("brokenpkg", "viz", "a figure")
+
+
+def test_the_reader_backends_say_what_is_missing_in_the_one_form(monkeypatch, caplog):
+    """torchcodec asked for but not installed, or installed without its FFmpeg libraries: require's error; a
+    benchmark column it would fill: require's message as a logged notice."""
+    import importlib
+    import logging
+
+    from actionlab.bench.data import _readers
+    from actionlab.data.readers import resolve_backend
+    from actionlab.errors import MissingDependencyError
+
+    monkeypatch.setitem(sys.modules, "torchcodec", None)  # as if not installed
+    monkeypatch.setitem(sys.modules, "torchcodec.decoders", None)
+    with pytest.raises(MissingDependencyError) as error:
+        resolve_backend("torchcodec")
+    assert str(error.value) == ("video backend 'torchcodec' needs torchcodec, which is not installed: "
+                                "pip install 'actionlab[codec]'")
+    monkeypatch.setitem(sys.modules, "decord", None)
+    with caplog.at_level(logging.WARNING, logger="actionlab"):
+        columns = _readers()
+    assert not any("torchcodec" in c or "decord" in c for c in columns)
+    assert [r.getMessage() for r in caplog.records] == [
+        "skipped: the torchcodec column needs torchcodec, which is not installed: pip install 'actionlab[codec]'",
+        "skipped: the decord column needs decord, which is not installed: pip install 'actionlab[decord]'"]
+
+    real = importlib.import_module
+
+    def no_ffmpeg(name: str, *args):
+        if name.startswith("torchcodec"):
+            raise RuntimeError("Could not load libtorchcodec: libavutil.so.58 not found")
+        return real(name, *args)
+
+    monkeypatch.setattr(importlib, "import_module", no_ffmpeg)
+    with pytest.raises(MissingDependencyError, match=r"torchcodec, which does not import \(Could not load .*"
+                                                     r"pip install 'actionlab\[codec\]'$"):
+        resolve_backend("torchcodec")
+
+
+# --------------------------------------------------------------------------- the eval-mode / no-grad block
+
+
+def test_the_tfe_benchmarks_evaluate_through_the_one_eval_block():
+    """`bench tfe`'s evaluations run the model in eval mode without autograd and leave its mode as it was
+    (`recognizer.evaluating`), not always switched back to training."""
+    import argparse
+
+    from actionlab.bench.tfe_factors import within_pairs
+    from actionlab.bench.tfe_features import evaluate
+
+    class Probe(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(8))
+            self.seen: list[tuple[bool, bool]] = []
+
+        def forward(self, x: torch.Tensor) -> argparse.Namespace:  # x: [n, D, T, 1, 1]
+            self.seen.append((self.training, torch.is_grad_enabled()))
+            n, t = x.shape[0], x.shape[2]
+            return argparse.Namespace(logits=self.w.expand(n, 8) * 1.0, extras={"attention": torch.full((n, t), 1 / t)})
+
+    labels = torch.arange(8).repeat(2)
+    split = {"features": torch.randn(16, 12, 4), "labels": labels, "masks": torch.rand(16, 12) > 0.5,
+             "cues": labels.flip(0)}
+    probe = Probe()
+    for training in (False, True):
+        probe.train(training)
+        evaluate(probe, split, 4)
+        within_pairs(probe, split, 4)
+        assert probe.training is training
+    assert probe.seen == [(False, False)] * 4

@@ -6,6 +6,7 @@ import argparse
 import csv
 import json
 import math
+import sys
 from pathlib import Path
 
 import pytest
@@ -272,3 +273,24 @@ def test_accuracy_vs_gmacs_legend_covers_no_point(tmp_path):
     renderer = fig.canvas.get_renderer()
     legend = ax.get_legend().get_window_extent(renderer)
     assert not legend.overlaps(ax.get_window_extent(renderer))  # outside the axes, under them
+
+
+def test_plots_without_matplotlib_are_logged_notices_naming_the_extra(tmp_path, monkeypatch, caplog):
+    """No matplotlib: the numbers are written, each plot not drawn is one logged line (require's form)."""
+    import logging
+
+    import torch
+
+    from actionlab.engine.reports import plot_confusion_matrix
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if not installed
+    rows = load_rows([_bench(tmp_path / "bench")])
+    with caplog.at_level(logging.WARNING, logger="actionlab"):
+        paths = write_report(rows, tmp_path / "out")
+        png = plot_confusion_matrix(torch.eye(2, dtype=torch.long), ["a", "b"], tmp_path / "confusion_matrix.png")
+    assert png is None and set(paths) == {"markdown", "csv", "json"}
+    extra = "needs matplotlib, which is not installed: pip install 'actionlab[viz]'"
+    assert [r.getMessage() for r in caplog.records] == [
+        f"skipped: the training-curves plot (training_curves.png) {extra}",
+        f"skipped: the accuracy-vs-GMACs plot (accuracy_vs_gmacs.png) {extra}",
+        f"skipped: the confusion-matrix image (confusion_matrix.png; the CSV has the numbers) {extra}"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import logging
 from types import ModuleType
 
 
@@ -35,18 +36,32 @@ class MissingDependencyError(ActionlabError):
     `pip install 'actionlab[extra]'` that brings it."""
 
 
-def require(module: str, extra: str, feature: str, package: str | None = None) -> ModuleType:
+def require(module: str, extra: str, feature: str, package: str | None = None, native: bool = False) -> ModuleType:
     """`importlib.import_module(module)` for `feature`, or one MissingDependencyError, the same for every optional
     package: "FEATURE needs PACKAGE, which is not installed: pip install 'actionlab[EXTRA]'" (or, when the package is
-    there but its import fails, the reason).  `package`: the pip name (default: the module's top level)."""
+    there but its import fails, the reason).  `package`: the pip name (default: the module's top level).
+    `native`: the package loads system libraries when imported (torchcodec's FFmpeg), so an OSError or RuntimeError
+    there is a failed import too."""
+    failures = (ImportError, OSError, RuntimeError) if native else (ImportError,)
     try:
         return importlib.import_module(module)
-    except ImportError as e:
+    except failures as e:
         package = package or module.split(".")[0].replace("_", "-")
         missing = isinstance(e, ModuleNotFoundError) and e.name is not None and (
             module == e.name or module.startswith(e.name + "."))
         reason = "which is not installed" if missing else f"which does not import ({e})"
         raise MissingDependencyError(f"{feature} needs {package}, {reason}: pip install 'actionlab[{extra}]'") from e
+
+
+def optional(module: str, extra: str, feature: str, package: str | None = None, native: bool = False
+             ) -> ModuleType | None:
+    """`require`, for a feature a command does without (a plot beside the numbers it writes): a missing package is
+    one logged warning, "skipped: " and require's message, and None."""
+    try:
+        return require(module, extra, feature, package, native)
+    except MissingDependencyError as e:
+        logging.getLogger("actionlab").warning("skipped: %s", e)
+        return None
 
 
 def os_error_in(error: BaseException | None) -> OSError | None:

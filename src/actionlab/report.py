@@ -489,14 +489,17 @@ def check_claims(groups: list[Group]) -> list[Claim]:
 # ---------------------------------------------------------------------------- plots
 
 
-def _pyplot() -> Any:
-    try:
-        import matplotlib
+def _pyplot(plot: str) -> Any:
+    """matplotlib.pyplot (no display needed) for drawing `plot`, or None after a logged one-line notice that
+    `plot` is not drawn and the extra that brings matplotlib (`viz`)."""
+    from .errors import optional
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:  # pragma: no cover - matplotlib is the `viz` extra
+    matplotlib = optional("matplotlib", "viz", plot)
+    if matplotlib is None:
         return None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     return plt
 
 
@@ -554,9 +557,9 @@ def plot_training_curves(groups: list[Group], path: Path) -> Path | None:
     """Per epoch: the classification loss of every run, the total loss of runs with auxiliary terms (its own
     panel), validation top-1.  One column per benchmark variant, each with its methods' legend under it; one
     row per panel that has data; None when no run has a history."""
-    plt = _pyplot()
     panels = curve_panels(groups)
-    if plt is None or not panels:
+    plt = _pyplot(f"the training-curves plot ({path.name})") if panels else None
+    if plt is None:
         return None
     variants = list(dict.fromkeys(g.variant for g in groups))
     fig, axes = plt.subplots(len(panels), len(variants), figsize=(5 * len(variants), 3.2 * len(panels) + 0.8),
@@ -642,13 +645,13 @@ def _place_labels(ax: Any, points: list[tuple[float, float, str, str, float]], f
     return texts
 
 
-def accuracy_vs_gmacs_figure(groups: list[Group]) -> Any:
+def accuracy_vs_gmacs_figure(groups: list[Group], plot: str = "the accuracy-vs-GMACs plot") -> Any:
     """Test top-1 (mean, with the seeds' std as error bars) against GMACs per clip, one marker per variant,
     one colour and a non-overlapping label per method; the y axis starts at 0.  None when no run has both
-    numbers (no empty plot) or matplotlib is missing."""
-    plt = _pyplot()
+    numbers (no empty plot) or matplotlib is missing (a logged notice names `plot`)."""
     shown = [g for g in groups if g.stats["gmacs"].n and g.stats["top1"].n]
-    if plt is None or not shown:
+    plt = _pyplot(plot) if shown else None
+    if plt is None:
         return None
     fig, ax = plt.subplots(figsize=(8, 5.5))
     variants = list(dict.fromkeys(g.variant for g in shown))
@@ -680,12 +683,14 @@ def accuracy_vs_gmacs_figure(groups: list[Group]) -> Any:
 
 def plot_accuracy_vs_gmacs(groups: list[Group], path: Path) -> Path | None:
     """`accuracy_vs_gmacs_figure` saved to `path` (None: nothing to plot)."""
-    fig = accuracy_vs_gmacs_figure(groups)
+    fig = accuracy_vs_gmacs_figure(groups, f"the accuracy-vs-GMACs plot ({path.name})")
     if fig is None:
         return None
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100, bbox_inches="tight")  # the legend sits under the axes
-    _pyplot().close(fig)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
     return path
 
 

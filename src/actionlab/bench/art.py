@@ -275,13 +275,13 @@ def plot_mtc_terms(rows: list[dict[str, Any]], path: Path) -> Path | None:
     """The three MTC terms per epoch (mean over seeds) of each ART run: what the loss does during training."""
     from ..report import _pyplot, training_history
 
-    plt = _pyplot()
     runs: dict[str, list[list[dict[str, Any]]]] = {}
     for r in rows:
         history = training_history(r["run_dir"])
         if any(k in h for h in history for k in MTC_KEYS):
             runs.setdefault(str(r["recipe"]), []).append(history)
-    if plt is None or not runs:
+    plt = _pyplot(f"the MTC-terms plot ({path.name})") if runs else None
+    if plt is None:
         return None
     fig, axes = plt.subplots(1, 3, figsize=(15, 3.8))
     for i, (name, histories) in enumerate(runs.items()):

@@ -31,7 +31,6 @@ worker) and report the median of `--repeats` passes.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import platform
 import shutil
@@ -356,7 +355,8 @@ def _make_sets(args: argparse.Namespace, root: Path) -> dict[str, list[str]]:
 
 
 def _readers() -> dict[str, Callable[[str, np.ndarray], torch.Tensor]]:
-    from ..data.readers import read, torchcodec_available
+    from ..data.readers import read
+    from ..errors import optional
 
     readers: dict[str, Callable[[str, np.ndarray], torch.Tensor]] = {
         "(a) naive: decode all, RGB kept": naive_read,
@@ -365,18 +365,13 @@ def _readers() -> dict[str, Callable[[str, np.ndarray], torch.Tensor]]:
         "(c') actionlab, scan cached": lambda p, i: read(p, i, backend="pyav"),
         "(c'') actionlab, scan on disk": actionlab_stored,
     }
-    if torchcodec_available():
+    if optional("torchcodec.decoders", "codec", "the torchcodec column", native=True) is not None:
         import torchcodec
 
         readers[f"(d) torchcodec {torchcodec.__version__.split('+')[0]}"] = torchcodec_read
-    else:
-        print("torchcodec: not installed (pip install torchcodec==0.13.0), no column")
-    if importlib.util.find_spec("decord") is not None:
-        import decord
-
+    decord = optional("decord", "decord", "the decord column")
+    if decord is not None:
         readers[f"(e) decord {decord.__version__}"] = decord_read
-    else:
-        print("decord: not installed (pip install decord==0.6.0), no column")
     return readers
 
 

@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import torch
 
-from .tfe_features import MODELS, _clips, _no_grad, build, pool_encode, sample_segments, train_one
+from .tfe_features import MODELS, _clips, build, pool_encode, sample_segments, train_one
 
 DEFAULT_MODELS = "vanilla_2l,vanilla_6l,tfe"
 
@@ -277,6 +277,7 @@ def run_figure(args: argparse.Namespace) -> int:
     from ..data.synthetic import DEFAULT_CLASSES
     from ..errors import ConfigError
     from ..explain.attention import render
+    from ..models.recognizer import evaluating
 
     out = Path(args.out)
     rows = [r for r in _done(out / "results.jsonl").values() if r["corr"] == args.corr and r["seed"] == 0]
@@ -293,8 +294,10 @@ def run_figure(args: argparse.Namespace) -> int:
         models.append(model.eval())
     idx = sample_segments(test["features"].shape[1], settings.segments, False, len(test["labels"]))
     clips = _clips(test["features"], idx)
-    with torch.no_grad():
-        preds = [m(clips).logits.argmax(-1) for m in models]
+    preds = []
+    for m in models:
+        with evaluating(m):
+            preds.append(m(clips).logits.argmax(-1))
     ok = torch.stack([p == test["labels"] for p in preds]).all(0).nonzero().flatten()
     i = args.index if args.index is not None else (int(ok[0]) if len(ok) else 0)
     raw = render_split("test", args.corr, settings.frames, settings.eval_per_class, settings.data_seed)
@@ -310,7 +313,6 @@ def run_figure(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------- end to end (engine train)
 
 
-@_no_grad
 def evaluate_loader(model: torch.nn.Module, cfg: Any, split: str, cue_of: dict[str, int]) -> dict[str, float]:
     """Top-1, share predicted as the cue's class and temporal fidelity through the data pipeline (one view)."""
     import torch
@@ -319,18 +321,19 @@ def evaluate_loader(model: torch.nn.Module, cfg: Any, split: str, cue_of: dict[s
     from ..data import build_dataset, collate
     from ..engine.runtime import model_mean_std, prepare_clip
     from ..fidelity import FidelityMeter
+    from ..models.recognizer import evaluating
 
     dataset = build_dataset(cfg, split)
     loader = DataLoader(dataset, batch_size=8, shuffle=False, collate_fn=collate, num_workers=0)
     cues = [cue_of.get(str(Path(r.path).resolve()), -1) for r in dataset.records]  # skipped videos: none here
     mean, std = model_mean_std(model)
-    model.eval()
     meter, correct, as_cue, total = FidelityMeter(), 0, 0, 0
     for batch in loader:
         if batch is None:
             continue
         clip = prepare_clip(batch["clip"], torch.device("cpu"), mean, std).flatten(0, 1)
-        out = model(clip)
+        with evaluating(model):
+            out = model(clip)
         pred = out.logits.argmax(-1)
         correct += int((pred == batch["label"]).sum())
         as_cue += int((pred == torch.tensor(cues[total:total + len(pred)])).sum())

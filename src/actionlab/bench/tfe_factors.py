@@ -32,8 +32,6 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .tfe_features import _no_grad
-
 if TYPE_CHECKING:  # this module loads without numpy / torch (`--help`); functions import them when they run
     import numpy as np
     import torch
@@ -126,11 +124,11 @@ def gap_encoder() -> torch.nn.Module:
     return torch.nn.Sequential(*layers, torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten()).eval()
 
 
-@_no_grad
 def encode(frames: np.ndarray, encoder: str) -> torch.Tensor:
     """uint8 [N, F, S, S, 3] -> per-frame features [N, F, D]."""
     import torch
 
+    from ..models.recognizer import evaluating
     from .tfe_features import pool_encode
 
     if encoder.startswith("grid"):
@@ -140,7 +138,8 @@ def encode(frames: np.ndarray, encoder: str) -> torch.Tensor:
     net = gap_encoder()
     x = torch.from_numpy(frames).float().permute(0, 1, 4, 2, 3)  # [N, F, 3, S, S]
     n, f = x.shape[:2]
-    feats = torch.cat([net((chunk - 128.0) / 64.0) for chunk in x.flatten(0, 1).split(512)])
+    with evaluating(net):
+        feats = torch.cat([net((chunk - 128.0) / 64.0) for chunk in x.flatten(0, 1).split(512)])
     return feats.reshape(n, f, -1)
 
 
@@ -171,17 +170,16 @@ def load_cell(out: Path, cell: dict[str, Any], args: argparse.Namespace) -> dict
 # ---------------------------------------------------------------------------- one run
 
 
-@_no_grad
 def within_pairs(model: torch.nn.Module, split: dict[str, torch.Tensor], segments: int) -> dict[str, float]:
     """Within-pair accuracy (the true class outscores its time-reversed twin) overall and per pair."""
     import torch
 
+    from ..models.recognizer import evaluating
     from .tfe_features import _clips, sample_segments
 
-    model.eval()
     feats, labels = split["features"], split["labels"]
-    logits = model(_clips(feats, sample_segments(feats.shape[1], segments, False, len(labels)))).logits
-    model.train()
+    with evaluating(model):
+        logits = model(_clips(feats, sample_segments(feats.shape[1], segments, False, len(labels)))).logits
     partner = {a: b for p in PAIRS for a, b in (p, p[::-1])}
     own = logits.gather(1, labels[:, None])[:, 0]
     other = logits.gather(1, torch.tensor([partner[int(y)] for y in labels])[:, None])[:, 0]

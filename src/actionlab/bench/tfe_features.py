@@ -8,9 +8,7 @@ schedule and the model's training strategy; `evaluate` scores top-1, cue-followi
 from __future__ import annotations
 
 import argparse
-import functools
 import math
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -18,19 +16,6 @@ if TYPE_CHECKING:
     import torch
 
 MODELS = ("vanilla_2l", "vanilla_6l", "vanilla_1l", "tfe", "tfe_negative")
-
-
-def _no_grad(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """torch.no_grad() as a decorator that imports torch on the first call (this module loads without it)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        import torch
-
-        with torch.no_grad():
-            return fn(*args, **kwargs)
-
-    return wrapper
 
 
 def pool_encode(frames: np.ndarray, grid: int) -> torch.Tensor:
@@ -90,22 +75,21 @@ def _clips(feats: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
     return x.transpose(1, 2)[..., None, None]  # [n, D, T, 1, 1]
 
 
-@_no_grad
 def evaluate(model: torch.nn.Module, split: dict[str, torch.Tensor], segments: int) -> dict[str, float]:
     """top-1, share predicted as the cue's class, temporal fidelity (mass, uniform share, AUC)."""
     import torch
 
     from ..fidelity import FidelityMeter
+    from ..models.recognizer import evaluating
 
-    model.eval()
     feats, labels = split["features"], split["labels"]
     idx = sample_segments(feats.shape[1], segments, False, len(labels))
-    out = model(_clips(feats, idx))
+    with evaluating(model):
+        out = model(_clips(feats, idx))
     pred = out.logits.argmax(-1)
     meter = FidelityMeter()
     meter.update(out.extras["attention"], torch.gather(split["masks"], 1, idx))
     scores = meter.compute()
-    model.train()
     return {"top1": float((pred == labels).float().mean()), "cue": float((pred == split["cues"]).float().mean()),
             "mass": scores["fidelity_mass"], "chance": scores["fidelity_chance"], "auc": scores["fidelity_auc"]}
 

@@ -37,7 +37,7 @@ from ..config import Config, DataConfig
 from ..errors import ConfigError, DataError
 from .cache import CacheCorrupt, FrameCache, build_cache
 from .formats import UNLABELED, Annotations, VideoRecord, effective_on_error, load_annotations
-from .readers import open_video
+from .readers import open_video, resolve_backend
 from .sampling import Sampler, build_sampler, parse_views
 from .transforms import TestTransform, TrainTransform
 
@@ -70,6 +70,7 @@ class VideoDataset(Dataset):
         self.test_transform = test_transform
         self.num_clips = num_clips
         self.backend = backend
+        resolve_backend(backend)  # a backend that does not import: one error here, not one per video
         self.autorotate = autorotate
         self.on_error = on_error
         self.seed = seed

@@ -67,7 +67,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from ..errors import DataError
+from ..errors import DataError, require
 from . import mpeg4, scan_store
 from .display import display_matrix, frame_to_rgb, orientation, swaps_sides
 from .open_errors import open_failure
@@ -715,11 +715,12 @@ def _pil_available() -> bool:
 
 
 def resolve_backend(backend: str = "auto") -> str:
-    """'auto' -> 'pyav' (see `open_video`); 'torchcodec' must be importable."""
+    """'auto' -> 'pyav' (see `open_video`); 'torchcodec' must be importable (else `errors.require`'s
+    MissingDependencyError, which says why: not installed, or its FFmpeg libraries do not load)."""
     if backend not in BACKENDS:
         raise DataError(f"unknown video backend {backend!r}: expected one of {', '.join(BACKENDS)}")
-    if backend == "torchcodec" and not torchcodec_available():
-        raise DataError("video backend 'torchcodec' is not installed (pip install torchcodec)")
+    if backend == "torchcodec":
+        require("torchcodec.decoders", "codec", "video backend 'torchcodec'", native=True)
     if backend == "auto":
         return AUTO_BACKEND if AUTO_BACKEND == "pyav" or torchcodec_available() else "pyav"
     return backend

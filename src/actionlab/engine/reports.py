@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from ..errors import optional
 from ..metrics import confusion_matrix
 
 
@@ -110,12 +111,11 @@ def confusion_figure(cm: torch.Tensor, class_names: list[str], title: str | None
 
 def plot_confusion_matrix(cm: torch.Tensor, class_names: list[str], path: Path, title: str | None = None
                           ) -> Path | None:
-    """A PNG of the row-normalised matrix; None without matplotlib (the `viz` extra) or with > 60 classes."""
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        return None
+    """A PNG of the row-normalised matrix; None with > 60 classes or without matplotlib (the `viz` extra: a logged
+    notice says the image is not drawn and what brings it)."""
     if len(class_names) > 60:  # unreadable as an image; the CSV has it
+        return None
+    if optional("matplotlib", "viz", f"the confusion-matrix image ({path.name}; the CSV has the numbers)") is None:
         return None
     confusion_figure(cm, class_names, title).savefig(path, dpi=100)
     return path
