@@ -46,14 +46,39 @@ def frame_images(n: int, w: int = 64, h: int = 48, seed: int = 0) -> np.ndarray:
 
 
 def write_video(path: Path, frames: np.ndarray, codec: str = "libx264", pix_fmt: str = "yuv420p",
-                options: dict | None = None, fps: int = 25) -> Path:
+                options: dict | None = None, fps: int = 25, audio: str | None = None,
+                display_matrix: list[int] | None = None) -> Path:
+    """uint8 [n, h, w, 3] frames through actionlab's VideoWriter (the tests' one encode loop).  `audio`: an audio
+    encoder's name, for a 440 Hz tone as long as the video beside it; `display_matrix`: FFmpeg's nine numbers."""
     from actionlab.data.video_writer import VideoWriter
 
     with VideoWriter(path, frames.shape[2], frames.shape[1], fps, codec=codec, pix_fmt=pix_fmt,
                      options=dict(options or {})) as out:
+        if display_matrix is not None:
+            out.stream.set_display_matrix(display_matrix)
+        if audio:
+            _mux_tone(out.container, audio, len(frames) / fps)
         for img in frames:
             out.write(img)
     return path
+
+
+def _mux_tone(container, encoder: str, seconds: float, rate: int = 16000) -> None:
+    """A mono 440 Hz tone of `seconds` in a new audio stream of `container` (before anything is muxed)."""
+    import av
+
+    sound = container.add_stream(encoder, rate=rate)
+    sound.layout = "mono"
+    samples = int(rate * seconds)
+    fmt = sound.codec_context.codec.audio_formats[0].name  # s16, u8, fltp...
+    tone = np.sin(2 * np.pi * 440 * np.arange(samples) / rate)
+    data = {"s16": (tone * 12000).astype(np.int16), "u8": (128 + tone * 100).astype(np.uint8)}.get(
+        fmt.rstrip("p"), tone.astype(np.float32))
+    for start in range(0, samples, 1024):
+        frame = av.AudioFrame.from_ndarray(data[None, start:start + 1024], format=fmt, layout="mono")
+        frame.sample_rate, frame.pts = rate, start
+        container.mux(sound.encode(frame))
+    container.mux(sound.encode())
 
 
 @functools.cache

@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from tests import _data_helpers as data_helpers
+
 CLASSES = ["clap", "jump", "run", "sit", "wave"]
 
 
@@ -50,13 +52,8 @@ def changing_frames(n: int, h: int = 40, w: int = 48, seed: int = 0, period: int
 
 
 def write_video(path: Path, frames: np.ndarray, fps: int = 10, codec: str = "libx264") -> Path:
-    from actionlab.data.video_writer import VideoWriter
-
     options = {"g": "16", "preset": "ultrafast"} if codec == "libx264" else {"g": "16"}
-    with VideoWriter(path, frames.shape[2], frames.shape[1], fps, codec=codec, options=options) as out:
-        for img in frames:
-            out.write(img)
-    return path
+    return data_helpers.write_video(path, frames, codec, options=options, fps=fps)
 
 
 def decode_all(path: Path) -> torch.Tensor:

@@ -19,6 +19,7 @@ from actionlab.annotate import font
 from actionlab.annotate.overlay import Layout
 from actionlab.api import Predictor, Preprocess
 from actionlab.models.recognizer import Output
+from tests import _data_helpers as data_helpers
 
 CLASSES = ["blue square", "yellow square", "green square", "red square"]
 RED, GREEN = (220, 40, 40), (40, 200, 60)
@@ -55,32 +56,8 @@ def changing_class_frames(n: int, change: int, w: int = 320, h: int = 240) -> np
 def write_video(path: Path, frames: np.ndarray, fps: int = 10, audio: str | None = None,
                 pix_fmt: str = "yuv420p") -> Path:
     """H.264 MP4 (or the container the suffix names); `audio`: an encoder name for a 440 Hz tone beside it."""
-    import av
-
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], pix_fmt
-        stream.options = {"g": "12", "preset": "ultrafast", "crf": "18"}
-        sound = None
-        if audio:
-            sound = container.add_stream(audio, rate=16000)
-            sound.layout = "mono"
-        for img in frames:
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
-        container.mux(stream.encode())
-        if sound is not None:
-            samples = int(16000 * len(frames) / fps)
-            fmt = sound.codec_context.codec.audio_formats[0].name  # s16, u8, fltp...
-            tone = np.sin(2 * np.pi * 440 * np.arange(samples) / 16000)
-            data = {"s16": (tone * 12000).astype(np.int16), "u8": (128 + tone * 100).astype(np.uint8)}.get(
-                fmt.rstrip("p"), tone.astype(np.float32))
-            chunk = 1024
-            for start in range(0, samples, chunk):
-                frame = av.AudioFrame.from_ndarray(data[None, start:start + chunk], format=fmt, layout="mono")
-                frame.sample_rate, frame.pts = 16000, start
-                container.mux(sound.encode(frame))
-            container.mux(sound.encode())
-    return path
+    options = {"g": "12", "preset": "ultrafast", "crf": "18"}
+    return data_helpers.write_video(path, frames, pix_fmt=pix_fmt, options=options, fps=fps, audio=audio)
 
 
 def decode(path: Path) -> tuple[list[np.ndarray], list[float]]:

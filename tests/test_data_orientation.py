@@ -19,7 +19,7 @@ import pytest
 import torch
 
 from actionlab.data.readers import PyAVReader, read, video_info
-from tests._data_helpers import frame_images, workdir
+from tests._data_helpers import frame_images, workdir, write_video
 
 CASES = [(angle, h, v) for angle in (0, 90, 180, 270) for h in (0, 1) for v in (0, 1)]
 
@@ -33,22 +33,11 @@ def display_matrix(angle: int, hflip: int, vflip: int) -> list[int]:
 
 
 def mirrored_video(angle: int, hflip: int, vflip: int) -> Path:
-    import av
-
     path = workdir() / "orientation" / f"m{angle}_{hflip}{vflip}.mov"
     if path.exists():
         return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("png", rate=25)
-        stream.width, stream.height, stream.pix_fmt = 64, 48, "rgb24"
-        stream.set_display_matrix(display_matrix(angle, hflip, vflip))
-        for img in frame_images(3, 64, 48):
-            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return path
+    matrix = display_matrix(angle, hflip, vflip)
+    return write_video(path, frame_images(3, 64, 48), "png", "rgb24", display_matrix=matrix)
 
 
 def ffmpeg_first_frame(path: Path) -> bytes:

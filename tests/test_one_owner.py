@@ -27,7 +27,7 @@ OWNERS = {
     r"[\"']ACTIONLAB_CACHE": {"paths.py"},  # reading the cache root's environment variable(s)
     r"\.sigmoid\(\) if|softmax\(-1\) if": {"metrics.py"},  # logits -> scores
     r"model\.train\(was_training\)": {"models/recognizer.py", "profile.py"},  # eval mode + no grad, restored
-    r"add_stream\(": {"data/video_writer.py", "tests/_watch_helpers.py"},  # the PyAV encode loop (+ audio tones)
+    r"add_stream\(": {"data/video_writer.py", "tests/_data_helpers.py"},  # the PyAV encode loop (+ audio tones)
     r"pip install": {"errors.py", "api.py", "commands/export.py", "models/pretrained.py"},  # (the last 3: docs)
     r"def (resolve|select)_device": {"engine/runtime.py"},
     r"linspace\(0, num_frames": set(),  # TSN segment arithmetic: data/sampling.py only
@@ -46,6 +46,16 @@ def test_each_fact_is_written_once():
     extra = {pattern: sorted(name for name, text in files.items() if re.search(pattern, text) and name not in allowed)
              for pattern, allowed in OWNERS.items()}
     assert {k: v for k, v in extra.items() if v} == {}
+
+
+def test_one_encode_loop_in_the_package_and_its_tests():
+    """Every video the package or a test writes goes through data.video_writer.VideoWriter: no other file opens
+    a PyAV container for writing."""
+    writes = re.compile(r"av\.open\(.*,\s*(mode\s*=\s*)?[\"']w")
+    files = {f"src/actionlab/{p.relative_to(SRC)}": p for p in SRC.rglob("*.py")}
+    files.update({f"tests/{p.relative_to(TESTS)}": p for p in TESTS.rglob("*.py")})
+    assert sorted(name for name, p in files.items() if writes.search(p.read_text())) == [
+        "src/actionlab/data/video_writer.py"]
 
 
 # --------------------------------------------------------------------------- the cache root
