@@ -34,6 +34,7 @@ mid-stream) are left to the sequential path (`StreamFacts.unsupported` says why)
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -45,6 +46,8 @@ USER_DATA_CODE = 0xB2
 KEEP_MIN_BYTES = 7
 #: without the packed flag, FFmpeg still decodes a kept VOP in place of a packet this small (an N-VOP)
 MAX_NVOP_SIZE = 19
+#: packets up to this size without headers are described once per distinct content (`describe_packets`)
+SMALL_PACKET = 16
 TYPES = "IPBS"
 #: PyAV's `frame.pict_type` values for I, P, B and S (GMC sprite) VOPs
 PICT_TYPE = {"I": 1, "P": 2, "B": 3, "S": 4}
@@ -96,8 +99,9 @@ class _Bits:
         return (chunk >> shift) & ((1 << n) - 1)
 
 
-def parse_vol(data: bytes, at: int, facts: StreamFacts) -> None:
-    """video_object_layer header (ISO/IEC 14496-2 6.2.3) from the byte after its start code."""
+def parse_vol(data: bytes, at: int, facts: StreamFacts) -> int:
+    """video_object_layer header (ISO/IEC 14496-2 6.2.3) from the byte after its start code; returns the end
+    of the bytes it read (len(data) + 1 when it ran out of them: then the result depends on the length)."""
     b = _Bits(data, at)
     try:
         b.read(1)  # random_accessible_vol
@@ -128,68 +132,50 @@ def parse_vol(data: bytes, at: int, facts: StreamFacts) -> None:
             facts.note("VOL header with a zero time-increment resolution")
     except EOFError:
         facts.note("truncated VOL header")
+        return len(data) + 1
+    return (b.pos + 7) // 8
 
 
-def parse_user_data(data: bytes, at: int, facts: StreamFacts) -> None:
-    """FFmpeg's decoder sets its packed-bitstream mode from user data "DivX<ver>b<build>p" (or Build)."""
-    text = data[at: at + 255].split(b"\x00\x00", 1)[0]
-    m = _DIVX.match(text)
+def parse_user_data(data: bytes, at: int, facts: StreamFacts) -> int:
+    """FFmpeg's decoder sets its packed-bitstream mode from user data "DivX<ver>b<build>p" (or Build); returns
+    the end of the bytes read, as `parse_vol` does."""
+    window = data[at: at + 255]
+    cut = window.find(b"\x00\x00")
+    m = _DIVX.match(window if cut < 0 else window[:cut])
     if m:
         facts.packed = m.group(3) == b"p"
+    if cut >= 0:
+        return at + cut + 2
+    return at + 255 if len(window) == 255 else len(data) + 1
 
 
 def parse_headers(data: bytes, facts: StreamFacts) -> bool:
     """VOL and user-data headers in `data` before its first VOP (extradata, or a keyframe packet that
     repeats them); True when a VOL header was among them."""
+    return _parse_headers(data, facts)[0]
+
+
+def _parse_headers(data: bytes, facts: StreamFacts) -> tuple[bool, int]:
+    """`parse_headers`, and the end of the bytes its result depends on (through the first VOP's start code;
+    len(data) + 1 when it depends on the packet's length)."""
     vol = False
+    end = 0
     i = data.find(START)
     while 0 <= i < len(data) - 4:
         code = data[i + 3]
         if 0x20 <= code <= 0x2F:
-            parse_vol(data, i + 4, facts)
+            end = max(end, parse_vol(data, i + 4, facts))
             vol = True
         elif code == USER_DATA_CODE:
-            parse_user_data(data, i + 4, facts)
+            end = max(end, parse_user_data(data, i + 4, facts))
         elif code == 0xB6:
-            break
+            return vol, max(end, i + 4)
         i = data.find(START, i + 3)
-    return vol
+    return vol, len(data) + 1
 
 
-def vop_header(data: bytes, at: int, facts: StreamFacts) -> Vop | None:
-    """The VOP whose start code is at byte `at`: vop_coding_type, vop_coded (None if the header does not parse).
-
-    Read from one 64-bit window (this runs for every packet of every scan): coding type (2 bits),
-    modulo_time_base (ones ended by a zero), marker, vop_time_increment, marker, vop_coded."""
-    chunk = data[at + 4: at + 12]
-    avail = 8 * len(chunk)
-    word = int.from_bytes(chunk, "big") << (64 - avail)
-    pos = 2
-    while pos < avail and (word >> (63 - pos)) & 1:  # modulo_time_base
-        pos += 1
-    pos += 1
-    last = pos + facts.time_increment_bits + 2  # marker, increment, marker, then vop_coded
-    if last >= avail:
-        return None
-    if not (word >> (63 - pos)) & 1 or not (word >> (63 - last + 1)) & 1:  # a marker is 0: wrong width
-        return None
-    return Vop(TYPES[word >> 62], bool((word >> (63 - last)) & 1), at)
-
-
-def packet_vops(data: bytes, facts: StreamFacts) -> tuple[Vop, ...]:
-    """Every VOP in one packet, in bitstream order; headers in the packet update `facts` first."""
-    vops: list[Vop] = []
-    i = data.find(VOP_START)
-    while i >= 0:
-        vop = vop_header(data, i, facts)
-        if vop is None:
-            facts.note(f"a VOP header that does not parse with {facts.time_increment_bits} time-increment bits")
-            return tuple(vops)
-        vops.append(vop)
-        if vop.type == "B":
-            facts.has_b = True
-        i = data.find(VOP_START, i + 4)
-    return tuple(vops)
+_WORD = (1 << 64) - 1
+_tuple = tuple.__new__  # builds a NamedTuple without its Python-level __new__ (hundreds per scan)
 
 
 class Packet(NamedTuple):
@@ -202,19 +188,68 @@ class Packet(NamedTuple):
 
 
 def describe_packet(data: bytes, facts: StreamFacts) -> Packet:
-    if len(data) < 16 and data.startswith(VOP_START) and data.find(START, 4) < 0:  # one small VOP: mostly
-        vop = vop_header(data, 0, facts)  # the N-VOP placeholders, half the packets of a packed AVI
-        if vop is None:
-            facts.note(f"a VOP header that does not parse with {facts.time_increment_bits} time-increment bits")
-            return Packet((), len(data), False)
-        facts.has_b = facts.has_b or vop.type == "B"
-        return Packet((vop,), len(data), False)
-    first = data.find(START)
-    if first < 0:
-        return Packet((), len(data), False)
-    vos = first + 3 < len(data) and data[first + 3] == VOS_CODE
-    vol = data.find(VOP_START) != first and parse_headers(data, facts)  # headers before the first VOP
-    return Packet(packet_vops(data, facts), len(data), vos, vol)
+    """One packet's VOPs and headers (`describe_packets` for a whole stream)."""
+    return describe_packets([data], facts)[0]
+
+
+def describe_packets(datas: Iterable[bytes], facts: StreamFacts) -> list[Packet]:
+    """Every packet's VOPs and headers, in stream order; headers update `facts` where they appear.
+
+    A packet of up to `SMALL_PACKET` bytes without headers (N-VOP placeholders, repeated through a packed
+    stream) equal to one described before under the same VOL gets that description again.  Encoders repeat
+    the same VOS/VOL/user-data headers before every I-VOP: a packet whose bytes from its
+    first start code on begin with all the bytes the last header parse read (through the first VOP's start
+    code) is not parsed again: it would set the same fields to the same values."""
+    described: list[Packet] = []
+    last_headers: bytes | None = None
+    last_vol = False
+    bits = facts.time_increment_bits  # changes only where `parse_headers` reads a VOL
+    small: dict[bytes, Packet] = {}  # packets of a few bytes without headers (N-VOPs: half of a packed AVI's)
+    for data in datas:
+        size = len(data)
+        if size <= SMALL_PACKET:
+            known = small.get(data)
+            if known is not None:
+                described.append(known)
+                continue
+        first = data.find(START)
+        if first < 0:
+            described.append(Packet((), size, False))
+            continue
+        vop_at = data.find(VOP_START, first)
+        vos = vol = False
+        headerless = vop_at == first
+        if not headerless:  # headers before the first VOP (VOS, VOL, user data), or no VOP at all
+            vos = first + 3 < size and data[first + 3] == VOS_CODE
+            if last_headers is None or not data.startswith(last_headers, first):
+                last_vol, end = _parse_headers(data, facts)
+                last_headers = data[first: end] if end <= size else None  # None: depends on the length
+                if facts.time_increment_bits != bits:
+                    bits = facts.time_increment_bits
+                    small.clear()
+            vol = last_vol
+        vops: list[Vop] = []
+        while vop_at >= 0:  # each VOP header from one 64-bit window (inline: this runs for every VOP of a scan):
+            # coding type (2 bits), modulo_time_base (ones ended by a zero), marker, vop_time_increment, marker,
+            # vop_coded; a marker that is 0 means a wrong time-increment width
+            chunk = data[vop_at + 4: vop_at + 12]
+            avail = 8 * len(chunk)
+            word = int.from_bytes(chunk, "big") << (64 - avail)
+            pos = 67 - ((~word << 2) & _WORD).bit_length()
+            last = pos + bits + 2
+            if last >= avail or not (word >> (63 - pos)) & 1 or not (word >> (64 - last)) & 1:
+                facts.note(f"a VOP header that does not parse with {bits} time-increment bits")
+                break
+            kind = TYPES[word >> 62]
+            if kind == "B":
+                facts.has_b = True
+            vops.append(_tuple(Vop, (kind, bool((word >> (63 - last)) & 1), vop_at)))
+            vop_at = data.find(VOP_START, vop_at + 4)
+        packet = _tuple(Packet, (tuple(vops), size, vos, vol))
+        described.append(packet)
+        if size <= SMALL_PACKET and headerless:  # no headers: a function of the bytes and the VOL alone
+            small[data] = packet
+    return described
 
 
 # --------------------------------------------------------------------------- the replay
@@ -222,14 +257,15 @@ def describe_packet(data: bytes, facts: StreamFacts) -> Packet:
 VopId = tuple[int, int]  # (packet position, index of the VOP in the packet)
 
 
-@dataclass
-class Call:
+class Call(NamedTuple):
     """One `decode(packet)` call of the replay: which VOP it decoded and which it kept for the next call."""
 
     decoded: VopId | None = None
     refs: tuple[VopId | None, ...] = ()  # the anchors it predicts from (P/S: one, B: two, I: none)
     kept: VopId | None = None
-    outputs: list[VopId] = field(default_factory=list)
+
+
+_NO_CALL = Call()  # a call that decodes nothing (shared: one replay step per packet must stay cheap)
 
 
 def replay(packets: list[Packet], facts: StreamFacts, start: int, stop: int,
@@ -240,48 +276,46 @@ def replay(packets: list[Packet], facts: StreamFacts, start: int, stop: int,
     so nothing is kept from its packet).  Returns the calls (one per packet) and every output, in order.
     """
     low_delay = bool(facts.low_delay)
+    packed = facts.packed
     kept: VopId | None = None
     last = nxt = None  # FFmpeg's last_picture / next_picture (anchors)
     calls: list[Call] = []
     outputs: list[VopId] = []
     for pos in range(start, stop + 1):
         pkt = packets[pos]
-        call = Call()
-        calls.append(call)
-        if kept is not None and facts.packed and pkt.starts_with_vos:
+        if kept is not None and packed and pkt.starts_with_vos:
             kept = None  # "Discarding excessive bitstream in packed xvid"
-        if kept is not None and (facts.packed or pkt.size <= MAX_NVOP_SIZE):
-            vid, search_from = kept, 0
+        if kept is not None and (packed or pkt.size <= MAX_NVOP_SIZE):
+            vid, from_kept = kept, True
         elif pkt.vops:
-            vid, search_from = (pos, 0), None
+            vid, from_kept = (pos, 0), False
         else:
             kept = None
+            calls.append(_NO_CALL)
             continue
         kept = None
         vop = packets[vid[0]].vops[vid[1]]
-        if not vop.coded:
+        kind = vop.type
+        if not vop.coded or (kind == "B" and (last is None or (skip_b is not None and pos in skip_b))):
+            calls.append(_NO_CALL)
             continue
-        if vop.type == "B" and (last is None or (skip_b is not None and pos in skip_b)):
-            continue
-        call.decoded = vid
-        call.refs = () if vop.type == "I" else (last, nxt) if vop.type == "B" else (nxt,)
-        if vop.type == "B" or low_delay:
-            call.outputs.append(vid)
-        if vop.type != "B":
+        if kind == "B":
+            refs: tuple[VopId | None, ...] = (last, nxt)
+            outputs.append(vid)
+        else:
+            refs = () if kind == "I" else (nxt,)
+            if low_delay:
+                outputs.append(vid)
             last, nxt = nxt, vid
             if not low_delay and last is not None:
-                call.outputs.append(last)
-        outputs.extend(call.outputs)
-        if facts.packed:  # the next start code after the decoded VOP (in this call's packet), if I or B
-            if search_from is None:
-                following = [j for j in range(vid[1] + 1, len(pkt.vops))]
-                rest = pkt.size - pkt.vops[vid[1] + 1].offset if following else 0
-            else:
-                following = list(range(len(pkt.vops)))
-                rest = pkt.size
-            if following and rest > KEEP_MIN_BYTES and pkt.vops[following[0]].type in "IB":
-                kept = (pos, following[0])
-                call.kept = kept
+                outputs.append(last)
+        if packed:  # the next start code after the decoded VOP (in this call's packet), if I or B
+            following = 0 if from_kept else vid[1] + 1
+            if following < len(pkt.vops):
+                rest = pkt.size if from_kept else pkt.size - pkt.vops[following].offset
+                if rest > KEEP_MIN_BYTES and pkt.vops[following].type in "IB":
+                    kept = (pos, following)
+        calls.append(_tuple(Call, (vid, refs, kept)))
     if not low_delay and nxt is not None:
         outputs.append(nxt)  # decode(None) at the end of a run returns the last anchor
     return calls, outputs

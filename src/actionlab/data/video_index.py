@@ -162,7 +162,8 @@ def exact_reason(container_format: str, pts: list[int | None], discard: list[boo
 
 
 def scan(container: Any, stream: Any, path: str, keep_packets: bool) -> VideoIndex:
-    """Demux every packet of `stream` once (no decoding); MPEG-4 Part 2 packets are also parsed for their VOPs."""
+    """Demux every packet of `stream` once (no decoding); MPEG-4 Part 2 packets are also parsed for their VOPs
+    (after the demux, in one pass: `mpeg4.describe_packets`)."""
     import av
 
     pts: list[int | None] = []
@@ -172,22 +173,24 @@ def scan(container: Any, stream: Any, path: str, keep_packets: bool) -> VideoInd
     packets: list[Any] = []
     cc = stream.codec_context
     facts = mpeg4.StreamFacts() if cc.name == "mpeg4" else None
-    described: list[mpeg4.Packet] = []
+    payloads: list[bytes] = []
     if facts is not None and cc.extradata:
         facts.vol_in_extradata = mpeg4.parse_headers(bytes(cc.extradata), facts)
     size = 0
+    index = stream.index
     try:
         for pkt in container.demux(stream):
-            if pkt.stream is None or pkt.stream.index != stream.index or pkt.size == 0:
-                continue  # other streams; end-of-stream markers; AVI drop chunks carry no frame
+            n = pkt.size
+            if n == 0 or pkt.stream_index != index:
+                continue  # end-of-stream markers; AVI drop chunks carry no frame; other streams
             if pkt.is_keyframe:
                 keys.append(len(pts))
             pts.append(pkt.pts)
             dts.append(pkt.dts)
             discard.append(bool(pkt.is_discard))
-            size += pkt.size
+            size += n
             if facts is not None:
-                described.append(mpeg4.describe_packet(bytes(pkt), facts))
+                payloads.append(bytes(pkt))
             if keep_packets:
                 packets.append(pkt)
     except av.error.FFmpegError as e:
@@ -195,11 +198,11 @@ def scan(container: Any, stream: Any, path: str, keep_packets: bool) -> VideoInd
     check_complete(container, stream, path, pts)
     fmt = container.format.name
     rate = stream.average_rate or stream.guessed_rate or stream.base_rate
-    index = VideoIndex(path, pts, dts, keys, len(pts), exact_reason(fmt, pts, discard, cc.name),
+    found = VideoIndex(path, pts, dts, keys, len(pts), exact_reason(fmt, pts, discard, cc.name),
                        float(rate) if rate else 0.0, int(cc.width), int(cc.height), cc.name, fmt,
                        packets if keep_packets else None, size if keep_packets else 0)
-    derive(index, described if facts is not None else None, facts, any(discard))
-    return index
+    derive(found, mpeg4.describe_packets(payloads, facts) if facts is not None else None, facts, any(discard))
+    return found
 
 
 def derive(index: VideoIndex, described: list[mpeg4.Packet] | None, facts: mpeg4.StreamFacts | None,
