@@ -200,3 +200,26 @@ def test_extra_metrics_read_arts_own_backbone_prediction(monkeypatch):
     monkeypatch.setattr(actionlab.engine.build, "load_for_inference", lambda *a, **k: SimpleNamespace(model=Model()))
     cfg = SimpleNamespace(test=SimpleNamespace(batch_size=4), train=SimpleNamespace(seed=0))
     assert accuracy.extra_metrics(cfg, "unused.pt")["backbone_top1"] == pytest.approx(0.75)
+
+
+@pytest.mark.parametrize("argv, cores, expected", [([], 2, 1), (["--jobs", "1"], 2, 1), (["--jobs", "1"], 16, 1),
+                                                   (["--jobs", "1", "--threads", "2"], 2, 2)])
+def test_one_thread_per_model_whatever_the_cores_and_jobs(monkeypatch, tmp_path, argv, cores, expected):
+    """Results depend on the torch thread count: it is --threads (default 1), not the cores divided by the jobs."""
+    seen = []
+
+    def fake_bench_one(recipe, cfg, minutes, threads, seed):
+        seen.append(threads)
+        raise RuntimeError("stop")
+
+    monkeypatch.setattr(accuracy, "bench_one", fake_bench_one)
+    monkeypatch.setattr(accuracy.os, "cpu_count", lambda: cores)
+    monkeypatch.setattr("actionlab.data.synthetic.generate", _fake_generate(tmp_path))
+    parser = argparse.ArgumentParser()
+    accuracy.add_arguments(parser)
+    args = parser.parse_args(["--methods", "tsm", "--seeds", "1", "--out", str(tmp_path), *argv])
+    if cores > 2 or "--jobs" not in argv:  # two jobs run in a process pool: keep this test in one process
+        args.jobs = 1
+    with pytest.raises(ConfigError, match="every run failed"):
+        accuracy.run(args)
+    assert seen and set(seen) == {expected}

@@ -9,7 +9,8 @@
    same numbers, only later), or with `--budget-minutes` the same training time (epochs set by timing a
    few steps: cheaper models get more epochs, and the result depends on the machine's load) - with the
    demo's machinery (`engine.experiment.run_recipe_in_worker`: train, test, GMACs/params), two models at a
-   time, one torch thread each,
+   time, one torch thread each (`--threads`: the thread count changes the last bits of every sum, and
+   training amplifies them, so it is fixed rather than taken from the machine's cores),
 3. adds the method-specific numbers from one more pass over the test split (first view): temporal
    fidelity of the "attention" extras against "action_mask" (TFE, vanilla attention), actionness inside
    the moving part's box (ATR), the pointing game of ART's tracklet "regions",
@@ -93,6 +94,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--order", choices=("seed", "method"), default="seed",
                    help="run every method for seed 0 first (seed, default), or every seed of a method first (method)")
     p.add_argument("--jobs", type=int, default=None, help="models trained at once (default: CPU cores, at most 2)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads per model (default 1: the results then "
+                   "do not depend on the machine's cores)")
     p.add_argument("--eval-every", type=int, default=0, metavar="E",
                    help="validate every E epochs while training: the training curves of the report (default 0: no "
                         "validation; the test split is scored after training either way)")
@@ -168,10 +171,20 @@ def bench_one(recipe: Any, cfg_dict: dict[str, Any], minutes: float | None, thre
     row = run_recipe_in_worker(recipe, cfg_dict, minutes, threads, f"[{recipe.name} s{seed}] ")
     row.update(extra_metrics(from_dict(cfg_dict), row["checkpoint"]))
     row["seed"] = seed
+    row["threads"] = threads  # the last bits of a sum depend on the thread count, and training amplifies them
     row["budget_minutes"] = minutes
     row["budget_epochs"] = None if minutes is not None else cfg_dict["train"]["epochs"]
     (Path(row["run_dir"]) / ROW_FILE).write_text(json.dumps(row, indent=1, default=str) + "\n", encoding="utf-8")
     return row
+
+
+def _threads(args: argparse.Namespace) -> int:
+    """Torch threads per model: `--threads`, 1 unless given, never derived from the cores (a seeded run must
+    give the same numbers on a 2-core and a 16-core machine)."""
+    threads = getattr(args, "threads", 1)
+    if threads < 1:
+        raise ConfigError(f"--threads must be at least 1, got {threads}")
+    return threads
 
 
 def _budget(args: argparse.Namespace, variants: list[str]) -> tuple[dict[str, int] | None, float | None]:
@@ -298,7 +311,7 @@ def run(args: argparse.Namespace) -> int:
               f"epochs {format_epochs(epochs)}" if epochs else f"{minutes:g} min")
     cores = os.cpu_count() or 1
     workers = max(1, min(args.jobs or min(2, cores), len(runs)))
-    threads = max(1, cores // workers)
+    threads = _threads(args)
     out = Path(args.out or f"runs/bench-accuracy-{time.strftime('%Y%m%d-%H%M%S')}").resolve()
     data_extra = external_data_overrides(Path(args.data)) if args.data else []
     out.mkdir(parents=True, exist_ok=True)
@@ -334,6 +347,7 @@ def run(args: argparse.Namespace) -> int:
     reproduce = (f"actionlab bench accuracy {budget_arg} --seeds {args.seeds} --order {order} "
                  f"--methods {','.join(methods)}"
                  + (f" --eval-every {args.eval_every}" if args.eval_every else "")
+                 + (f" --threads {threads}" if threads != 1 else "")
                  + (f" --data {args.data}" if args.data else
                     f" --videos-per-class {args.videos_per_class} --frames {args.frames}"
                     + (f" --eval-per-class {args.eval_per_class}" if args.eval_per_class else "")))

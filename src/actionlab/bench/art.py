@@ -59,6 +59,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--frames", type=int, default=16, help="frames per generated video (default 16)")
     p.add_argument("--eval-every", type=int, default=0, metavar="E", help="validate every E epochs (default 0)")
     p.add_argument("--jobs", type=int, default=None, help="models trained at once (default: CPU cores, at most 2)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads per model (default 1: the results then "
+                   "do not depend on the machine's cores)")
     p.add_argument("--out", default=None, metavar="DIR", help="output directory (default runs/bench-art-<time>); "
                    "a `bench accuracy` directory reuses its finished art_backbone / art runs")
 
@@ -108,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     cores = os.cpu_count() or 1
     workers = max(1, min(args.jobs or min(2, cores), 2 * args.seeds))
-    threads = max(1, cores // workers)
+    threads = accuracy._threads(args)
     started, load_start = time.perf_counter(), accuracy.load_average()
     data_args = argparse.Namespace(data=None, videos_per_class=args.videos_per_class, frames=args.frames,
                                    eval_per_class=args.eval_per_class)
