@@ -57,7 +57,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--videos-per-class", type=int, default=32, help="training videos per class (default 32)")
     p.add_argument("--eval-per-class", type=int, default=24, help="val and test videos per class (default 24)")
     p.add_argument("--frames", type=int, default=16, help="frames per generated video (default 16)")
-    p.add_argument("--eval-every", type=int, default=0, metavar="E", help="validate every E epochs (default 0)")
+    p.add_argument("--eval-every", type=int, default=2, metavar="E",
+                   help="validate every E epochs: the training curves (default 2, as bench accuracy)")
     p.add_argument("--jobs", type=int, default=None, help="models trained at once (default: CPU cores, at most 2)")
     p.add_argument("--threads", type=int, default=1, help="torch threads per model (default 1: the results then "
                    "do not depend on the machine's cores)")
@@ -150,7 +151,8 @@ def run(args: argparse.Namespace) -> int:
     elapsed = time.perf_counter() - started
     reproduce = (f"actionlab bench art --epochs {args.epochs} --seeds {args.seeds} --ablations {','.join(names)} "
                  f"--videos-per-class {args.videos_per_class} --eval-per-class {args.eval_per_class} "
-                 f"--frames {args.frames}")
+                 f"--frames {args.frames} --eval-every {args.eval_every}"
+                 + (f" --threads {threads}" if threads != 1 else ""))
     header = (f"# actionlab bench art\n\nART's ablations on the 'finegrained' variant ({args.videos_per_class} "
               f"training videos a class, {args.eval_per_class} val/test videos a class), {args.epochs} epochs "
               f"each, seeds 0-{args.seeds - 1}; load average {load_start} at the start, "
