@@ -69,6 +69,35 @@ def test_readout_is_what_the_attention_read():
     assert torch.allclose(new_q, q + readout + layer.ffn(layer.norm2(q + readout)), atol=1e-5)
 
 
+def _mtc_grads(mtc_on: str) -> tuple[dict, torch.Tensor]:
+    """The MTC terms of a head whose attention does not depend on the queries (query projection zeroed:
+    every query reads the frame's mean, as a near-uniform attention does) and their gradient on the prompts."""
+    h = head(mtc_on=mtc_on, se_layers=0, spatial_enhancement=False).eval()
+    with torch.no_grad():
+        h.activate[0].attn.in_proj_weight[: h.dim].zero_()
+        h.activate[0].attn.in_proj_bias[: h.dim].zero_()
+    mtc = h(*frames(4)).mtc
+    sum(mtc.values()).backward()
+    return {name: v.item() for name, v in mtc.items()}, h.prompts.grad
+
+
+def test_mtc_readout_starts_where_its_gradient_vanishes_and_via_readout_keeps_one():
+    """`readout`: queries that read the same content give cos = 1 at once, the cosine's maximum, where its
+    gradient is zero. `responses_via_readout`: the values of the paper's terms on R, but no gradient reaches the
+    prompts through the residual + Q (here the only path to them), while the read-out still gets one."""
+    paper, paper_grad = _mtc_grads("responses")
+    readout, _ = _mtc_grads("readout")
+    via, via_grad = _mtc_grads("responses_via_readout")
+    assert readout["spatial"] == pytest.approx(1.0, abs=1e-5)  # identical read-outs: the worst value, stuck
+    assert via == pytest.approx(paper)  # the paper's values on R_t
+    assert paper_grad.abs().sum() > 1e-4  # the paper's form: the prompts alone can lower the terms
+    assert via_grad is None or via_grad.abs().sum() == 0  # the via-read-out form: not through the residual
+    h = head(mtc_on="responses_via_readout").train()
+    h(*frames(5)).mtc["spatial"].backward()
+    v_weight = h.activate[0].attn.in_proj_weight.grad[2 * h.dim:]  # the value projection: what is read
+    assert v_weight.abs().sum() > 0
+
+
 def test_learned_queries_use_no_text():
     h = head(query_source="learned")
     assert h.text_proj is None and h.learned_semantics is not None

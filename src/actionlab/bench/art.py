@@ -15,6 +15,7 @@ epochs and optimizer as the backbone alone (`art_backbone`), for every seed:
   art_frozen            the trained `art_backbone` of the same seed, frozen (BN statistics too): only ART's
                         head trains, so its backbone cannot be what costs accuracy
   art_mtc_readout       Eqs. 5-7 measured on MCA(Q, X^) instead of R = MCA(Q, X^) + Q (`mtc_on: readout`)
+  art_mtc_via_readout   Eqs. 5-7 on R, their gradient only through MCA(Q, X^) (`mtc_on: responses_via_readout`)
 
 Each ART run also reports its own backbone's prediction (the Eq. 10 classifier on x_cls, `backbone_top1`)
 beside its final prediction (Eq. 11, `top1`), and the MTC terms and total loss of its last epoch.  Runs
@@ -44,6 +45,8 @@ ABLATIONS: dict[str, tuple[dict[str, Any], str]] = {
     "art_k4": ({"num_tracklets": 4}, "K = 4 tracklets"),
     "art_frozen": ({"freeze_backbone": True}, "trained backbone (same seed) frozen, only the head trains"),
     "art_mtc_readout": ({"mtc_on": "readout"}, "MTC on MCA(Q, X^), without Eq. 3's + Q"),
+    "art_mtc_via_readout": ({"mtc_on": "responses_via_readout"},
+                            "MTC on R, its gradient only through MCA(Q, X^) (not the residual + Q)"),
 }
 BACKBONE = "art_backbone"
 MTC_KEYS = ("train_mtc_spatial", "train_mtc_temporal", "train_mtc_tracklet")

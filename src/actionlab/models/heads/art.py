@@ -56,6 +56,8 @@ from ...errors import ConfigError
 from ..text.bank import SemanticBank
 
 MTC_TERMS = ("spatial", "temporal", "tracklet")
+# where Eqs. 5-7 are measured (ARTHead's `mtc_on`): the paper's R_t first (the default)
+MTC_ON = ("responses", "readout", "responses_via_readout")
 
 
 # ---------------------------------------------------------------------------- building blocks
@@ -198,11 +200,16 @@ class ARTHead(nn.Module):
     semantics; "learned" replaces those K semantics by K free parameters (DETR-style learned queries: no
     text in Eqs. 1, 2 and 9); a random bank in place of the text ("random" text) is `ART(text_bank="random")`.
 
-    `mtc_on` (where Eqs. 5-7 are measured): "responses" (default, the paper: R_t of Eq. 3) or "readout"
-    (MCA(Q_t, X^_t) alone, without Eq. 3's residual + Q_t). R_t = MCA + Q_t, and Q_t = P + S^_t is nearly the
-    same in every frame: the terms on R are satisfied by the prompts alone (with K = 2, P_2 = -P_1 gives
-    spatial = tracklet = -1 and temporal = 0, whatever the frames show), so they stop shaping what the queries
-    read. On the read-out, two queries are apart only if they read different content of the frame.
+    `mtc_on` (where Eqs. 5-7 are measured): "responses" (default, the paper: R_t of Eq. 3), "readout"
+    (MCA(Q_t, X^_t) alone, without Eq. 3's residual + Q_t) or "responses_via_readout" (the values of R_t, their
+    gradient only through the read-out). R_t = MCA + Q_t, and Q_t = P + S^_t is nearly the same in every
+    frame: the terms on R are satisfied by the prompts alone (with K = 2, P_2 = -P_1 gives spatial = tracklet =
+    -1 and temporal = 0, whatever the frames show), so they stop shaping what the queries read. On the read-out
+    alone the terms start at their maximum when the attention is near uniform (every query reads the frame's
+    mean: cos = 1, where the cosine's gradient is zero) and stay there (benchmarks/art.md). "responses_via_readout"
+    keeps the paper's values on R but lets their gradient reach only what the attention reads, not the
+    residual + Q: the prompts cannot satisfy the terms by themselves, and the queries' difference gives the
+    read-outs a gradient from the start.
 
     `couple_sema` (default False): L_sema (Eqs. 12-17) trains the agent bank S^a and the map
     `video_to_text`; by default x_cls is detached before that map, so L_sema sends no gradient into
@@ -224,7 +231,7 @@ class ARTHead(nn.Module):
                  sema_temperature: float = 0.07, bank_momentum: float = 0.999, position_code: bool = True,
                  couple_sema: bool = False, video_to_text: nn.Module | None = None,
                  query_source: Literal["text", "learned"] = "text",
-                 mtc_on: Literal["responses", "readout"] = "responses"):
+                 mtc_on: Literal["responses", "readout", "responses_via_readout"] = "responses"):
         super().__init__()
         if bank.dim() != 3 or bank.shape[1] != num_classes:
             raise ConfigError(f"ART: the semantic bank is {tuple(bank.shape)}, expected [prompts, {num_classes}, C_t]")
@@ -241,8 +248,9 @@ class ARTHead(nn.Module):
             raise ConfigError(f"ART: prototypes must be 'head' or 'free', got {prototypes!r}")
         if query_source not in ("text", "learned"):
             raise ConfigError(f"ART: query_source must be 'text' or 'learned', got {query_source!r}")
-        if mtc_on not in ("responses", "readout"):
-            raise ConfigError(f"ART: mtc_on must be 'responses' (the paper's R_t) or 'readout', got {mtc_on!r}")
+        if mtc_on not in MTC_ON:
+            raise ConfigError(f"ART: mtc_on must be one of {', '.join(MTC_ON)} ('responses': the paper's R_t), "
+                              f"got {mtc_on!r}")
         self.num_classes, self.dim, self.num_tracklets = num_classes, dim, num_tracklets
         self.visual_dim = visual_dim
         self.spatial_enhancement = spatial_enhancement
@@ -329,14 +337,16 @@ class ARTHead(nn.Module):
         responses = queries.view(n, t, k, self.dim)  # R_t; tracklet k = responses[:, :, k] (Eq. 4)
         regions = attn.view(n, t, k, h, w)
 
-        measured = responses if self.mtc_on == "responses" else readout.view(n, t, k, self.dim)
+        readout = readout.view(n, t, k, self.dim)
+        measured = {"responses": responses, "readout": readout,
+                    # R's values, R's gradient only through the read-out (not through the residual + Q)
+                    "responses_via_readout": readout + (responses - readout).detach()}[self.mtc_on]
         mtc = mtc_losses(measured, self.mtc_correlation)
         saliency = self.temporal_saliency(responses, semantics)
         aggregated = (saliency[..., None] * responses).sum(1)  # [N, K, d] (Eq. 9)
         features = torch.cat([x_cls, self.tracklet_norm(aggregated).flatten(1)], 1)
         logits = self.classifier(self.dropout(features))  # Eq. 11
-        return ARTHeadOutput(logits, regions, responses, aggregated, saliency, top, video_text, mtc,
-                             readout.view(n, t, k, self.dim))
+        return ARTHeadOutput(logits, regions, responses, aggregated, saliency, top, video_text, mtc, readout)
 
     # ------------------------------------------------------------------ Sec. III-D.1: aggregation
     def temporal_saliency(self, responses: torch.Tensor, semantics: torch.Tensor) -> torch.Tensor:
