@@ -290,7 +290,8 @@ def plot_mtc_terms(rows: list[dict[str, Any]], path: Path) -> Path | None:
     plt = _pyplot(f"the MTC-terms plot ({path.name})") if runs else None
     if plt is None:
         return None
-    fig, axes = plt.subplots(1, 3, figsize=(15, 3.8))
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.4))
+    styles = ("-", "--", ":", "-.")  # runs that sit on the same value (+1 or -1) stay visible
     for i, (name, histories) in enumerate(runs.items()):
         for ax, key in zip(axes, MTC_KEYS):
             by_epoch: dict[int, list[float]] = {}
@@ -300,13 +301,15 @@ def plot_mtc_terms(rows: list[dict[str, Any]], path: Path) -> Path | None:
                         by_epoch.setdefault(int(line["epoch"]), []).append(float(line[key]))
             if by_epoch:
                 xs = sorted(by_epoch)
-                ax.plot(xs, [sum(by_epoch[x]) / len(by_epoch[x]) for x in xs], color=f"C{i % 10}", label=name)
+                ax.plot(xs, [sum(by_epoch[x]) / len(by_epoch[x]) for x in xs], color=f"C{i % 10}", label=name,
+                        linestyle=styles[i % len(styles)], linewidth=1.6)
     for ax, key in zip(axes, MTC_KEYS):
         ax.set_title(key.removeprefix("train_").replace("_", " ") + " (mean over seeds)", fontsize=10)
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=7)
-    fig.tight_layout()
+    handles, labels = axes[0].get_legend_handles_labels()  # under the panels, never over a curve
+    fig.legend(handles, labels, loc="lower center", ncol=min(5, len(labels)), fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.14, 1, 1))
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
     plt.close(fig)
