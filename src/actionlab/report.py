@@ -298,6 +298,7 @@ class Claim:
     method: str = ""  # the recipe the claim is about: without a run of it the claim is left out
     checked: bool = True  # False: a run needed to check it (its baseline) did not run
     measured_by: str = ""  # the command that measures it, where not `bench accuracy` (bench art, bench tfe factors)
+    seeds: int = 3  # the seeds its runs had (at least 3): the command's --seeds
 
     @property
     def verdict(self) -> str:
@@ -308,7 +309,7 @@ class Claim:
     @property
     def command(self) -> str:
         """The command that measures this claim over seeds (every metric a claim reads)."""
-        return self.measured_by or f"actionlab bench accuracy --methods {self.method} --seeds 3"
+        return self.measured_by or f"actionlab bench accuracy --methods {self.method} --seeds {self.seeds}"
 
     def line(self) -> str:
         where = f". Measured over seeds by `{self.command}`." if self.holds is None and self.method else ""
@@ -380,7 +381,8 @@ def _compare(paper: str, text: str, groups: list[Group], better: str, worse: str
     holds, note = verdict(a.stats[key], b.stats[key], "above")
     if holds is None and key in CEILING_KEYS and min(a.stats[key].mean, b.stats[key].mean) >= CEILING:
         note += f"; both at the ceiling (>= {CEILING:g}): this data cannot order them"
-    return Claim(paper, text, holds, f"{key}: {_fmt(a, key)} vs {_fmt(b, key)}{note}", better)
+    return Claim(paper, text, holds, f"{key}: {_fmt(a, key)} vs {_fmt(b, key)}{note}", better,
+                 seeds=max(3, a.stats[key].n, b.stats[key].n))
 
 
 def _tsn_near_chance(tsn: Group | None) -> Claim:
@@ -469,10 +471,10 @@ def _above_own(paper: str, text: str, groups: list[Group], recipe: str, key: str
                      checked=False)
     holds, note = verdict(g.stats[key], g.stats[reference], "above")
     return Claim(paper, text, holds, f"{recipe} {key} {g.stats[key].format('.3f')} vs {reference} "
-                 f"{g.stats[reference].format('.3f')}{note}", recipe)
+                 f"{g.stats[reference].format('.3f')}{note}", recipe, seeds=max(3, g.stats[key].n))
 
 
-def _fidelity_needs_recognition(claim: Claim, groups: list[Group]) -> Claim:
+def _fidelity_needs_recognition(claim: Claim, groups: list[Group], variant: str) -> Claim:
     """A fidelity verdict stands only where both models recognise the action on cue-random test videos (top-1
     above RECOGNISED by the verdict rule); else 'cannot tell', saying why: which frames a model attends says
     nothing about fidelity when it cannot use the action (benchmarks/tfe.md, `bench tfe factors`)."""
@@ -480,7 +482,7 @@ def _fidelity_needs_recognition(claim: Claim, groups: list[Group]) -> Claim:
         return claim
     unseen = []
     for name in ("tfe", "vanilla_attention"):
-        g = _find(groups, name, "distractor")
+        g = _find(groups, name, variant)
         if g is not None and verdict(g.stats["top1"], RECOGNISED, "above")[0] is not True:
             unseen.append(f"{name} {g.stats['top1'].format('.3f')}")
     if not unseen:
@@ -508,17 +510,16 @@ def check_claims(groups: list[Group]) -> list[Claim]:
         holds, note = verdict(g.stats["within_pair"], FAR_ABOVE, "above")
         claims.append(Claim(paper, f"{name} far above chance inside the pairs (within-pair above {FAR_ABOVE})",
                             holds, _fmt(g, "within_pair") + note, name))
-    claims += [_compare(paper, text, groups, better, worse, key, variant)
-               for paper, text, better, worse, key, variant in COMPARISONS]
-    claims = [_fidelity_needs_recognition(c, groups) if c.method == "tfe" and "fidelity" in c.text else c
-              for c in claims]
+    for paper, text, better, worse, key, variant in COMPARISONS:
+        claim = _compare(paper, text, groups, better, worse, key, variant)
+        claims.append(_fidelity_needs_recognition(claim, groups, variant) if key == "fidelity_auc" else claim)
     claims += [_above_own(paper, text, groups, recipe, key, reference, variant)
                for paper, text, recipe, key, reference, variant in ABOVE_OWN]
     for paper, text, better, worse, key, variant in ART_ABLATIONS:
         claim = _compare(paper, text, groups, better, worse, key, variant)
         if claim.checked:
             ablation = better if better != "art" else worse
-            claim.measured_by = f"actionlab bench art --ablations {ablation} --seeds 3"
+            claim.measured_by = f"actionlab bench art --ablations {ablation} --seeds {claim.seeds}"
             claims.append(claim)
     ran = {g.recipe for g in groups}
     return [c for c in claims if c.method in ran]
